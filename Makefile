@@ -1,0 +1,34 @@
+# bitcache — two entry points: `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench reliability-long clean
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run make PY=python3)"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bitcache demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check bitcache tests benchmarks examples
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+test: lint unit
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py --quick
+
+clean:
+	rm -rf $(VENV) demo-data

@@ -1,0 +1,219 @@
+"""Journal entries: balanced sets of postings, with an idempotency key.
+
+An entry has two or more postings whose signed msat amounts (debit positive,
+credit negative) sum to zero. Entries are append-only; two-phase transfers
+and corrections are themselves entries that refer to an earlier one:
+
+* ``POSTED``        — final movement of money;
+* ``PENDING``       — reserves amounts against balance limits (TigerBeetle's
+  pending transfer), optionally expiring;
+* ``POST_PENDING``  — makes (part of) a pending entry final, releasing all of it;
+* ``VOID_PENDING``  — releases a pending entry; its postings repeat the
+  pending ones as a record and move nothing;
+* ``REVERSAL``      — negates a posted entry: the only way to correct one.
+
+The *content* of an entry (what the caller asked for) has a canonical byte
+form; its SHA-256 decides whether a retried key carries the same request.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bitcache.core.accounts import account_name
+from bitcache.core.filehash import FileHash, file_hash
+from bitcache.core.money import MAX_MSAT
+from bitcache.errors import (
+    InvalidAmount,
+    InvalidIdempotencyKey,
+    InvalidInput,
+    UnbalancedEntry,
+)
+
+MAX_KEY_LENGTH = 200
+MAX_MEMO_LENGTH = 500
+MAX_POSTINGS = 64
+
+
+class EntryKind(enum.Enum):
+    """What an entry does to balances."""
+
+    POSTED = "posted"
+    PENDING = "pending"
+    POST_PENDING = "post_pending"
+    VOID_PENDING = "void_pending"
+    REVERSAL = "reversal"
+
+    @property
+    def needs_ref(self) -> bool:
+        return self in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING, EntryKind.REVERSAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One leg of an entry: ``amount`` msat to ``account`` (debit > 0 > credit)."""
+
+    account: str
+    amount: int
+    file_hash: FileHash | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRequest:
+    """What a caller asks the ledger to record. Validated by :func:`validate_request`."""
+
+    key: str
+    postings: tuple[Posting, ...]
+    kind: EntryKind = EntryKind.POSTED
+    ref: int | None = None
+    expires_at: int | None = None
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A recorded entry: the request plus its place in the hash-chained journal."""
+
+    id: int
+    key: str
+    kind: EntryKind
+    postings: tuple[Posting, ...]
+    ref: int | None
+    expires_at: int | None
+    memo: str
+    recorded_at: int
+    content_hash: bytes
+    prev_hash: bytes
+    entry_hash: bytes
+
+
+def idempotency_key(value: object) -> str:
+    """Validate an idempotency key: 1-200 characters of text, no control characters."""
+    if type(value) is str and 0 < len(value) <= MAX_KEY_LENGTH and value.isprintable():
+        if value[0] != " " and value[-1] != " " and value.isascii():
+            return value
+    if not isinstance(value, str):
+        raise InvalidIdempotencyKey(f"idempotency key must be text, got {type(value).__name__}")
+    if not value or len(value) > MAX_KEY_LENGTH:
+        raise InvalidIdempotencyKey(
+            f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters, got {len(value)}"
+        )
+    if not value.isprintable() or value != value.strip():
+        raise InvalidIdempotencyKey(
+            "idempotency key must not contain control characters or surrounding spaces"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidIdempotencyKey("idempotency key is not valid unicode text") from exc
+    return value
+
+
+def posting(account: str, amount: int, file: object = None) -> Posting:
+    """Build a validated posting (``file`` as 32 bytes or 64 hex characters)."""
+    name = account_name(account)
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount(f"posting amount must be an int of msat, got {type(amount).__name__}")
+    if amount == 0:
+        raise InvalidAmount(f"posting to {name} has a zero amount")
+    if abs(amount) > MAX_MSAT:
+        raise InvalidAmount(f"posting of {amount} msat to {name} exceeds the 21M BTC bound")
+    return Posting(name, amount, None if file is None else file_hash(file))
+
+
+def _valid_posting(p: object) -> Posting:
+    if type(p) is not Posting:
+        raise InvalidInput(f"postings must be Posting objects, got {type(p).__name__}")
+    amount, fh = p.amount, p.file_hash
+    if (
+        type(amount) is int
+        and amount != 0
+        and -MAX_MSAT <= amount <= MAX_MSAT
+        and (fh is None or (type(fh) is bytes and len(fh) == 32))
+    ):
+        account_name(p.account)
+        return p
+    return posting(p.account, amount, fh)  # raises the precise error (or normalises)
+
+
+def _check_postings(postings: Sequence[Posting]) -> tuple[Posting, ...]:
+    if not isinstance(postings, Sequence) or isinstance(postings, str | bytes):
+        raise UnbalancedEntry("postings must be a sequence of Posting")
+    if len(postings) < 2:
+        raise UnbalancedEntry(f"an entry needs at least two postings, got {len(postings)}")
+    if len(postings) > MAX_POSTINGS:
+        raise UnbalancedEntry(f"an entry may have at most {MAX_POSTINGS} postings")
+    checked = tuple(map(_valid_posting, postings))
+    total = sum(p.amount for p in checked)
+    if total != 0:
+        raise UnbalancedEntry(f"postings sum to {total} msat, not zero")
+    return checked
+
+
+def _check_ref_fields(req: EntryRequest) -> None:
+    if not isinstance(req.kind, EntryKind):
+        raise InvalidInput(f"entry kind must be an EntryKind, got {req.kind!r}")
+    if req.kind.needs_ref:
+        if isinstance(req.ref, bool) or not isinstance(req.ref, int) or req.ref <= 0:
+            raise InvalidInput(f"a {req.kind.value} entry needs the id of the entry it refers to")
+    elif req.ref is not None:
+        raise InvalidInput(f"a {req.kind.value} entry does not refer to another entry")
+    if req.expires_at is not None:
+        if req.kind is not EntryKind.PENDING:
+            raise InvalidInput("only a pending entry can expire")
+        if isinstance(req.expires_at, bool) or not isinstance(req.expires_at, int):
+            raise InvalidInput("expires_at must be an int timestamp (microseconds)")
+    if not isinstance(req.memo, str) or len(req.memo) > MAX_MEMO_LENGTH:
+        raise InvalidInput(f"memo must be text of at most {MAX_MEMO_LENGTH} characters")
+
+
+def validate_request(req: EntryRequest) -> EntryRequest:
+    """Check every field of a request; return it with normalised postings."""
+    if type(req) is not EntryRequest:
+        raise InvalidInput(f"expected an EntryRequest, got {type(req).__name__}")
+    idempotency_key(req.key)
+    if req.kind is not EntryKind.POSTED or req.ref is not None or req.expires_at is not None:
+        _check_ref_fields(req)
+    elif type(req.memo) is not str or len(req.memo) > MAX_MEMO_LENGTH:
+        _check_ref_fields(req)
+    postings = _check_postings(req.postings)
+    if postings == req.postings and type(req.postings) is tuple:
+        return req
+    return EntryRequest(req.key, postings, req.kind, req.ref, req.expires_at, req.memo)
+
+
+def _text(value: str) -> str:
+    return f"{len(value)}:{value}"
+
+
+def content_bytes(req: EntryRequest) -> bytes:
+    """Canonical bytes of what the caller asked for (not where or when it was recorded).
+
+    Version 1 layout, UTF-8: ``v1|key|kind|ref|expires_at|memo|`` followed by
+    ``account,amount,file;`` per posting, where free text is written as
+    ``<length>:<text>`` (so no separator inside it can be ambiguous), absent
+    numbers as ``-`` and the file hash as 64 hex characters or ``-``.
+    """
+    legs = "".join(
+        [
+            f"{len(p.account)}:{p.account},{p.amount},{p.file_hash.hex() if p.file_hash else '-'};"
+            for p in req.postings
+        ]
+    )
+    ref = "-" if req.ref is None else req.ref
+    exp = "-" if req.expires_at is None else req.expires_at
+    head = f"v1|{_text(req.key)}|{req.kind.value}|{ref}|{exp}|{_text(req.memo)}|"
+    return (head + legs).encode("utf-8")
+
+
+def content_hash(req: EntryRequest) -> bytes:
+    """SHA-256 of the canonical content: equal for a faithful retry, different otherwise."""
+    return hashlib.sha256(content_bytes(req)).digest()
+
+
+def negate(postings: Iterable[Posting]) -> tuple[Posting, ...]:
+    """The postings of a reversing entry."""
+    return tuple(Posting(p.account, -p.amount, p.file_hash) for p in postings)

@@ -1,0 +1,343 @@
+"""The one exception tree of bitcache.
+
+Every error bitcache raises on purpose is a ``BitcacheError``; third-party
+errors are wrapped with ``raise … from exc`` so callers catch one family.
+Error codes and exit codes exist only in the CLI.
+
+::
+
+    BitcacheError
+    ├── InvalidInput (also ValueError)      bad argument: nothing was written
+    │   ├── InvalidAmount                   not an int, zero/negative where not allowed, out of range
+    │   ├── InvalidFileHash                 not a 32-byte SHA-256 (64 hex chars)
+    │   ├── InvalidIdempotencyKey           empty, oversized, not text, control characters
+    │   ├── InvalidAccountName              malformed account name
+    │   ├── UnbalancedEntry                 postings do not sum to zero, or fewer than two
+    │   ├── InvalidAddress                  unparseable or wrong address
+    │   │   ├── AddressNetworkMismatch      valid address, other network
+    │   │   ├── AddressChecksumError        bad bech32/bech32m/base58 checksum
+    │   │   ├── AddressEncodingMismatch     bech32 used for v1+, or bech32m for v0
+    │   │   └── WitnessProgramError         wrong witness version / program length
+    │   └── InvalidPolicy                   nonsensical configuration value
+    ├── LedgerError                         a valid request the books refuse
+    │   ├── UnknownAccount
+    │   ├── AccountConflict                 account exists with another kind/limit
+    │   ├── InsufficientFunds               a limited account would go below zero
+    │   ├── IdempotencyConflict             same key, different content
+    │   ├── UnknownEntry
+    │   ├── PendingStateError               pending already posted/voided, not pending
+    │   │   └── PendingExpired
+    │   ├── AlreadyReversed
+    │   └── JournalCorrupt                  the hash chain or a balance does not verify
+    ├── StoreError                          the database failed (wrapped driver error)
+    │   └── SchemaError                     database not initialised / wrong version
+    ├── WalletError
+    │   ├── WrongPassphrase
+    │   ├── MainnetRefused                  mainnet used without explicit opt-in
+    │   ├── InvalidExtendedKey              malformed or wrong-network xpub/tpub/vpub
+    │   ├── InvalidMnemonic
+    │   ├── WatchOnlyWallet                 signing asked of a wallet without keys
+    │   ├── SeedBlobCorrupt                 encrypted seed blob damaged or of unknown format
+    │   └── GapLimitExceeded                next deposit index would break the gap limit
+    ├── ChainError
+    │   ├── ChainUnavailable                timeout, connection refused, 5xx after retries
+    │   │   ├── RateLimited                 HTTP 429 after retries
+    │   │   └── FeeEstimateUnavailable      the backend has no fee estimate for that target
+    │   ├── ChainAuthFailed                 the backend refused our credentials (HTTP 401/403)
+    │   ├── ChainMismatch                   the backend serves another network than configured
+    │   ├── ChainProtocolError              garbage or unexpected response
+    │   ├── BroadcastRejected               the node refused a transaction (reason kept)
+    │   │   ├── FeeTooLow
+    │   │   ├── InputsMissingOrSpent
+    │   │   ├── NonStandardTransaction
+    │   │   └── InvalidTransaction          consensus-invalid: bad script, outputs above inputs
+    │   ├── BlockRejected                   the embedded chain refused a block
+    │   └── ReorgTooDeep                    a credited deposit lost its confirmations
+    ├── TransactionError                    building or signing a transaction failed
+    │   ├── InsufficientWalletFunds
+    │   └── PolicyViolation                 dust, weight, fee floor, fee cap
+    ├── SettlementError
+    │   ├── SettlementLocked                another job holds the settlement lock
+    │   └── InvalidTransition               state machine transition not allowed
+    ├── ReconcileError                      reconcile found a discrepancy
+    └── HookError                           refusals of the storage-server API
+        ├── UnknownFile
+        ├── FileOwnershipConflict
+        ├── DownloadCapReached
+        └── FileHeld
+"""
+
+from __future__ import annotations
+
+
+class BitcacheError(Exception):
+    """Root of every error bitcache raises on purpose."""
+
+
+# --- bad input ------------------------------------------------------------
+
+
+class InvalidInput(BitcacheError, ValueError):
+    """An argument is malformed; nothing was written."""
+
+
+class InvalidAmount(InvalidInput):
+    """An amount is not an int, is out of range, or has the wrong sign."""
+
+
+class InvalidFileHash(InvalidInput):
+    """A file hash is not a 32-byte SHA-256 digest."""
+
+
+class InvalidIdempotencyKey(InvalidInput):
+    """An idempotency key is empty, too long, not text or has control characters."""
+
+
+class InvalidAccountName(InvalidInput):
+    """An account name does not follow ``family:part[:part]`` rules."""
+
+
+class UnbalancedEntry(InvalidInput):
+    """An entry's postings do not sum to zero, or it has fewer than two postings."""
+
+
+class InvalidAddress(InvalidInput):
+    """A bitcoin address cannot be parsed into an output script."""
+
+
+class AddressNetworkMismatch(InvalidAddress):
+    """The address is valid, but for another network."""
+
+
+class AddressChecksumError(InvalidAddress):
+    """The address checksum does not verify."""
+
+
+class AddressEncodingMismatch(InvalidAddress):
+    """bech32 used for witness v1+, or bech32m for witness v0 (BIP350)."""
+
+
+class WitnessProgramError(InvalidAddress):
+    """Witness version or program length is not allowed."""
+
+
+class InvalidPolicy(InvalidInput):
+    """A configuration or policy value makes no sense."""
+
+
+# --- ledger ---------------------------------------------------------------
+
+
+class LedgerError(BitcacheError):
+    """The books refuse a well-formed request."""
+
+
+class UnknownAccount(LedgerError):
+    """The account does not exist."""
+
+
+class AccountConflict(LedgerError):
+    """The account exists with another kind or limit."""
+
+
+class InsufficientFunds(LedgerError):
+    """A limited account would go below zero (pending amounts included)."""
+
+    def __init__(self, message: str, *, account: str = "", available: int = 0, needed: int = 0):
+        super().__init__(message)
+        self.account = account
+        self.available = available
+        self.needed = needed
+
+
+class IdempotencyConflict(LedgerError):
+    """The idempotency key was used before with different content."""
+
+
+class UnknownEntry(LedgerError):
+    """No entry has that id or key."""
+
+
+class PendingStateError(LedgerError):
+    """The entry is not an open pending entry (already posted, voided, or not pending)."""
+
+
+class PendingExpired(PendingStateError):
+    """The pending entry's expiry has passed; it can only be voided."""
+
+
+class AlreadyReversed(LedgerError):
+    """The entry was already reversed."""
+
+
+class JournalCorrupt(LedgerError):
+    """The journal's hash chain or a stored balance does not verify."""
+
+
+# --- store ----------------------------------------------------------------
+
+
+class StoreError(BitcacheError):
+    """The database failed; the driver's error is the ``__cause__``."""
+
+
+class SchemaError(StoreError):
+    """The database is not initialised or is at another schema version."""
+
+
+# --- wallet ---------------------------------------------------------------
+
+
+class WalletError(BitcacheError):
+    """Keys, seeds and derivation."""
+
+
+class WrongPassphrase(WalletError):
+    """The passphrase does not decrypt the seed."""
+
+
+class MainnetRefused(WalletError):
+    """Mainnet was asked for without the explicit opt-in."""
+
+
+class InvalidExtendedKey(WalletError, InvalidInput):
+    """An extended key is malformed or belongs to another network."""
+
+
+class InvalidMnemonic(WalletError, InvalidInput):
+    """A BIP39 mnemonic is malformed or fails its checksum."""
+
+
+class WatchOnlyWallet(WalletError):
+    """Signing was asked of a watch-only wallet."""
+
+
+class SeedBlobCorrupt(WalletError):
+    """An encrypted seed blob is truncated, damaged, or of an unknown format version."""
+
+
+class GapLimitExceeded(WalletError):
+    """Handing out another address would leave more unused addresses than the gap limit."""
+
+
+# --- chain ----------------------------------------------------------------
+
+
+class ChainError(BitcacheError):
+    """Talking to a chain backend failed."""
+
+
+class ChainUnavailable(ChainError):
+    """Timeout, refused connection, or server errors after retries."""
+
+
+class RateLimited(ChainUnavailable):
+    """The backend kept answering HTTP 429."""
+
+
+class FeeEstimateUnavailable(ChainUnavailable):
+    """The backend has no fee estimate for the asked target (too little data yet)."""
+
+
+class ChainAuthFailed(ChainError):
+    """The backend refused our credentials (HTTP 401/403): user, password or cookie."""
+
+
+class ChainMismatch(ChainError):
+    """The backend serves another network than the one bitcache was configured for."""
+
+
+class ChainProtocolError(ChainError):
+    """The backend answered something that is not what the protocol promises."""
+
+
+class BroadcastRejected(ChainError):
+    """The node refused the transaction; ``reason`` is its own words."""
+
+    def __init__(self, message: str, *, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class FeeTooLow(BroadcastRejected):
+    """Below the min relay fee, or an RBF replacement paying too little."""
+
+
+class InputsMissingOrSpent(BroadcastRejected):
+    """An input is unknown or already spent (missing-inputs, conflict)."""
+
+
+class NonStandardTransaction(BroadcastRejected):
+    """Dust, oversize, or another standardness rule."""
+
+
+class InvalidTransaction(BroadcastRejected):
+    """The transaction breaks consensus rules (bad script, outputs above inputs)."""
+
+
+class BlockRejected(ChainError):
+    """The embedded chain's consensus engine refused a block."""
+
+
+class ReorgTooDeep(ChainError):
+    """A deposit credited after N confirmations was reorganised away."""
+
+
+# --- transactions ---------------------------------------------------------
+
+
+class TransactionError(BitcacheError):
+    """Building or signing a transaction failed."""
+
+
+class InsufficientWalletFunds(TransactionError):
+    """The wallet's spendable coins do not cover outputs plus fee."""
+
+
+class PolicyViolation(TransactionError):
+    """A transaction breaks a policy check: dust, weight, fee floor or fee cap."""
+
+
+# --- settlement -----------------------------------------------------------
+
+
+class SettlementError(BitcacheError):
+    """The settlement job cannot proceed."""
+
+
+class SettlementLocked(SettlementError):
+    """Another settlement job holds the lock."""
+
+
+class InvalidTransition(SettlementError):
+    """The settlement state machine does not allow this transition."""
+
+
+# --- reconcile ------------------------------------------------------------
+
+
+class ReconcileError(BitcacheError):
+    """Reconciliation found a discrepancy."""
+
+
+# --- hooks ----------------------------------------------------------------
+
+
+class HookError(BitcacheError):
+    """A storage-server request was refused."""
+
+
+class UnknownFile(HookError):
+    """No file is registered under that hash."""
+
+
+class FileOwnershipConflict(HookError):
+    """The file is registered to another uploader."""
+
+
+class DownloadCapReached(HookError):
+    """The file's download cap is reached."""
+
+
+class FileHeld(HookError):
+    """The file is under a takedown hold."""

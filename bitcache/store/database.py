@@ -1,0 +1,101 @@
+"""Engines and schema: SQLite (WAL, durable) as the embedded default, PostgreSQL for many processes.
+
+SQLite writers open their transactions with ``BEGIN IMMEDIATE`` so two
+processes never both read a balance and then write it; readers use a plain
+``BEGIN``. PostgreSQL writers lock the journal head row instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from bitcache.errors import InvalidInput, SchemaError, StoreError
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+READ_ONLY = {"bitcache_read_only": True}
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The URL of a SQLite database file."""
+    return f"sqlite:///{Path(path)}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    read_only = conn.get_execution_options().get("bitcache_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for a SQLite or PostgreSQL URL with bitcache's settings."""
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("database URL must be a non-empty string")
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, echo=echo, connect_args={"timeout": 60})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        if url.startswith("postgresql"):
+            return create_engine(url, echo=echo, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot create a database engine: {exc}") from exc
+    raise InvalidInput(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration revision this code knows."""
+    script = ScriptDirectory(str(_MIGRATIONS))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration revision the database is at (None if never migrated)."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (idempotent)."""
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), revision)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database migration failed: {exc}") from exc
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse a database that is not at this code's schema version."""
+    current, expected = current_revision(engine), head_revision()
+    if current != expected:
+        raise SchemaError(
+            f"database schema is at {current or 'nothing'}, this bitcache needs {expected}: "
+            "run `bitcache db upgrade`"
+        )

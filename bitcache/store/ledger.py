@@ -1,0 +1,441 @@
+"""LedgerStore: the double-entry ledger on SQLite or PostgreSQL.
+
+Every write goes through one pipeline (:meth:`LedgerStore.record_many`):
+validate every request in pure Python first (bad input raises before the
+database is touched), then, in one transaction that holds the writer lock
+(``BEGIN IMMEDIATE`` on SQLite, the journal-head row lock on PostgreSQL),
+replay known idempotency keys, load the touched balances, apply the core's
+rules and limits, extend the hash chain, and write postings, entries and
+balances in bulk. A retried key with the same content returns the original
+entry and writes nothing; with other content it is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from bitcache.core.accounts import AccountSpec, default_spec
+from bitcache.core.balances import Balance
+from bitcache.core.entries import (
+    Entry,
+    EntryKind,
+    EntryRequest,
+    Posting,
+    content_hash,
+    negate,
+    validate_request,
+)
+from bitcache.core.journal import ChainReport, chain_hash, verify_chain
+from bitcache.core.ledger import RefState, apply_entry, check_reference
+from bitcache.errors import (
+    AccountConflict,
+    BitcacheError,
+    IdempotencyConflict,
+    InvalidInput,
+    LedgerError,
+    StoreError,
+    UnknownAccount,
+    UnknownEntry,
+)
+from bitcache.store import rows
+from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
+from bitcache.store.writer import BatchWriter
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What :meth:`LedgerStore.record_many` did with each request, in order.
+
+    ``results[i]`` is the recorded (or replayed) entry, or the ``LedgerError``
+    that refused request ``i``; refused requests wrote nothing.
+    """
+
+    results: tuple[Entry | LedgerError, ...]
+    written: int
+    replayed: int
+    refused: int
+
+    def entries(self) -> list[Entry]:
+        """The entries, raising the first refusal if there was one."""
+        out = []
+        for r in self.results:
+            if isinstance(r, LedgerError):
+                raise r
+            out.append(r)
+        return out
+
+
+@dataclass
+class _Work:
+    """Per-transaction state of the write pipeline."""
+
+    new_by_key: dict[str, Entry] = field(default_factory=dict)
+    resolved: dict[int, int] = field(default_factory=dict)
+    reversed: dict[int, int] = field(default_factory=dict)
+
+
+class LedgerStore:
+    """The ledger on a database. Thread-safe to share; one per process is typical."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], int] | None = None):
+        self.engine = engine
+        self._clock = clock or _now_us
+        self._ids: dict[str, int] = {}
+        self._specs: dict[str, AccountSpec] = {}
+        self._names: dict[int, str] = {}
+        self._pg = engine.dialect.name == "postgresql"
+
+    @classmethod
+    def open(
+        cls, url: str, *, migrate: bool = True, clock: Callable[[], int] | None = None
+    ) -> LedgerStore:
+        """Open (and by default migrate) the database at ``url``."""
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
+        else:
+            check_schema(engine)
+        return cls(engine, clock=clock)
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()
+
+    # -- transactions ------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction holding the ledger's writer lock."""
+        try:
+            with self.engine.begin() as conn:
+                if self._pg:
+                    conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
+                yield conn
+        except BitcacheError:
+            raise
+        except IntegrityError as exc:
+            raise StoreError(f"the database refused the write: {exc.orig}") from exc
+        except (DBAPIError, SQLAlchemyError) as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (no writer lock)."""
+        try:
+            with self.engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+                yield conn
+        except BitcacheError:
+            raise
+        except (DBAPIError, SQLAlchemyError) as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    # -- accounts ----------------------------------------------------------
+
+    def open_account(self, name: str, *, limited: bool | None = None) -> AccountSpec:
+        """Open an account (idempotent); conflicting kind or limit is refused."""
+        spec = default_spec(name, limited=limited)
+        with self.write() as conn:
+            self.open_accounts_in(conn, [spec])
+        return spec
+
+    def open_accounts_in(self, conn: Connection, specs: Iterable[AccountSpec]) -> None:
+        """Open accounts inside an existing write transaction."""
+        wanted = {s.name: s for s in specs if s.name not in self._ids}
+        if not wanted:
+            for s in specs:
+                self._check_spec(s, self._specs[s.name])
+            return
+        self._load_accounts(conn, list(wanted))
+        missing = [s for n, s in wanted.items() if n not in self._ids]
+        if missing:
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (name, kind, debit_normal, limited, posted, "
+                    "pending_debits, pending_credits) VALUES (:name, :kind, :dn, :lim, 0, 0, 0)"
+                ),
+                [
+                    {"name": s.name, "kind": s.kind.value, "dn": s.kind.debit_normal,
+                     "lim": s.limited}
+                    for s in missing
+                ],
+            )
+            self._load_accounts(conn, [s.name for s in missing])
+        for s in specs:
+            self._check_spec(s, self._specs[s.name])
+
+    @staticmethod
+    def _check_spec(want: AccountSpec, have: AccountSpec) -> None:
+        if want != have:
+            raise AccountConflict(
+                f"account {want.name} exists as limited={have.limited}, "
+                f"asked for limited={want.limited}"
+            )
+
+    def _load_accounts(self, conn: Connection, names: Sequence[str]) -> None:
+        from bitcache.core.accounts import AccountKind
+
+        for i in range(0, len(names), 500):
+            part = list(names[i : i + 500])
+            params = {f"n{j}": n for j, n in enumerate(part)}
+            marks = ", ".join(f":n{j}" for j in range(len(part)))
+            found = conn.execute(
+                text(f"SELECT id, name, kind, limited FROM accounts WHERE name IN ({marks})"),
+                params,
+            )
+            for aid, name, kind, limited in found:
+                spec = AccountSpec(str(name), AccountKind(kind), bool(limited))
+                self._ids[spec.name] = int(aid)
+                self._specs[spec.name] = spec
+                self._names[int(aid)] = spec.name
+
+    def account(self, name: str) -> AccountSpec:
+        """The spec of an existing account."""
+        if name not in self._specs:
+            with self.read() as conn:
+                self._load_accounts(conn, [name])
+        if name not in self._specs:
+            raise UnknownAccount(f"account {name!r} does not exist")
+        return self._specs[name]
+
+    # -- balances ----------------------------------------------------------
+
+    def balance(self, name: str) -> Balance:
+        """The current balance of an account (one row read, no journal scan)."""
+        self.account(name)
+        with self.read() as conn:
+            row = conn.execute(
+                text("SELECT posted, pending_debits, pending_credits FROM accounts WHERE id = :i"),
+                {"i": self._ids[name]},
+            ).one()
+        return Balance(int(row[0]), int(row[1]), int(row[2]))
+
+    def balances(self, prefix: str = "") -> dict[str, Balance]:
+        """Balances of every account whose name starts with ``prefix``."""
+        with self.read() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT name, posted, pending_debits, pending_credits FROM accounts "
+                    "WHERE substr(name, 1, :n) = :p ORDER BY name"
+                ),
+                {"n": len(prefix), "p": prefix},
+            )
+            return {str(r[0]): Balance(int(r[1]), int(r[2]), int(r[3])) for r in found}
+
+    def balance_as_of(self, name: str, entry_id: int) -> int:
+        """The posted balance of ``name`` just after entry ``entry_id`` was recorded."""
+        self.account(name)
+        with self.read() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT balance_after FROM postings WHERE account_id = :a AND entry_id <= :e "
+                    "ORDER BY entry_id DESC, n DESC LIMIT 1"
+                ),
+                {"a": self._ids[name], "e": entry_id},
+            ).first()
+        return 0 if row is None else int(row[0])
+
+    def trial_balance(self) -> int:
+        """Sum of every account's posted balance: zero when the books balance."""
+        with self.read() as conn:
+            return int(conn.execute(text("SELECT coalesce(sum(posted), 0) FROM accounts")).scalar_one())
+
+    # -- writes ------------------------------------------------------------
+
+    def record(self, request: EntryRequest) -> Entry:
+        """Record one entry (or return the original on a faithful retry)."""
+        result = self.record_many([request], atomic=True).results[0]
+        assert isinstance(result, Entry)
+        return result
+
+    def record_many(
+        self,
+        requests: Sequence[EntryRequest],
+        *,
+        atomic: bool = False,
+        open_accounts: Sequence[AccountSpec] = (),
+    ) -> BatchResult:
+        """Record many entries in one transaction and one commit.
+
+        Bad input anywhere (an ``InvalidInput``) refuses the whole batch before
+        anything is written. A business refusal (``LedgerError``: insufficient
+        funds, unknown account, idempotency conflict, pending already
+        resolved…) refuses that request alone when ``atomic`` is False — it is
+        returned in its place and the others are recorded, each seeing the
+        effects of the ones before it — and the whole batch when ``atomic``.
+        ``open_accounts`` are opened (idempotently) in the same transaction.
+        """
+        checked = [validate_request(r) for r in requests]
+        hashes = [content_hash(r) for r in checked]
+        with self.write() as conn:
+            self.open_accounts_in(conn, open_accounts)
+            writer = BatchWriter(self, conn, self._clock())
+            results = writer.run(checked, hashes, atomic=atomic)
+            writer.flush()
+        return BatchResult(
+            tuple(results), writer.written, writer.replayed, writer.refused
+        )
+
+    def post(self, key: str, postings: Sequence[Posting], *, memo: str = "") -> Entry:
+        """Record a final entry."""
+        return self.record(EntryRequest(key, tuple(postings), EntryKind.POSTED, memo=memo))
+
+    def pending(
+        self,
+        key: str,
+        postings: Sequence[Posting],
+        *,
+        expires_at: int | None = None,
+        memo: str = "",
+    ) -> Entry:
+        """Reserve amounts with a pending entry (optionally expiring at ``expires_at`` µs)."""
+        return self.record(
+            EntryRequest(key, tuple(postings), EntryKind.PENDING, None, expires_at, memo)
+        )
+
+    def post_pending(
+        self, pending_id: int, key: str, postings: Sequence[Posting] | None = None, *, memo: str = ""
+    ) -> Entry:
+        """Make a pending entry final — all of it, or the given smaller postings."""
+        legs = tuple(postings) if postings is not None else self.entry(pending_id).postings
+        return self.record(EntryRequest(key, legs, EntryKind.POST_PENDING, pending_id, memo=memo))
+
+    def void_pending(self, pending_id: int, key: str, *, memo: str = "") -> Entry:
+        """Release a pending entry."""
+        legs = self.entry(pending_id).postings
+        return self.record(EntryRequest(key, legs, EntryKind.VOID_PENDING, pending_id, memo=memo))
+
+    def reverse(self, entry_id: int, key: str, *, memo: str = "") -> Entry:
+        """Correct a posted entry with a reversing entry."""
+        legs = negate(self.entry(entry_id).postings)
+        return self.record(EntryRequest(key, legs, EntryKind.REVERSAL, entry_id, memo=memo))
+
+    def expire_pending(self, now: int | None = None) -> list[Entry]:
+        """Void every open pending entry whose expiry has passed."""
+        now = self._clock() if now is None else now
+        with self.read() as conn:
+            due = [
+                int(r[0])
+                for r in conn.execute(
+                    text(
+                        "SELECT e.id FROM entries e WHERE e.kind = 'pending' "
+                        "AND e.expires_at <= :now AND NOT EXISTS "
+                        "(SELECT 1 FROM entries r WHERE r.resolves = e.id) ORDER BY e.id"
+                    ),
+                    {"now": now},
+                )
+            ]
+        requests = [
+            EntryRequest(f"expire:{i}", self.entry(i).postings, EntryKind.VOID_PENDING, i,
+                         memo="expired")
+            for i in due
+        ]
+        done = self.record_many(requests).results
+        return [r for r in done if isinstance(r, Entry)]
+
+    # -- reads -------------------------------------------------------------
+
+    def names(self, conn: Connection) -> dict[int, str]:
+        """Account id -> name, refreshed from the database when an id is unknown."""
+        if not self._names or conn.execute(
+            text("SELECT count(*) FROM accounts")
+        ).scalar_one() != len(self._names):
+            self._names.update(rows.account_names(conn))
+        return self._names
+
+    def entry(self, entry_id: int) -> Entry:
+        """The entry with that id."""
+        if isinstance(entry_id, bool) or not isinstance(entry_id, int):
+            raise InvalidInput(f"entry id must be an int, got {type(entry_id).__name__}")
+        with self.read() as conn:
+            found = rows.entry_by_id(conn, entry_id, self.names(conn))
+        if found is None:
+            raise UnknownEntry(f"entry {entry_id} does not exist")
+        return found
+
+    def entry_by_key(self, key: str) -> Entry | None:
+        """The entry recorded under an idempotency key, if any."""
+        with self.read() as conn:
+            ids = rows.entry_ids_by_keys(conn, [key])
+            if key not in ids:
+                return None
+            return rows.entry_by_id(conn, ids[key][0], self.names(conn))
+
+    def entries(self, *, start: int = 1) -> Iterator[Entry]:
+        """Every entry from ``start`` on, in order, streamed in chunks."""
+        with self.read() as conn:
+            yield from rows.iter_entries(conn, self.names(conn), start=start)
+
+    def open_pending(self) -> list[int]:
+        """Ids of pending entries not yet posted or voided."""
+        with self.read() as conn:
+            return [
+                int(r[0])
+                for r in conn.execute(
+                    text(
+                        "SELECT e.id FROM entries e WHERE e.kind = 'pending' AND NOT EXISTS "
+                        "(SELECT 1 FROM entries r WHERE r.resolves = e.id) ORDER BY e.id"
+                    )
+                )
+            ]
+
+    def head(self) -> tuple[int, bytes]:
+        """Id and hash of the newest entry."""
+        with self.read() as conn:
+            row = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")).one()
+        return int(row[0]), bytes(row[1])
+
+    def verify(self) -> ChainReport:
+        """Recompute the whole hash chain; the report names the first broken entry."""
+        report = verify_chain(self.entries())
+        last_id, last_hash = self.head()
+        if report.ok and (report.entries != last_id or report.head_hash != last_hash):
+            return ChainReport(
+                False, report.entries, report.head_hash, last_id,
+                f"journal head says entry {last_id}, the journal ends at {report.entries}",
+            )
+        return report
+
+    # -- used by the writer ------------------------------------------------
+
+    def account_id(self, conn: Connection, name: str) -> int:
+        """Id of an account, loading it on first use (UnknownAccount if absent)."""
+        if name not in self._ids:
+            self._load_accounts(conn, [name])
+        if name not in self._ids:
+            raise UnknownAccount(f"account {name!r} does not exist")
+        return self._ids[name]
+
+    def spec_map(self) -> dict[str, AccountSpec]:
+        return self._specs
+
+    def ref_state(self, conn: Connection, entry_id: int, work: _Work) -> RefState | None:
+        """The referenced entry and whether it was resolved or reversed."""
+        found: Entry | None = next(
+            (e for e in work.new_by_key.values() if e.id == entry_id), None
+        ) or rows.entry_by_id(conn, entry_id, self.names(conn))
+        if found is None:
+            return None
+        res = work.resolved.get(entry_id)
+        rev = work.reversed.get(entry_id)
+        if res is None or rev is None:
+            row = conn.execute(
+                text(
+                    "SELECT (SELECT id FROM entries WHERE resolves = :i), "
+                    "(SELECT id FROM entries WHERE reverses = :i)"
+                ),
+                {"i": entry_id},
+            ).one()
+            res = res if res is not None else row[0]
+            rev = rev if rev is not None else row[1]
+        return RefState(found, res, rev)
+

@@ -1,0 +1,187 @@
+"""The write pipeline of one ledger transaction.
+
+Holds the chain head, the balances of the accounts touched so far and the
+rows to insert; :meth:`BatchWriter.flush` writes them in bulk (postings
+before their entries, as the database triggers require).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, text
+
+from bitcache.core.balances import Balance
+from bitcache.core.entries import Entry, EntryKind, EntryRequest
+from bitcache.core.journal import chain_hash
+from bitcache.core.ledger import RefState, apply_entry, check_reference
+from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
+from bitcache.store import rows
+
+if TYPE_CHECKING:
+    from bitcache.store.ledger import LedgerStore, _Work
+
+_INSERT_POSTING = (
+    "INSERT INTO postings (entry_id, n, account_id, amount, file_hash, balance_after) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_ENTRY = (
+    "INSERT INTO entries (id, key, kind, ref, resolves, reverses, expires_at, memo, "
+    "recorded_at, content_hash, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_BALANCE = (
+    "UPDATE accounts SET posted = ?, pending_debits = ?, pending_credits = ? WHERE id = ?"
+)
+
+
+def driver_sql(conn: Connection, sql: str) -> str:
+    """Adapt a ``?``-placeholder statement to the driver's paramstyle."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+class BatchWriter:
+    """Applies validated requests inside one write transaction."""
+
+    def __init__(self, store: LedgerStore, conn: Connection, now: int):
+        from bitcache.store.ledger import _Work
+
+        self.store, self.conn, self.now = store, conn, now
+        head = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")).one()
+        self.last_id, self.last_hash = int(head[0]), bytes(head[1])
+        self.work: _Work = _Work()
+        self.balances: dict[str, Balance] = {}
+        self.dirty: set[str] = set()
+        self.posting_rows: list[tuple[object, ...]] = []
+        self.entry_rows: list[tuple[object, ...]] = []
+        self.written = self.replayed = self.refused = 0
+
+    # -- balances ----------------------------------------------------------
+
+    def _ensure_balances(self, names: Iterable[str]) -> None:
+        missing = [n for n in set(names) if n not in self.balances]
+        ids = {}
+        for name in missing:
+            try:
+                ids[self.store.account_id(self.conn, name)] = name
+            except UnknownAccount:
+                continue
+        id_list = list(ids)
+        for i in range(0, len(id_list), 500):
+            part = id_list[i : i + 500]
+            params = {f"i{j}": v for j, v in enumerate(part)}
+            marks = ", ".join(f":i{j}" for j in range(len(part)))
+            found = self.conn.execute(
+                text(
+                    "SELECT id, posted, pending_debits, pending_credits FROM accounts "
+                    f"WHERE id IN ({marks})"
+                ),
+                params,
+            )
+            for aid, posted, pd, pc in found:
+                self.balances[ids[int(aid)]] = Balance(int(posted), int(pd), int(pc))
+
+    # -- requests ----------------------------------------------------------
+
+    def run(
+        self, requests: Sequence[EntryRequest], hashes: Sequence[bytes], *, atomic: bool
+    ) -> list[Entry | LedgerError]:
+        """Apply each request in order; return its entry or its refusal."""
+        self.existing = rows.entry_ids_by_keys(self.conn, [r.key for r in requests])
+        self._ensure_balances(p.account for r in requests for p in r.postings)
+        results: list[Entry | LedgerError] = []
+        for request, digest in zip(requests, hashes, strict=True):
+            try:
+                results.append(self._one(request, digest))
+            except LedgerError as exc:
+                if atomic:
+                    raise
+                self.refused += 1
+                results.append(exc)
+        return results
+
+    def _replay(self, request: EntryRequest, digest: bytes) -> Entry | None:
+        prior = self.work.new_by_key.get(request.key)
+        if prior is None and request.key in self.existing:
+            entry_id, stored = self.existing[request.key]
+            if stored != digest:
+                raise IdempotencyConflict(
+                    f"key {request.key!r} was used by entry {entry_id} with other content"
+                )
+            prior = rows.entry_by_id(self.conn, entry_id, self.store.names(self.conn))
+        elif prior is not None and prior.content_hash != digest:
+            raise IdempotencyConflict(
+                f"key {request.key!r} was used by entry {prior.id} with other content"
+            )
+        return prior
+
+    def _one(self, request: EntryRequest, digest: bytes) -> Entry:
+        prior = self._replay(request, digest)
+        if prior is not None:
+            self.replayed += 1
+            return prior
+        for p in request.postings:
+            if p.account not in self.balances:
+                raise UnknownAccount(f"account {p.account!r} does not exist")
+        ref = (
+            self.store.ref_state(self.conn, request.ref, self.work)
+            if request.ref is not None
+            else None
+        )
+        check_reference(request, ref, now=self.now)
+        if ref is not None:
+            self._ensure_balances(p.account for p in ref.entry.postings)
+        apply_entry(self.balances, request, ref, self.store.spec_map())
+        return self._append(request, digest, ref)
+
+    def _append(self, request: EntryRequest, digest: bytes, ref: RefState | None) -> Entry:
+        entry_id = self.last_id + 1
+        entry_hash = chain_hash(digest, entry_id, self.now, self.last_hash)
+        entry = Entry(
+            entry_id, request.key, request.kind, request.postings, request.ref,
+            request.expires_at, request.memo, self.now, digest, self.last_hash, entry_hash,
+        )
+        kind = request.kind
+        resolves = request.ref if kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING) else None
+        reverses = request.ref if kind is EntryKind.REVERSAL else None
+        if resolves is not None:
+            self.work.resolved[resolves] = entry_id
+        if reverses is not None:
+            self.work.reversed[reverses] = entry_id
+        for n, p in enumerate(request.postings):
+            self.posting_rows.append(
+                (entry_id, n, self.store.account_id(self.conn, p.account), p.amount,
+                 p.file_hash, self.balances[p.account].posted)
+            )
+        self.entry_rows.append(
+            (entry_id, request.key, kind.value, request.ref, resolves, reverses,
+             request.expires_at, request.memo, self.now, digest, self.last_hash, entry_hash)
+        )
+        self.dirty.update(p.account for p in request.postings)
+        if ref is not None:
+            self.dirty.update(p.account for p in ref.entry.postings)
+        self.work.new_by_key[request.key] = entry
+        self.last_id, self.last_hash = entry_id, entry_hash
+        self.written += 1
+        return entry
+
+    def flush(self) -> None:
+        """Write every row of the transaction in bulk."""
+        if not self.entry_rows:
+            return
+        run = self.conn.exec_driver_sql
+        run(driver_sql(self.conn, _INSERT_POSTING), self.posting_rows)
+        run(driver_sql(self.conn, _INSERT_ENTRY), self.entry_rows)
+        run(
+            driver_sql(self.conn, _UPDATE_BALANCE),
+            [
+                (b.posted, b.pending_debits, b.pending_credits,
+                 self.store.account_id(self.conn, name))
+                for name in sorted(self.dirty)
+                for b in (self.balances[name],)
+            ],
+        )
+        run(
+            driver_sql(self.conn, "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"),
+            (self.last_id, self.last_hash),
+        )

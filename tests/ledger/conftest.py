@@ -1,0 +1,55 @@
+"""Ledger fixtures: an open store with the usual accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bitcache.core.entries import posting
+from bitcache.store.ledger import LedgerStore
+
+ALICE = "liability:prepaid:alice"
+BOB = "liability:prepaid:bob"
+UPLOADER = "liability:payable:carol"
+PLATFORM = "revenue:platform"
+OPERATOR = "equity:operator"
+WALLET = "asset:wallet"
+FILE = "ab" * 32
+
+
+class Clock:
+    """A settable clock in microseconds."""
+
+    def __init__(self, start: int = 1_700_000_000_000_000) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(db_url: str, clock: Clock) -> Iterator[LedgerStore]:
+    s = LedgerStore.open(db_url, clock=clock)
+    for name in (ALICE, BOB, UPLOADER, PLATFORM, OPERATOR, WALLET):
+        s.open_account(name)
+    yield s
+    s.close()
+
+
+def fund(store: LedgerStore, who: str, amount: int, key: str = "") -> None:
+    """Credit a prepaid account from the operator's equity."""
+    store.post(key or f"fund:{who}:{amount}", [posting(OPERATOR, amount), posting(who, -amount)])
+
+
+def download_legs(who: str, price: int = 1000, fee: int = 150) -> list:  # type: ignore[type-arg]
+    return [
+        posting(who, price, FILE),
+        posting(UPLOADER, -(price - fee), FILE),
+        posting(PLATFORM, -fee, FILE),
+    ]
