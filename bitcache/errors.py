@@ -8,7 +8,7 @@ Error codes and exit codes exist only in the CLI.
 
     BitcacheError
     ├── InvalidInput (also ValueError)      bad argument: nothing was written
-    │   ├── InvalidAmount                   not an int, zero/negative where not allowed, out of range
+    │   ├── InvalidAmount                   not an int, zero/negative where refused, out of range
     │   ├── InvalidFileHash                 not a 32-byte SHA-256 (64 hex chars)
     │   ├── InvalidIdempotencyKey           empty, oversized, not text, control characters
     │   ├── InvalidAccountName              malformed account name

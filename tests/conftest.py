@@ -20,6 +20,7 @@ from bitcache.store.database import make_engine, sqlite_url, upgrade
 PG_URL = os.environ.get("BITCACHE_TEST_PG_URL", "")
 PG_SKIP = "PostgreSQL tests need BITCACHE_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
 
+
 def _admin() -> sa.Engine:
     return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
 

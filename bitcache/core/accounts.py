@@ -76,11 +76,13 @@ def _checked_name(value: str) -> str:
     parts = value.split(":")
     if parts[0] not in _FAMILIES:
         raise InvalidAccountName(
-            f"account {value[:80]!r} must start with asset:, liability:, equity:, revenue: or expense:"
+            f"account {value[:80]!r} must start with one of "
+            "asset:, liability:, equity:, revenue:, expense:"
         )
     if len(parts) < 2 or not all(_PART.fullmatch(p) for p in parts[1:]):
         raise InvalidAccountName(
-            f"account {value[:80]!r}: each part after the family must be 1-128 of A-Z a-z 0-9 _ . @ + -"
+            f"account {value[:80]!r}: each part after the family must be "
+            "1-128 characters of A-Z a-z 0-9 _ . @ + -"
         )
     return value
 

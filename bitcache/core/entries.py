@@ -92,9 +92,15 @@ class Entry:
 
 def idempotency_key(value: object) -> str:
     """Validate an idempotency key: 1-200 characters of text, no control characters."""
-    if type(value) is str and 0 < len(value) <= MAX_KEY_LENGTH and value.isprintable():
-        if value[0] != " " and value[-1] != " " and value.isascii():
-            return value
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_KEY_LENGTH
+        and value.isascii()
+        and value.isprintable()
+        and value[0] != " "
+        and value[-1] != " "
+    ):
+        return value
     if not isinstance(value, str):
         raise InvalidIdempotencyKey(f"idempotency key must be text, got {type(value).__name__}")
     if not value or len(value) > MAX_KEY_LENGTH:
@@ -175,9 +181,8 @@ def validate_request(req: EntryRequest) -> EntryRequest:
     if type(req) is not EntryRequest:
         raise InvalidInput(f"expected an EntryRequest, got {type(req).__name__}")
     idempotency_key(req.key)
-    if req.kind is not EntryKind.POSTED or req.ref is not None or req.expires_at is not None:
-        _check_ref_fields(req)
-    elif type(req.memo) is not str or len(req.memo) > MAX_MEMO_LENGTH:
+    plain = req.kind is EntryKind.POSTED and req.ref is None and req.expires_at is None
+    if not plain or type(req.memo) is not str or len(req.memo) > MAX_MEMO_LENGTH:
         _check_ref_fields(req)
     postings = _check_postings(req.postings)
     if postings == req.postings and type(req.postings) is tuple:

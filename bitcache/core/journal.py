@@ -58,7 +58,9 @@ def _problem(entry: Entry, expected_id: int, prev: bytes) -> str:
     return ""
 
 
-def verify_chain(entries: Iterable[Entry], *, start_id: int = 1, start_hash: bytes = GENESIS_HASH) -> ChainReport:
+def verify_chain(
+    entries: Iterable[Entry], *, start_id: int = 1, start_hash: bytes = GENESIS_HASH
+) -> ChainReport:
     """Walk entries in id order, recomputing every hash; stop at the first broken one."""
     prev, expected, count = start_hash, start_id, 0
     for entry in entries:

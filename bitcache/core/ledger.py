@@ -11,8 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 
-from bitcache.core.balances import Balance, apply_postings, check_limits, release_postings
 from bitcache.core.accounts import AccountSpec
+from bitcache.core.balances import Balance, apply_postings, check_limits, release_postings
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, negate
 from bitcache.errors import (
     AlreadyReversed,
@@ -83,7 +83,9 @@ def check_reference(req: EntryRequest, ref: RefState | None, *, now: int) -> Non
     if req.kind is EntryKind.REVERSAL:
         target = ref.entry
         if target.kind not in (EntryKind.POSTED, EntryKind.POST_PENDING):
-            raise InvalidInput(f"entry {target.id} is {target.kind.value}; only posted entries reverse")
+            raise InvalidInput(
+                f"entry {target.id} is {target.kind.value}; only posted entries reverse"
+            )
         if ref.reversed_by is not None:
             raise AlreadyReversed(f"entry {target.id} was already reversed by {ref.reversed_by}")
         if not _same_legs(req.postings, negate(target.postings)):

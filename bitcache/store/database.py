@@ -68,22 +68,19 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
-def head_revision() -> str:
-    """The newest migration revision this code knows."""
-    script = ScriptDirectory(str(_MIGRATIONS))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+def head_revisions() -> set[str]:
+    """The newest migration revisions this code knows (one per schema branch)."""
+    return set(ScriptDirectory(str(_MIGRATIONS)).get_heads())
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The migration revision the database is at (None if never migrated)."""
+def current_revisions(engine: Engine) -> set[str]:
+    """The migration revisions the database is at (empty if never migrated)."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return set(MigrationContext.configure(conn).get_current_heads())
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` — by default every branch's head (idempotent)."""
     try:
         with engine.begin() as conn:
             command.upgrade(_alembic_config(conn), revision)
@@ -93,9 +90,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def check_schema(engine: Engine) -> None:
     """Refuse a database that is not at this code's schema version."""
-    current, expected = current_revision(engine), head_revision()
+    current, expected = current_revisions(engine), head_revisions()
     if current != expected:
         raise SchemaError(
-            f"database schema is at {current or 'nothing'}, this bitcache needs {expected}: "
-            "run `bitcache db upgrade`"
+            f"database schema is at {sorted(current) or 'nothing'}, this bitcache needs "
+            f"{sorted(expected)}: run `bitcache db upgrade`"
         )

@@ -31,12 +31,11 @@ from bitcache.core.entries import (
     negate,
     validate_request,
 )
-from bitcache.core.journal import ChainReport, chain_hash, verify_chain
-from bitcache.core.ledger import RefState, apply_entry, check_reference
+from bitcache.core.journal import ChainReport, verify_chain
+from bitcache.core.ledger import RefState
 from bitcache.errors import (
     AccountConflict,
     BitcacheError,
-    IdempotencyConflict,
     InvalidInput,
     LedgerError,
     StoreError,
@@ -164,8 +163,12 @@ class LedgerStore:
                     "pending_debits, pending_credits) VALUES (:name, :kind, :dn, :lim, 0, 0, 0)"
                 ),
                 [
-                    {"name": s.name, "kind": s.kind.value, "dn": s.kind.debit_normal,
-                     "lim": s.limited}
+                    {
+                        "name": s.name,
+                        "kind": s.kind.value,
+                        "dn": s.kind.debit_normal,
+                        "lim": s.limited,
+                    }
                     for s in missing
                 ],
             )
@@ -247,7 +250,9 @@ class LedgerStore:
     def trial_balance(self) -> int:
         """Sum of every account's posted balance: zero when the books balance."""
         with self.read() as conn:
-            return int(conn.execute(text("SELECT coalesce(sum(posted), 0) FROM accounts")).scalar_one())
+            return int(
+                conn.execute(text("SELECT coalesce(sum(posted), 0) FROM accounts")).scalar_one()
+            )
 
     # -- writes ------------------------------------------------------------
 
@@ -275,15 +280,30 @@ class LedgerStore:
         ``open_accounts`` are opened (idempotently) in the same transaction.
         """
         checked = [validate_request(r) for r in requests]
-        hashes = [content_hash(r) for r in checked]
         with self.write() as conn:
-            self.open_accounts_in(conn, open_accounts)
-            writer = BatchWriter(self, conn, self._clock())
-            results = writer.run(checked, hashes, atomic=atomic)
-            writer.flush()
-        return BatchResult(
-            tuple(results), writer.written, writer.replayed, writer.refused
-        )
+            return self.record_many_in(conn, checked, atomic=atomic, open_accounts=open_accounts)
+
+    def record_many_in(
+        self,
+        conn: Connection,
+        requests: Sequence[EntryRequest],
+        *,
+        atomic: bool = False,
+        open_accounts: Sequence[AccountSpec] = (),
+    ) -> BatchResult:
+        """:meth:`record_many` inside a write transaction the caller holds (from :meth:`write`).
+
+        For services whose own rows must commit atomically with the entries
+        (download counters, deposit records, settlement states). The caller's
+        transaction decides the commit; raising inside it writes nothing.
+        """
+        checked = [validate_request(r) for r in requests]
+        hashes = [content_hash(r) for r in checked]
+        self.open_accounts_in(conn, open_accounts)
+        writer = BatchWriter(self, conn, self._clock())
+        results = writer.run(checked, hashes, atomic=atomic)
+        writer.flush()
+        return BatchResult(tuple(results), writer.written, writer.replayed, writer.refused)
 
     def post(self, key: str, postings: Sequence[Posting], *, memo: str = "") -> Entry:
         """Record a final entry."""
@@ -303,7 +323,12 @@ class LedgerStore:
         )
 
     def post_pending(
-        self, pending_id: int, key: str, postings: Sequence[Posting] | None = None, *, memo: str = ""
+        self,
+        pending_id: int,
+        key: str,
+        postings: Sequence[Posting] | None = None,
+        *,
+        memo: str = "",
     ) -> Entry:
         """Make a pending entry final — all of it, or the given smaller postings."""
         legs = tuple(postings) if postings is not None else self.entry(pending_id).postings
@@ -335,8 +360,9 @@ class LedgerStore:
                 )
             ]
         requests = [
-            EntryRequest(f"expire:{i}", self.entry(i).postings, EntryKind.VOID_PENDING, i,
-                         memo="expired")
+            EntryRequest(
+                f"expire:{i}", self.entry(i).postings, EntryKind.VOID_PENDING, i, memo="expired"
+            )
             for i in due
         ]
         done = self.record_many(requests).results
@@ -391,7 +417,9 @@ class LedgerStore:
     def head(self) -> tuple[int, bytes]:
         """Id and hash of the newest entry."""
         with self.read() as conn:
-            row = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")).one()
+            row = conn.execute(
+                text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")
+            ).one()
         return int(row[0]), bytes(row[1])
 
     def verify(self) -> ChainReport:
@@ -400,7 +428,10 @@ class LedgerStore:
         last_id, last_hash = self.head()
         if report.ok and (report.entries != last_id or report.head_hash != last_hash):
             return ChainReport(
-                False, report.entries, report.head_hash, last_id,
+                False,
+                report.entries,
+                report.head_hash,
+                last_id,
                 f"journal head says entry {last_id}, the journal ends at {report.entries}",
             )
         return report
@@ -438,4 +469,3 @@ class LedgerStore:
             res = res if res is not None else row[0]
             rev = rev if rev is not None else row[1]
         return RefState(found, res, rev)
-

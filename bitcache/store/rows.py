@@ -54,9 +54,7 @@ def _entry(row: Sequence[object], postings: list[Posting]) -> Entry:
     )
 
 
-def entries_between(
-    conn: Connection, lo: int, hi: int, names: dict[int, str]
-) -> list[Entry]:
+def entries_between(conn: Connection, lo: int, hi: int, names: dict[int, str]) -> list[Entry]:
     """Entries with ``lo <= id <= hi``, in id order, with their postings."""
     postings = _postings_by_entry(conn, lo, hi, names)
     rows = conn.execute(

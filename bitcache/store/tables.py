@@ -35,9 +35,7 @@ class AccountRow(SQLModel, table=True):
     limited: bool
     posted: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     pending_debits: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    pending_credits: int = Field(
-        default=0, sa_column=Column(BigInteger, nullable=False, default=0)
-    )
+    pending_credits: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
 class EntryRow(SQLModel, table=True):

@@ -138,8 +138,17 @@ class BatchWriter:
         entry_id = self.last_id + 1
         entry_hash = chain_hash(digest, entry_id, self.now, self.last_hash)
         entry = Entry(
-            entry_id, request.key, request.kind, request.postings, request.ref,
-            request.expires_at, request.memo, self.now, digest, self.last_hash, entry_hash,
+            entry_id,
+            request.key,
+            request.kind,
+            request.postings,
+            request.ref,
+            request.expires_at,
+            request.memo,
+            self.now,
+            digest,
+            self.last_hash,
+            entry_hash,
         )
         kind = request.kind
         resolves = request.ref if kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING) else None
@@ -150,12 +159,30 @@ class BatchWriter:
             self.work.reversed[reverses] = entry_id
         for n, p in enumerate(request.postings):
             self.posting_rows.append(
-                (entry_id, n, self.store.account_id(self.conn, p.account), p.amount,
-                 p.file_hash, self.balances[p.account].posted)
+                (
+                    entry_id,
+                    n,
+                    self.store.account_id(self.conn, p.account),
+                    p.amount,
+                    p.file_hash,
+                    self.balances[p.account].posted,
+                )
             )
         self.entry_rows.append(
-            (entry_id, request.key, kind.value, request.ref, resolves, reverses,
-             request.expires_at, request.memo, self.now, digest, self.last_hash, entry_hash)
+            (
+                entry_id,
+                request.key,
+                kind.value,
+                request.ref,
+                resolves,
+                reverses,
+                request.expires_at,
+                request.memo,
+                self.now,
+                digest,
+                self.last_hash,
+                entry_hash,
+            )
         )
         self.dirty.update(p.account for p in request.postings)
         if ref is not None:
@@ -175,13 +202,19 @@ class BatchWriter:
         run(
             driver_sql(self.conn, _UPDATE_BALANCE),
             [
-                (b.posted, b.pending_debits, b.pending_credits,
-                 self.store.account_id(self.conn, name))
+                (
+                    b.posted,
+                    b.pending_debits,
+                    b.pending_credits,
+                    self.store.account_id(self.conn, name),
+                )
                 for name in sorted(self.dirty)
                 for b in (self.balances[name],)
             ],
         )
         run(
-            driver_sql(self.conn, "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"),
+            driver_sql(
+                self.conn, "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"
+            ),
             (self.last_id, self.last_hash),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from bitcache.store.ledger import LedgerStore
@@ -25,17 +24,25 @@ def _ids(store: LedgerStore) -> tuple[int, int]:
 
 def _insert_entry(store: LedgerStore, entry_id: int, amounts: list[int]) -> list[str]:
     op, al = _ids(store)
-    blob = "x'" + "00" * 32 + "'" if store.engine.dialect.name == "sqlite" else "'\\x" + "00" * 32 + "'"
+    blob = (
+        "x'" + "00" * 32 + "'"
+        if store.engine.dialect.name == "sqlite"
+        else "'\\x" + "00" * 32 + "'"
+    )
     rows = [
         f"INSERT INTO postings (entry_id, n, account_id, amount, file_hash, balance_after) "
         f"VALUES ({entry_id}, {n}, {op if n == 0 else al}, {amt}, NULL, 0)"
         for n, amt in enumerate(amounts)
     ]
-    return [*rows, (
-        "INSERT INTO entries (id, key, kind, ref, resolves, reverses, expires_at, memo, "
-        f"recorded_at, content_hash, prev_hash, entry_hash) VALUES ({entry_id}, 'raw{entry_id}', "
-        f"'posted', NULL, NULL, NULL, NULL, '', 0, {blob}, {blob}, {blob})"
-    )]
+    return [
+        *rows,
+        (
+            "INSERT INTO entries (id, key, kind, ref, resolves, reverses, expires_at, memo, "
+            "recorded_at, content_hash, prev_hash, entry_hash) VALUES "
+            f"({entry_id}, 'raw{entry_id}', 'posted', NULL, NULL, NULL, NULL, '', 0, "
+            f"{blob}, {blob}, {blob})"
+        ),
+    ]
 
 
 def test_unbalanced_entry_inserted_with_raw_sql_is_refused(store: LedgerStore) -> None:
@@ -76,7 +83,7 @@ def test_journal_rows_cannot_be_updated_or_deleted(store: LedgerStore, statement
 
 def test_postings_cannot_be_added_to_a_recorded_entry(store: LedgerStore) -> None:
     fund(store, ALICE, 2_000)
-    op, al = _ids(store)
+    op, _ = _ids(store)
     with pytest.raises(DBAPIError, match="cannot gain postings"):
         _raw(
             store,

@@ -89,7 +89,8 @@ def test_pending_counts_against_the_limit_then_posts_partially(store: LedgerStor
     with pytest.raises(InsufficientFunds):
         store.post("dl:other", download_legs(ALICE, price=10, fee=1))
     done = store.post_pending(
-        hold.id, "dl:done",
+        hold.id,
+        "dl:done",
         [posting(ALICE, 400, FILE), posting(UPLOADER, -340, FILE), posting(PLATFORM, -60, FILE)],
     )
     assert done.kind is EntryKind.POST_PENDING and done.ref == hold.id

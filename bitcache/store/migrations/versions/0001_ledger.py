@@ -44,7 +44,9 @@ _SQLITE_TRIGGERS = [
 
 _PG_TRIGGERS = [
     f"""CREATE FUNCTION bitcache_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN RAISE EXCEPTION '{APPEND_ONLY}' USING ERRCODE = 'integrity_constraint_violation'; END $$""",
+    BEGIN
+      RAISE EXCEPTION '{APPEND_ONLY}' USING ERRCODE = 'integrity_constraint_violation';
+    END $$""",
     """CREATE TRIGGER trg_entries_append_only BEFORE UPDATE OR DELETE ON entries
     FOR EACH ROW EXECUTE FUNCTION bitcache_append_only()""",
     """CREATE TRIGGER trg_postings_append_only BEFORE UPDATE OR DELETE ON postings
@@ -183,6 +185,11 @@ def downgrade() -> None:
     for table in ("journal_head", "postings", "entries", "accounts"):
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":
-        for fn in ("bitcache_append_only", "bitcache_entry_balanced", "bitcache_posting_early",
-                   "bitcache_posting_early_entry", "bitcache_head_forward"):
+        for fn in (
+            "bitcache_append_only",
+            "bitcache_entry_balanced",
+            "bitcache_posting_early",
+            "bitcache_posting_early_entry",
+            "bitcache_head_forward",
+        ):
             op.execute(f"DROP FUNCTION IF EXISTS {fn}() CASCADE")

@@ -1,0 +1,631 @@
+"""An embedded regtest chain validated by Bitcoin Core's consensus engine.
+
+:class:`RegtestChain` implements :class:`~bitcache.chain.protocol.ChainBackend`
+on libbitcoinkernel (py-bitcoinkernel): it mines blocks, keeps a mempool with
+Bitcoin Core's relay policy (:mod:`bitcache.chain.mempool`), indexes every
+confirmed output by script, every transaction and every spend, and can reorg
+by mining a longer competing branch. The kernel persists blocks and the
+chainstate in ``<folder>/kernel``; the mempool is kept in
+``<folder>/mempool.json``; the indexes are rebuilt from the kernel's blocks
+when the folder is reopened, so a stopped demo resumes at the same tip.
+
+Whatever consensus refuses, the kernel refuses — with its own reason
+(``bad-cb-amount``, ``time-too-new``…) surfaced as :class:`BlockRejected`.
+Transactions are script-checked by the kernel at broadcast, so a bad
+signature is a :class:`BroadcastRejected` and never reaches a block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pbk
+from pbk.script import PrecomputedTransactionData
+
+from bitcache.chain.blocks import (
+    Tx,
+    assemble_block,
+    block_subsidy,
+    build_coinbase,
+    parse_block_txs,
+    parse_tx,
+)
+from bitcache.chain.mempool import Coin, Mempool, MempoolEntry, NextBlock, RelayPolicy
+from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.errors import (
+    BitcacheError,
+    BlockRejected,
+    BroadcastRejected,
+    ChainError,
+    ChainUnavailable,
+    InvalidInput,
+)
+from bitcache.network import Network
+
+#: The witness script ``OP_TRUE``: anyone can spend an output paying its P2WSH.
+ANYONE_CAN_SPEND_WITNESS_SCRIPT = b"\x51"
+#: P2WSH of ``OP_TRUE``, the default coinbase destination (spend it with the
+#: witness ``[ANYONE_CAN_SPEND_WITNESS_SCRIPT]``).
+ANYONE_CAN_SPEND_SCRIPT = b"\x00\x20" + hashlib.sha256(ANYONE_CAN_SPEND_WITNESS_SCRIPT).digest()
+DEFAULT_FEE_RATE_SAT_KVB = 1000
+#: A block may be at most two hours ahead of the clock (Bitcoin Core's MAX_FUTURE_BLOCK_TIME).
+MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
+#: Weight left for mempool transactions in a block (4M WU minus room for the coinbase).
+MAX_TEMPLATE_WEIGHT = 3_990_000
+_MEMPOOL_FILE = "mempool.json"
+_KERNEL_DIR = "kernel"
+
+
+@dataclass(frozen=True, slots=True)
+class _Confirmed:
+    tx: Tx
+    height: int
+    block_hash: str
+
+
+class ChainIndex:
+    """The active chain's transactions, outputs (by script) and spends, block by block."""
+
+    def __init__(self, genesis_hash: str) -> None:
+        self.hashes = [genesis_hash]
+        self.block_txs: list[list[Tx]] = [[]]
+        self.txs: dict[str, _Confirmed] = {}
+        self.outputs: dict[OutPoint, Coin] = {}
+        self.spends: dict[OutPoint, tuple[str, int, int]] = {}
+        self.by_script: dict[bytes, set[OutPoint]] = defaultdict(set)
+
+    @property
+    def height(self) -> int:
+        return len(self.hashes) - 1
+
+    def connect(self, block_hash: str, txs: Sequence[Tx]) -> None:
+        """Index a block extending the indexed tip."""
+        height = len(self.hashes)
+        self.hashes.append(block_hash)
+        self.block_txs.append(list(txs))
+        for tx in txs:
+            self.txs[tx.txid] = _Confirmed(tx, height, block_hash)
+            if not tx.is_coinbase:
+                for vin, txin in enumerate(tx.inputs):
+                    self.spends[txin.prevout] = (tx.txid, vin, height)
+            for vout, out in enumerate(tx.outputs):
+                op = OutPoint(tx.txid, vout)
+                self.outputs[op] = Coin(out.value_sat, out.script_pubkey, height, tx.is_coinbase)
+                self.by_script[out.script_pubkey].add(op)
+
+    def disconnect_tip(self) -> list[Tx]:
+        """Unindex the tip block; return its non-coinbase transactions in block order."""
+        if self.height == 0:
+            raise ChainError("cannot disconnect the genesis block")
+        self.hashes.pop()
+        txs = self.block_txs.pop()
+        for tx in reversed(txs):
+            del self.txs[tx.txid]
+            for vout, out in enumerate(tx.outputs):
+                op = OutPoint(tx.txid, vout)
+                self.outputs.pop(op, None)
+                self.by_script[out.script_pubkey].discard(op)
+            if not tx.is_coinbase:
+                for txin in tx.inputs:
+                    self.spends.pop(txin.prevout, None)
+        return [tx for tx in txs if not tx.is_coinbase]
+
+    def unspent(self, outpoint: OutPoint) -> Coin | None:
+        """The confirmed coin at ``outpoint`` unless the chain spent it."""
+        if outpoint in self.spends:
+            return None
+        return self.outputs.get(outpoint)
+
+
+class _Kernel:
+    """libbitcoinkernel's chainstate manager, with the reason of its last refusal."""
+
+    def __init__(self, datadir: Path) -> None:
+        self.messages: list[str] = []
+        self.checked: dict[str, str] = {}
+        self._log = pbk.LoggingConnection(self.messages.append)
+        self._callbacks = pbk.ValidationInterfaceCallbacks(block_checked=self._on_checked)
+        try:
+            self.chainman: Any = pbk.load_chainman(
+                datadir, pbk.ChainType.REGTEST, validation_callbacks=self._callbacks
+            )
+        except RuntimeError as exc:
+            raise ChainUnavailable(
+                f"cannot open the chain in {datadir}: {exc} (is it open elsewhere?)"
+            ) from exc
+
+    def _on_checked(self, _user_data: object, block: Any, state: Any) -> None:
+        if state.validation_mode != pbk.ValidationMode.VALID:
+            self.checked[str(block.block_hash)] = state.block_validation_result.name
+
+    def close(self) -> None:
+        self.chainman.__exit__(None, None, None)
+        self.chainman = None
+        self._log.__exit__(None, None, None)
+
+    @property
+    def height(self) -> int:
+        return int(self.chainman.get_active_chain().height)
+
+    def hash_at(self, height: int) -> str:
+        return str(self.chainman.get_active_chain().block_tree_entries[height].block_hash)
+
+    def entry(self, block_hash: str) -> Any:
+        return self.chainman.block_tree_entries[pbk.BlockHash(bytes.fromhex(block_hash)[::-1])]
+
+    def block_txs(self, height: int) -> list[Tx]:
+        entry = self.chainman.get_active_chain().block_tree_entries[height]
+        return parse_block_txs(bytes(self.chainman.blocks[entry]))
+
+    def median_time_past(self, entry: Any) -> int:
+        """Median of the timestamps of ``entry`` and its ten predecessors (or fewer)."""
+        times = []
+        for _ in range(11):
+            times.append(int(entry.block_header.timestamp.timestamp()))
+            if entry.height == 0:
+                break
+            entry = entry.previous
+        return sorted(times)[len(times) // 2]
+
+    def process(self, raw_block: bytes, block_hash: str) -> None:
+        """Hand a block to the kernel; raise BlockRejected if it is refused outright."""
+        self.messages.clear()
+        try:
+            self.chainman.process_block(pbk.Block(raw_block))
+        except pbk.ProcessBlockException as exc:
+            raise BlockRejected(f"block {block_hash} refused: {self.reason(block_hash)}") from exc
+        if block_hash in self.checked:
+            raise BlockRejected(f"block {block_hash} refused: {self.reason(block_hash)}")
+
+    def reason(self, block_hash: str) -> str:
+        """The kernel's words for its last refusal (its log line, else the result code)."""
+        for line in reversed(self.messages):
+            if "[error]" in line or "failed" in line.lower():
+                return line.split("[error]", 1)[-1].split("Z ", 1)[-1].strip()
+        return self.checked.get(block_hash, "block not connected to the best chain")
+
+
+def verify_scripts(tx: Tx, coins: Sequence[Coin]) -> None:
+    """Check every input's script with the consensus engine (all soft forks' flags)."""
+    ktx = pbk.Transaction(tx.raw)
+    spent = [pbk.TransactionOutput(pbk.ScriptPubkey(c.script_pubkey), c.value_sat) for c in coins]
+    precomputed = PrecomputedTransactionData(ktx, spent)
+    for vin, coin in enumerate(coins):
+        try:
+            ok = pbk.ScriptPubkey(coin.script_pubkey).verify(
+                coin.value_sat, ktx, precomputed, vin, pbk.ScriptVerificationFlags.ALL
+            )
+        except pbk.ScriptVerifyException as exc:
+            raise BroadcastRejected(
+                f"input {vin} cannot be verified: {exc}", reason=f"script-verify-error ({exc})"
+            ) from exc
+        if not ok:
+            raise BroadcastRejected(
+                f"input {vin} ({tx.inputs[vin].prevout}) fails script verification "
+                "(bad signature or wrong script)",
+                reason=f"mandatory-script-verify-flag-failed (input {vin})",
+            )
+
+
+def _no_script_check(tx: Tx, coins: Sequence[Coin]) -> None:
+    """Re-admission of transactions the kernel or the mempool already verified."""
+
+
+class RegtestChain:
+    """A regtest chain in a folder: ChainBackend plus mining and reorg for tests and demos."""
+
+    def __init__(
+        self,
+        folder: Path,
+        kernel: _Kernel,
+        clock: Callable[[], int],
+        fee_rate_sat_kvb: int,
+        policy: RelayPolicy,
+    ) -> None:
+        self._folder = folder
+        self._kernel: _Kernel | None = kernel
+        self._clock = clock
+        self._fee_rate = fee_rate_sat_kvb
+        self._mempool = Mempool(policy)
+        self._index = ChainIndex(kernel.hash_at(0))
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(
+        cls,
+        folder: Path | str,
+        *,
+        clock: Callable[[], int] | None = None,
+        fee_rate_sat_kvb: int = DEFAULT_FEE_RATE_SAT_KVB,
+        policy: RelayPolicy | None = None,
+    ) -> RegtestChain:
+        """Open (or create) the chain kept in ``folder``; one open chain per folder."""
+        folder = Path(folder)
+        if (
+            isinstance(fee_rate_sat_kvb, bool)
+            or not isinstance(fee_rate_sat_kvb, int)
+            or (fee_rate_sat_kvb < 1)
+        ):
+            raise InvalidInput(f"fee_rate_sat_kvb must be a positive int, got {fee_rate_sat_kvb!r}")
+        if folder.exists() and not folder.is_dir():
+            raise InvalidInput(f"{folder} is not a directory")
+        (folder / _KERNEL_DIR).mkdir(parents=True, exist_ok=True)
+        kernel = _Kernel(folder / _KERNEL_DIR)
+        chain = cls(folder, kernel, clock or _wall_clock, fee_rate_sat_kvb, policy or RelayPolicy())
+        saved = chain._read_mempool_file()
+        chain._sync()
+        chain._readmit(saved, verify=True)
+        return chain
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the folder (the kernel flushes its chainstate). Idempotent."""
+        with self._lock:
+            if self._kernel is not None:
+                self._save_mempool()
+                self._kernel.close()
+                self._kernel = None
+
+    def __enter__(self) -> RegtestChain:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def _k(self) -> _Kernel:
+        if self._kernel is None:
+            raise ChainUnavailable(f"the regtest chain in {self._folder} is closed")
+        return self._kernel
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[_Kernel]:
+        with self._lock:
+            yield self._k
+
+    # --- ChainBackend -------------------------------------------------------
+
+    @property
+    def network(self) -> Network:
+        return Network.REGTEST
+
+    def tip(self) -> Tip:
+        with self._open():
+            return Tip(self._index.height, self._index.hashes[-1])
+
+    def block_hash(self, height: int) -> str:
+        with self._open():
+            if not 0 <= height <= self._index.height:
+                raise ChainError(f"no block at height {height} (tip is {self._index.height})")
+            return self._index.hashes[height]
+
+    def utxos(self, scripts: Sequence[bytes]) -> list[Utxo]:
+        """Unspent outputs paying ``scripts``: confirmed ones not spent by the mempool,
+        then mempool outputs not spent by another mempool transaction (as Esplora does)."""
+        with self._open():
+            found: list[Utxo] = []
+            wanted = {bytes(s) for s in scripts}
+            for script in wanted:
+                for op in self._index.by_script.get(script, ()):
+                    coin = self._index.unspent(op)
+                    if coin is not None and op not in self._mempool.spends:
+                        found.append(
+                            Utxo(
+                                op,
+                                coin.value_sat,
+                                script,
+                                coin.height,
+                                self._index.hashes[coin.height or 0],
+                            )
+                        )
+            for entry in self._mempool.ordered():
+                for vout, out in enumerate(entry.tx.outputs):
+                    op = OutPoint(entry.tx.txid, vout)
+                    if out.script_pubkey in wanted and op not in self._mempool.spends:
+                        found.append(Utxo(op, out.value_sat, out.script_pubkey, None))
+            confirmed = sorted(
+                (u for u in found if u.height is not None),
+                key=lambda u: (u.height, u.outpoint.txid, u.outpoint.vout),
+            )
+            return confirmed + [u for u in found if u.height is None]
+
+    def tx_status(self, txid: str) -> TxStatus:
+        txid = _check_txid(txid)
+        with self._open():
+            conf = self._index.txs.get(txid)
+            if conf is not None:
+                depth = self._index.height - conf.height + 1
+                return TxStatus(txid, True, True, conf.height, conf.block_hash, depth)
+            return TxStatus(txid, known=txid in self._mempool, confirmed=False)
+
+    def raw_transaction(self, txid: str) -> bytes | None:
+        txid = _check_txid(txid)
+        with self._open():
+            conf = self._index.txs.get(txid)
+            if conf is not None:
+                return conf.tx.raw
+            entry = self._mempool.entries.get(txid)
+            return None if entry is None else entry.tx.raw
+
+    def outspend(self, outpoint: OutPoint) -> OutSpend:
+        with self._open():
+            spend = self._index.spends.get(outpoint)
+            if spend is not None:
+                return OutSpend(True, spend[0], spend[1], True, spend[2])
+            pending = self._mempool.spends.get(outpoint)
+            if pending is not None:
+                return OutSpend(True, pending[0], pending[1], False)
+            return OutSpend(False)
+
+    def fee_rate(self, target_blocks: int) -> int:
+        """The configured fee rate (sat/kvB): a regtest chain has no fee market."""
+        if (
+            isinstance(target_blocks, bool)
+            or not isinstance(target_blocks, int)
+            or (target_blocks < 1)
+        ):
+            raise InvalidInput(f"target_blocks must be a positive int, got {target_blocks!r}")
+        return self._fee_rate
+
+    def broadcast(self, raw_tx: bytes) -> str:
+        """Admit a transaction to the mempool (policy, then the kernel's script check)."""
+        tx = _decode(raw_tx)
+        with self._open():
+            if tx.txid in self._index.txs:
+                return tx.txid
+            self._mempool.accept(tx, self._index.unspent, self._next_block(), verify_scripts)
+            self._save_mempool()
+            return tx.txid
+
+    # --- regtest controls ---------------------------------------------------
+
+    def mine(self, n: int = 1, *, to_script: bytes | None = None) -> list[str]:
+        """Mine ``n`` blocks on the tip, each with the mempool's transactions (fees go
+        to the coinbase); return their hashes. The coinbase pays ``to_script``
+        (default: :data:`ANYONE_CAN_SPEND_SCRIPT`)."""
+        _check_count("n", n, minimum=0)
+        hashes = []
+        with self._open():
+            for _ in range(n):
+                entries = self._template()
+                fees = sum(e.fee_sat for e in entries)
+                hashes.append(self._mine_on_tip([e.tx for e in entries], fees, to_script))
+        return hashes
+
+    def mine_transaction_directly(self, *raw_txs: bytes, to_script: bytes | None = None) -> str:
+        """Mine one block holding exactly ``raw_txs``, bypassing the mempool and its
+        policy (consensus still applies). Mempool transactions in conflict are dropped."""
+        txs = [_decode(raw) for raw in raw_txs]
+        with self._open():
+            return self._mine_on_tip(txs, self._known_fees(txs), to_script)
+
+    def reorg(
+        self,
+        depth: int,
+        *,
+        new_blocks: int | None = None,
+        include_mempool: bool = False,
+        transactions: Sequence[bytes] = (),
+        to_script: bytes | None = None,
+    ) -> list[str]:
+        """Replace the top ``depth`` blocks by a longer branch of ``new_blocks`` blocks
+        (default ``depth + 1``) built on the block ``depth`` below the tip.
+
+        The branch's first block holds ``transactions`` and, with ``include_mempool``,
+        the orphaned blocks' transactions and the mempool (same transactions, new
+        block hashes). As in Bitcoin Core, orphaned transactions go back to the
+        mempool unless the new branch confirms them or a conflict; those are dropped.
+        """
+        _check_count("depth", depth, minimum=1)
+        count = depth + 1 if new_blocks is None else new_blocks
+        _check_count("new_blocks", count, minimum=depth + 1)
+        extra = [_decode(raw) for raw in transactions]
+        with self._open() as k:
+            if depth > self._index.height:
+                raise InvalidInput(f"depth {depth} exceeds the tip height {self._index.height}")
+            fork = self._index.height - depth
+            first = self._orphaned_and_mempool(fork) + extra if include_mempool else extra
+            fees = self._known_fees(first)
+            hashes, parent = [], self._index.hashes[fork]
+            try:
+                for i in range(count):
+                    parent = self._mine_block(
+                        parent, first if i == 0 else [], fees if i == 0 else 0, to_script
+                    )
+                    hashes.append(parent)
+            finally:
+                self._sync()
+            if self._index.hashes[-1] != hashes[-1]:
+                raise BlockRejected(
+                    f"the new branch did not become the best chain: {k.reason(hashes[-1])}"
+                )
+            return hashes
+
+    def drop_from_mempool(self, txid: str) -> list[str]:
+        """Forget a mempool transaction and its descendants; return the txids dropped."""
+        txid = _check_txid(txid)
+        with self._open():
+            if txid not in self._mempool:
+                return []
+            gone = self._mempool.remove(txid)
+            self._save_mempool()
+            return gone
+
+    def mempool_txids(self) -> list[str]:
+        """Mempool transactions, parents before children."""
+        with self._open():
+            return [e.tx.txid for e in self._mempool.ordered()]
+
+    # --- internals ----------------------------------------------------------
+
+    def _orphaned_and_mempool(self, fork: int) -> list[Tx]:
+        """Transactions of the blocks above ``fork``, then the mempool, in a valid order."""
+        blocks = self._index.block_txs[fork + 1 :]
+        orphaned = [tx for txs in blocks for tx in txs if not tx.is_coinbase]
+        return orphaned + [e.tx for e in self._mempool.ordered()]
+
+    def _template(self) -> list[MempoolEntry]:
+        chosen: list[MempoolEntry] = []
+        skipped: set[str] = set()
+        weight = 0
+        for entry in self._mempool.ordered():
+            parents = {i.prevout.txid for i in entry.tx.inputs}
+            if parents & skipped or weight + entry.tx.weight > MAX_TEMPLATE_WEIGHT:
+                skipped.add(entry.tx.txid)
+                continue
+            weight += entry.tx.weight
+            chosen.append(entry)
+        return chosen
+
+    def _known_fees(self, txs: Sequence[Tx]) -> int:
+        """Fees of ``txs`` whose inputs are all known (others count zero: a coinbase
+        may claim less than it could)."""
+        batch: dict[OutPoint, Coin] = {}
+        total = 0
+        for tx in txs:
+            coins = [
+                batch.get(i.prevout)
+                or self._index.outputs.get(i.prevout)
+                or self._mempool.coin(i.prevout)
+                for i in tx.inputs
+            ]
+            for vout, out in enumerate(tx.outputs):
+                batch[OutPoint(tx.txid, vout)] = Coin(out.value_sat, out.script_pubkey, None)
+            if not tx.is_coinbase and None not in coins:
+                paid_in = sum(c.value_sat for c in coins if c is not None)
+                total += max(0, paid_in - sum(o.value_sat for o in tx.outputs))
+        return total
+
+    def _mine_on_tip(self, txs: Sequence[Tx], fees: int, to_script: bytes | None) -> str:
+        try:
+            block_hash = self._mine_block(self._index.hashes[-1], txs, fees, to_script)
+        finally:
+            self._sync()
+        if self._index.hashes[-1] != block_hash:
+            raise BlockRejected(f"block {block_hash} refused: {self._k.reason(block_hash)}")
+        return block_hash
+
+    def _mine_block(
+        self, parent: str, txs: Sequence[Tx], fees: int, to_script: bytes | None
+    ) -> str:
+        k = self._k
+        entry = k.entry(parent)
+        height = int(entry.height) + 1
+        now = int(self._clock())
+        when = max(k.median_time_past(entry) + 1, now)
+        if when > now + MAX_FUTURE_BLOCK_TIME:
+            raise BlockRejected(
+                f"cannot mine at height {height}: the median time past is more "
+                "than two hours ahead of the clock (time-too-new)"
+            )
+        pay_to = ANYONE_CAN_SPEND_SCRIPT if to_script is None else bytes(to_script)
+        coinbase = build_coinbase(height, pay_to, block_subsidy(height) + fees, txs, os.urandom(4))
+        block = assemble_block(parent, when, [coinbase, *txs])
+        k.process(block.raw, block.block_hash)
+        return block.block_hash
+
+    def _next_block(self) -> NextBlock:
+        k = self._k
+        active = k.chainman.get_active_chain().block_tree_entries
+
+        def mtp_at(height: int) -> int:
+            return k.median_time_past(active[height])
+
+        return NextBlock(self._index.height + 1, mtp_at(self._index.height), mtp_at)
+
+    def _sync(self) -> None:
+        """Bring the index and the mempool in line with the kernel's active chain."""
+        k, index = self._k, self._index
+        fork = min(index.height, k.height)
+        while fork > 0 and k.hash_at(fork) != index.hashes[fork]:
+            fork -= 1
+        orphaned: list[Tx] = []
+        while index.height > fork:
+            orphaned = index.disconnect_tip() + orphaned
+        connected: list[Tx] = []
+        for height in range(fork + 1, k.height + 1):
+            txs = k.block_txs(height)
+            index.connect(k.hash_at(height), txs)
+            connected.extend(txs)
+        if orphaned:
+            self._readmit(orphaned + [e.tx for e in self._mempool.ordered()])
+        elif connected:
+            self._mempool.remove_confirmed(connected)
+        if orphaned or connected:
+            self._save_mempool()
+
+    def _readmit(self, txs: Sequence[Tx], verify: bool = False) -> None:
+        """Rebuild the mempool from ``txs``, silently dropping those no longer valid."""
+        self._mempool = Mempool(self._mempool.policy)
+        nxt = self._next_block()
+        for tx in txs:
+            if tx.txid in self._index.txs:
+                continue
+            with contextlib.suppress(BitcacheError):
+                self._mempool.accept(
+                    tx, self._index.unspent, nxt, verify_scripts if verify else _no_script_check
+                )
+
+    def _save_mempool(self) -> None:
+        path = self._folder / _MEMPOOL_FILE
+        tmp = path.with_suffix(".tmp")
+        raws = [e.tx.raw.hex() for e in self._mempool.ordered()]
+        tmp.write_text(json.dumps({"version": 1, "transactions": raws}))
+        os.replace(tmp, path)
+
+    def _read_mempool_file(self) -> list[Tx]:
+        path = self._folder / _MEMPOOL_FILE
+        if not path.exists():
+            return []
+        try:
+            raws = json.loads(path.read_text())["transactions"]
+            return [parse_tx(bytes.fromhex(raw)) for raw in raws]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ChainError(f"{path} is not a readable mempool file: {exc}") from exc
+
+
+def _wall_clock() -> int:
+    return int(time.time())
+
+
+def _decode(raw: bytes) -> Tx:
+    if not isinstance(raw, bytes | bytearray):
+        raise InvalidInput(f"a raw transaction must be bytes, got {type(raw).__name__}")
+    try:
+        return parse_tx(bytes(raw))
+    except InvalidInput as exc:
+        raise BroadcastRejected(
+            f"cannot decode transaction: {exc}", reason="TX decode failed"
+        ) from exc
+
+
+def _check_txid(txid: str) -> str:
+    if not isinstance(txid, str) or len(txid) != 64:
+        raise InvalidInput(f"a txid is 64 hex characters, got {txid!r}")
+    try:
+        bytes.fromhex(txid)
+    except ValueError as exc:
+        raise InvalidInput(f"a txid is 64 hex characters, got {txid!r}") from exc
+    return txid.lower()
+
+
+def _check_count(name: str, value: int, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInput(f"{name} must be an int ≥ {minimum}, got {value!r}")

@@ -1,0 +1,100 @@
+"""Checks a signed transaction must pass before it is stored for broadcast.
+
+Bitcoin Core's consensus engine accepts dust, oversize and zero-fee
+transactions that no node would relay; these are bitcache's own policy
+checks, run before the first broadcast so that a transaction we commit to is
+one the network will carry:
+
+* every output is standard and at least its type's dust threshold;
+* weight ≤ ``max_weight`` (400,000 WU, the standard maximum);
+* fee rate ≥ ``min_fee_rate_sat_per_kvb`` (the relay floor);
+* fee ≤ ``max_fee_sat`` and fee rate ≤ ``max_fee_rate_sat_per_kvb`` (sanity
+  caps against a fee-estimate or arithmetic bug burning the wallet);
+* every input carries a witness.
+
+Each failure raises :class:`~bitcache.errors.PolicyViolation` naming the
+output, limit and value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bitcache.errors import InvalidPolicy, PolicyViolation
+from bitcache.tx.fees import check_fee_rate
+from bitcache.tx.outputs import check_sat, script_type_of
+from bitcache.tx.sizes import MAX_STANDARD_TX_WEIGHT
+from bitcache.tx.transaction import Transaction, TxOut
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyLimits:
+    """The knobs of the pre-broadcast checks (rates in sat/kvB, amounts in sats)."""
+
+    min_fee_rate_sat_per_kvb: int = 1_000
+    max_fee_rate_sat_per_kvb: int = 10_000_000
+    max_fee_sat: int = 1_000_000
+    max_weight: int = MAX_STANDARD_TX_WEIGHT
+
+    def __post_init__(self) -> None:
+        check_fee_rate(self.min_fee_rate_sat_per_kvb, "minimum fee rate")
+        check_fee_rate(self.max_fee_rate_sat_per_kvb, "maximum fee rate")
+        check_sat(self.max_fee_sat, "fee cap")
+        if self.min_fee_rate_sat_per_kvb > self.max_fee_rate_sat_per_kvb:
+            raise InvalidPolicy(
+                f"minimum fee rate {self.min_fee_rate_sat_per_kvb} is above the maximum "
+                f"{self.max_fee_rate_sat_per_kvb} sat/kvB"
+            )
+        if not 0 < self.max_weight <= MAX_STANDARD_TX_WEIGHT:
+            raise InvalidPolicy(
+                f"max weight must be within 1..{MAX_STANDARD_TX_WEIGHT} WU, got {self.max_weight}"
+            )
+
+
+def check_dust(outputs: Sequence[TxOut]) -> None:
+    """Refuse non-standard outputs and outputs below their type's dust threshold."""
+    for i, out in enumerate(outputs):
+        kind = script_type_of(out.script_pubkey)
+        if kind is None:
+            raise PolicyViolation(
+                f"output {i} pays a non-standard script {out.script_pubkey.hex()}"
+            )
+        if out.value_sat < kind.dust_sat:
+            raise PolicyViolation(
+                f"output {i} ({kind.name}) is dust: {out.value_sat} sats < {kind.dust_sat}"
+            )
+
+
+def check_transaction(
+    tx: Transaction, input_values: Sequence[int], limits: PolicyLimits | None = None
+) -> None:
+    """Raise PolicyViolation unless the signed ``tx`` passes every check above.
+
+    ``input_values`` are the values (sats) of the coins its inputs spend, in order.
+    """
+    limits = limits or PolicyLimits()
+    if len(input_values) != len(tx.inputs):
+        raise PolicyViolation(f"{len(input_values)} input values for {len(tx.inputs)} inputs")
+    for i in range(len(tx.inputs)):
+        if not tx.has_witness or not tx.witnesses[i]:
+            raise PolicyViolation(f"input {i} has no witness: the transaction is not signed")
+    check_dust(tx.outputs)
+    weight, vsize = tx.weight, tx.vsize
+    if weight > limits.max_weight:
+        raise PolicyViolation(f"weight {weight} WU is above the maximum {limits.max_weight} WU")
+    fee = sum(input_values) - sum(out.value_sat for out in tx.outputs)
+    if fee < 0:
+        raise PolicyViolation(f"outputs exceed inputs by {-fee} sats")
+    if fee * 1000 < limits.min_fee_rate_sat_per_kvb * vsize:
+        raise PolicyViolation(
+            f"fee {fee} sats for {vsize} vB is below the floor of "
+            f"{limits.min_fee_rate_sat_per_kvb} sat/kvB"
+        )
+    if fee > limits.max_fee_sat:
+        raise PolicyViolation(f"fee {fee} sats is above the cap of {limits.max_fee_sat} sats")
+    if fee * 1000 > limits.max_fee_rate_sat_per_kvb * vsize:
+        raise PolicyViolation(
+            f"fee {fee} sats for {vsize} vB is above the maximum rate of "
+            f"{limits.max_fee_rate_sat_per_kvb} sat/kvB"
+        )
