@@ -184,16 +184,26 @@ class LedgerStore:
                 f"asked for limited={want.limited}"
             )
 
+    def known_ids(self) -> dict[str, int]:
+        """Account name -> id for the accounts this process has seen."""
+        return self._ids
+
+    def load_accounts(self, conn: Connection, names: Sequence[str]) -> None:
+        """Cache the specs and ids of those ``names`` not yet known (absent ones are skipped)."""
+        self._load_accounts(conn, [n for n in names if n not in self._ids])
+
     def _load_accounts(self, conn: Connection, names: Sequence[str]) -> None:
         from bitcache.core.accounts import AccountKind
+        from bitcache.store.writer import driver_sql
 
-        for i in range(0, len(names), 500):
-            part = list(names[i : i + 500])
-            params = {f"n{j}": n for j, n in enumerate(part)}
-            marks = ", ".join(f":n{j}" for j in range(len(part)))
-            found = conn.execute(
-                text(f"SELECT id, name, kind, limited FROM accounts WHERE name IN ({marks})"),
-                params,
+        for i in range(0, len(names), 1000):
+            part = tuple(names[i : i + 1000])
+            marks = ", ".join(["?"] * len(part))
+            found = conn.exec_driver_sql(
+                driver_sql(
+                    conn, f"SELECT id, name, kind, limited FROM accounts WHERE name IN ({marks})"
+                ),
+                part,
             )
             for aid, name, kind, limited in found:
                 spec = AccountSpec(str(name), AccountKind(kind), bool(limited))
@@ -281,7 +291,7 @@ class LedgerStore:
         """
         checked = [validate_request(r) for r in requests]
         with self.write() as conn:
-            return self.record_many_in(conn, checked, atomic=atomic, open_accounts=open_accounts)
+            return self._record_checked(conn, checked, atomic, open_accounts)
 
     def record_many_in(
         self,
@@ -298,6 +308,15 @@ class LedgerStore:
         transaction decides the commit; raising inside it writes nothing.
         """
         checked = [validate_request(r) for r in requests]
+        return self._record_checked(conn, checked, atomic, open_accounts)
+
+    def _record_checked(
+        self,
+        conn: Connection,
+        checked: Sequence[EntryRequest],
+        atomic: bool,
+        open_accounts: Sequence[AccountSpec],
+    ) -> BatchResult:
         hashes = [content_hash(r) for r in checked]
         self.open_accounts_in(conn, open_accounts)
         writer = BatchWriter(self, conn, self._clock())

@@ -60,23 +60,20 @@ class BatchWriter:
 
     def _ensure_balances(self, names: Iterable[str]) -> None:
         missing = [n for n in set(names) if n not in self.balances]
-        ids = {}
-        for name in missing:
-            try:
-                ids[self.store.account_id(self.conn, name)] = name
-            except UnknownAccount:
-                continue
+        self.store.load_accounts(self.conn, missing)
+        known = self.store.known_ids()
+        ids = {known[name]: name for name in missing if name in known}
         id_list = list(ids)
-        for i in range(0, len(id_list), 500):
-            part = id_list[i : i + 500]
-            params = {f"i{j}": v for j, v in enumerate(part)}
-            marks = ", ".join(f":i{j}" for j in range(len(part)))
-            found = self.conn.execute(
-                text(
+        for i in range(0, len(id_list), 1000):
+            part = tuple(id_list[i : i + 1000])
+            marks = ", ".join(["?"] * len(part))
+            found = self.conn.exec_driver_sql(
+                driver_sql(
+                    self.conn,
                     "SELECT id, posted, pending_debits, pending_credits FROM accounts "
-                    f"WHERE id IN ({marks})"
+                    f"WHERE id IN ({marks})",
                 ),
-                params,
+                part,
             )
             for aid, posted, pd, pc in found:
                 self.balances[ids[int(aid)]] = Balance(int(posted), int(pd), int(pc))

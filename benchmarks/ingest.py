@@ -1,0 +1,230 @@
+"""Ingest benchmark: download-shaped entries into the ledger vs plain inserts.
+
+Each event is one entry of three postings (downloader -> uploader + platform,
+tagged with a file hash, unique idempotency key), posted in batches of 1,000
+to a fresh SQLite file with durable commits (WAL, synchronous=FULL). The
+baseline, measured in the same run, is plain ``sqlite3`` ``executemany``
+inserting the equivalent rows (entries and postings, no checks, no
+balances). With ``BITCACHE_BENCH_PG_URL`` (or ``BITCACHE_TEST_PG_URL``) set,
+the same is measured on PostgreSQL against plain psycopg inserts. Single-event
+latency is one entry per commit on SQLite.
+
+    python benchmarks/ingest.py [--quick] [--events N]
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bitcache.core.entries import EntryRequest, Posting  # noqa: E402
+from bitcache.store.ledger import LedgerStore  # noqa: E402
+
+BATCH = 1_000
+PLATFORM = "revenue:platform"
+OPERATOR = "equity:operator"
+
+
+def _file(i: int) -> bytes:
+    return hashlib.sha256(f"file-{i % 5000}".encode()).digest()
+
+
+def _events(n: int, downloaders: int = 1_000, uploaders: int = 200) -> list[EntryRequest]:
+    out = []
+    for i in range(n):
+        d = f"liability:prepaid:d{i % downloaders}"
+        u = f"liability:payable:u{i % uploaders}"
+        fh = _file(i)
+        legs = (Posting(d, 1_000, fh), Posting(u, -850, fh), Posting(PLATFORM, -150, fh))
+        out.append(EntryRequest(f"dl:{uuid.UUID(int=i)}", legs))
+    return out
+
+
+def _open(url: str, n: int) -> LedgerStore:
+    store = LedgerStore.open(url)
+    names = {p.account for r in _events(2_000) for p in r.postings} | {OPERATOR}
+    for name in sorted(names):
+        store.open_account(name)
+    funding = [
+        EntryRequest(f"fund:{name}", (Posting(OPERATOR, 10**12), Posting(name, -(10**12))))
+        for name in sorted(names)
+        if name.startswith("liability:prepaid:")
+    ]
+    store.record_many(funding, atomic=True)
+    return store
+
+
+def ledger_events_per_s(url: str, n: int) -> float:
+    """Events per second through LedgerStore.record_many in batches of 1,000."""
+    store = _open(url, n)
+    events = _events(n)
+    start = time.perf_counter()
+    for i in range(0, n, BATCH):
+        store.record_many(events[i : i + BATCH])
+    elapsed = time.perf_counter() - start
+    assert store.trial_balance() == 0
+    store.close()
+    return n / elapsed
+
+
+def single_latencies_ms(url: str, n: int) -> list[float]:
+    """Milliseconds per event with one durable commit per event."""
+    store = _open(url, n)
+    out = []
+    for request in _events(n):
+        start = time.perf_counter()
+        store.record(request)
+        out.append((time.perf_counter() - start) * 1000)
+    store.close()
+    return out
+
+
+def _raw_rows(n: int, start: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    digest = bytes(32)
+    entries = [
+        (i, f"dl:{uuid.UUID(int=i)}", "posted", None, None, None, None, "", 0, digest, digest, digest)
+        for i in range(start, start + n)
+    ]
+    postings = [
+        (i, k, 1 + (i + k) % 1200, amount, _file(i), 0)
+        for i in range(start, start + n)
+        for k, amount in enumerate((1_000, -850, -150))
+    ]
+    return entries, postings
+
+
+_RAW_SCHEMA = [
+    "CREATE TABLE entries (id INTEGER PRIMARY KEY, key TEXT NOT NULL, kind TEXT, ref INTEGER, "
+    "resolves INTEGER, reverses INTEGER, expires_at INTEGER, memo TEXT, recorded_at INTEGER, "
+    "content_hash BLOB, prev_hash BLOB, entry_hash BLOB)",
+    "CREATE TABLE postings (entry_id INTEGER, n INTEGER, account_id INTEGER, amount INTEGER, "
+    "file_hash BLOB, balance_after INTEGER, PRIMARY KEY (entry_id, n))",
+]
+
+
+def raw_sqlite_events_per_s(path: str | Path, n: int) -> float:
+    """Baseline: plain sqlite3 executemany of the same rows, same durability, no checks."""
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    for statement in _RAW_SCHEMA:
+        conn.execute(statement)
+    batches = [_raw_rows(BATCH, i) for i in range(0, n, BATCH)]
+    start = time.perf_counter()
+    for entries, postings in batches:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", entries)
+        conn.executemany("INSERT INTO postings VALUES (?,?,?,?,?,?)", postings)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+def raw_pg_events_per_s(url: str, n: int) -> float:
+    """Baseline: plain psycopg executemany of the same rows into a scratch schema."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"raw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        try:
+            conn.execute(f"SET search_path TO {schema}")
+            for statement in _RAW_SCHEMA:
+                conn.execute(statement.replace("BLOB", "BYTEA").replace("INTEGER", "BIGINT"))
+            batches = [_raw_rows(BATCH, i) for i in range(0, n, BATCH)]
+            start = time.perf_counter()
+            for entries, postings in batches:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO entries VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", entries
+                    )
+                    cur.executemany("INSERT INTO postings VALUES (%s,%s,%s,%s,%s,%s)", postings)
+            elapsed = time.perf_counter() - start
+        finally:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    return n / elapsed
+
+
+def _fresh_pg(url: str) -> tuple[str, object]:
+    import sqlalchemy as sa
+
+    name = f"bitcache_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    return sa.make_url(url).set(database=name).render_as_string(hide_password=False), (admin, name)
+
+
+def _drop_pg(handle: object) -> None:
+    admin, name = handle  # type: ignore[misc]
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _best(f: object, rounds: int) -> float:
+    return max(f() for _ in range(rounds))  # type: ignore[operator]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run, under 60 s")
+    parser.add_argument("--events", type=int, default=0, help="events per measurement")
+    args = parser.parse_args()
+    n = args.events or (20_000 if args.quick else 200_000)
+    singles = 300 if args.quick else 2_000
+    rounds = 2 if args.quick else 3
+    figures: dict[str, float | int] = {"events": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        counter = iter(range(1000))
+
+        def fresh() -> str:
+            return str(Path(tmp) / f"bench{next(counter)}.sqlite")
+
+        # interleave baseline and ledger runs so drift hits both alike; keep the best of each
+        raw, ours = [], []
+        for _ in range(rounds):
+            raw.append(raw_sqlite_events_per_s(fresh(), n))
+            ours.append(ledger_events_per_s(f"sqlite:///{fresh()}", n))
+        figures["sqlite_raw_events_per_s"] = round(max(raw))
+        figures["sqlite_events_per_s"] = round(max(ours))
+        figures["sqlite_ratio"] = round(max(ours) / max(raw), 3)
+        lat = single_latencies_ms(f"sqlite:///{fresh()}", singles)
+        figures["single_p50_ms"] = round(statistics.median(lat), 3)
+        figures["single_p99_ms"] = round(statistics.quantiles(lat, n=100)[98], 3)
+    pg = os.environ.get("BITCACHE_BENCH_PG_URL") or os.environ.get("BITCACHE_TEST_PG_URL")
+    if pg:
+        pg_n = min(n, 20_000) if args.quick else n
+        raw_pg, ours_pg = [], []
+        for _ in range(rounds):
+            raw_pg.append(raw_pg_events_per_s(pg, pg_n))
+            url, handle = _fresh_pg(pg)
+            try:
+                ours_pg.append(ledger_events_per_s(url, pg_n))
+            finally:
+                _drop_pg(handle)
+        figures["pg_raw_events_per_s"] = round(max(raw_pg))
+        figures["pg_events_per_s"] = round(max(ours_pg))
+        figures["pg_ratio"] = round(max(ours_pg) / max(raw_pg), 3)
+    for key, value in figures.items():
+        print(f"{key:>24}: {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
