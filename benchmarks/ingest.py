@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bitcache.core.entries import EntryRequest, Posting  # noqa: E402
-from bitcache.store.ledger import LedgerStore  # noqa: E402
+from bitcache.core.entries import EntryRequest, Posting
+from bitcache.store.ledger import LedgerStore
 
 BATCH = 1_000
 PLATFORM = "revenue:platform"
@@ -95,7 +95,20 @@ def single_latencies_ms(url: str, n: int) -> list[float]:
 def _raw_rows(n: int, start: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     digest = bytes(32)
     entries = [
-        (i, f"dl:{uuid.UUID(int=i)}", "posted", None, None, None, None, "", 0, digest, digest, digest)
+        (
+            i,
+            f"dl:{uuid.UUID(int=i)}",
+            "posted",
+            None,
+            None,
+            None,
+            None,
+            "",
+            0,
+            digest,
+            digest,
+            digest,
+        )
         for i in range(start, start + n)
     ]
     postings = [

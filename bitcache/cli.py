@@ -75,7 +75,8 @@ def demo(
         table.add_column("figure")
         table.add_column("value", justify="right")
         for key, value in summary.items():
-            shown = f"{value} msat ({format_sats(value)} sat)" if key.endswith("_msat") else value
+            is_msat = key.endswith("_msat") and isinstance(value, int)
+            shown = f"{value} msat ({format_sats(value)} sat)" if is_msat else value  # type: ignore[arg-type]
             table.add_row(key, str(shown))
         console.print(table)
     if result.trial_balance != 0 or not result.chain_ok:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bitcache.core.accounts import OPERATOR_EQUITY, PLATFORM_REVENUE, payable, prepaid
 from bitcache.core.entries import EntryRequest, Posting
+from bitcache.core.filehash import FileHash
 from bitcache.core.splits import split_bps
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
@@ -52,17 +53,17 @@ class DemoResult:
     db_path: Path
 
 
-def _catalog(cfg: DemoConfig, rng: random.Random) -> list[tuple[bytes, str, int]]:
+def _catalog(cfg: DemoConfig, rng: random.Random) -> list[tuple[FileHash, str, int]]:
     files = []
     for i in range(cfg.files):
-        digest = hashlib.sha256(f"demo-file-{i}".encode()).digest()
+        digest = FileHash(hashlib.sha256(f"demo-file-{i}".encode()).digest())
         uploader = f"u{rng.randrange(cfg.uploaders):03d}"
         price = rng.choice([250, 1_000, 2_500, 10_000, 42_000])
         files.append((digest, uploader, price))
     return files
 
 
-def _download(key: str, downloader: str, file: tuple[bytes, str, int]) -> EntryRequest:
+def _download(key: str, downloader: str, file: tuple[FileHash, str, int]) -> EntryRequest:
     digest, uploader, price = file
     fee, share = split_bps(price, [PLATFORM_FEE_BPS])
     legs = (

@@ -38,7 +38,8 @@ Error codes and exit codes exist only in the CLI.
     │   ├── InvalidMnemonic
     │   ├── WatchOnlyWallet                 signing asked of a wallet without keys
     │   ├── SeedBlobCorrupt                 encrypted seed blob damaged or of unknown format
-    │   └── GapLimitExceeded                next deposit index would break the gap limit
+    │   ├── GapLimitExceeded                next deposit index would break the gap limit
+    │   └── WalletMismatch                  the wallet does not derive the stored deposit addresses
     ├── ChainError
     │   ├── ChainUnavailable                timeout, connection refused, 5xx after retries
     │   │   ├── RateLimited                 HTTP 429 after retries
@@ -60,11 +61,13 @@ Error codes and exit codes exist only in the CLI.
     │   ├── SettlementLocked                another job holds the settlement lock
     │   └── InvalidTransition               state machine transition not allowed
     ├── ReconcileError                      reconcile found a discrepancy
+    ├── StatementInvalid                    a statement, tree head or proof fails (names the line)
     └── HookError                           refusals of the storage-server API
         ├── UnknownFile
         ├── FileOwnershipConflict
         ├── DownloadCapReached
-        └── FileHeld
+        ├── FileHeld
+        └── FileNotHeld                     release/refund of a file that is not held
 """
 
 from __future__ import annotations
@@ -220,6 +223,10 @@ class GapLimitExceeded(WalletError):
     """Handing out another address would leave more unused addresses than the gap limit."""
 
 
+class WalletMismatch(WalletError):
+    """The wallet (another seed or account) does not derive the deposit addresses on record."""
+
+
 # --- chain ----------------------------------------------------------------
 
 
@@ -280,7 +287,15 @@ class BlockRejected(ChainError):
 
 
 class ReorgTooDeep(ChainError):
-    """A deposit credited after N confirmations was reorganised away."""
+    """A deposit credited after N confirmations was reorganised away.
+
+    ``outpoints`` names them (``txid:vout``); their credits stand until an
+    operator reverses them.
+    """
+
+    def __init__(self, message: str, *, outpoints: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.outpoints = outpoints
 
 
 # --- transactions ---------------------------------------------------------
@@ -320,6 +335,17 @@ class ReconcileError(BitcacheError):
     """Reconciliation found a discrepancy."""
 
 
+# --- statements -----------------------------------------------------------
+
+
+class StatementInvalid(BitcacheError):
+    """A signed statement, tree head or proof does not verify; ``line`` is the bad line."""
+
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
 # --- hooks ----------------------------------------------------------------
 
 
@@ -341,3 +367,7 @@ class DownloadCapReached(HookError):
 
 class FileHeld(HookError):
     """The file is under a takedown hold."""
+
+
+class FileNotHeld(HookError):
+    """A hold was to be released or refunded, but the file is not held."""

@@ -190,8 +190,11 @@ class BatchWriter:
         return entry
 
     def flush(self) -> None:
-        """Write every row of the transaction in bulk."""
+        """Write every row of the transaction in bulk (postings before their entries)."""
         if not self.entry_rows:
+            return
+        if self.conn.dialect.name == "postgresql":
+            self._flush_pg()
             return
         run = self.conn.exec_driver_sql
         run(driver_sql(self.conn, _INSERT_POSTING), self.posting_rows)
@@ -215,3 +218,40 @@ class BatchWriter:
             ),
             (self.last_id, self.last_hash),
         )
+
+    def _balance_rows(self) -> list[tuple[int, int, int, int]]:
+        ids = self.store.known_ids()
+        return [
+            (ids[name], b.posted, b.pending_debits, b.pending_credits)
+            for name in sorted(self.dirty)
+            for b in (self.balances[name],)
+        ]
+
+    def _flush_pg(self) -> None:
+        """PostgreSQL: one statement per table via unnest(), so statement triggers run once."""
+        run = self.conn.exec_driver_sql
+        run(_PG_POSTINGS, tuple(list(col) for col in zip(*self.posting_rows, strict=True)))
+        run(_PG_ENTRIES, tuple(list(col) for col in zip(*self.entry_rows, strict=True)))
+        run(_PG_BALANCES, tuple(list(col) for col in zip(*self._balance_rows(), strict=True)))
+        run(
+            "UPDATE journal_head SET last_id = %s, last_hash = %s WHERE id = 1",
+            (self.last_id, self.last_hash),
+        )
+
+
+_PG_POSTINGS = (
+    "INSERT INTO postings (entry_id, n, account_id, amount, file_hash, balance_after) "
+    "SELECT * FROM unnest(%s::bigint[], %s::smallint[], %s::integer[], %s::bigint[], "
+    "%s::bytea[], %s::bigint[])"
+)
+_PG_ENTRIES = (
+    "INSERT INTO entries (id, key, kind, ref, resolves, reverses, expires_at, memo, "
+    "recorded_at, content_hash, prev_hash, entry_hash) SELECT * FROM unnest("
+    "%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], %s::bigint[], "
+    "%s::bigint[], %s::varchar[], %s::bigint[], %s::bytea[], %s::bytea[], %s::bytea[])"
+)
+_PG_BALANCES = (
+    "UPDATE accounts AS a SET posted = v.p, pending_debits = v.d, pending_credits = v.c "
+    "FROM unnest(%s::integer[], %s::bigint[], %s::bigint[], %s::bigint[]) AS v(i, p, d, c) "
+    "WHERE a.id = v.i"
+)

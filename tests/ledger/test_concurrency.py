@@ -51,7 +51,9 @@ def _run(url: str, batch: bool) -> None:
     store = LedgerStore.open(url)
     for name in (SPENDER, PLATFORM, OPERATOR, _uploader(0), _uploader(1)):
         store.open_account(name)
-    store.post("fund", [posting(OPERATOR, AFFORDABLE * PRICE), posting(SPENDER, -AFFORDABLE * PRICE)])
+    store.post(
+        "fund", [posting(OPERATOR, AFFORDABLE * PRICE), posting(SPENDER, -AFFORDABLE * PRICE)]
+    )
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     procs = [ctx.Process(target=_worker, args=(url, w, batch, out)) for w in range(PROCESSES)]

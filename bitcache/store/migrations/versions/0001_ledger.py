@@ -67,21 +67,25 @@ _PG_TRIGGERS = [
     END $$""",
     """CREATE CONSTRAINT TRIGGER trg_entries_balanced AFTER INSERT ON entries
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bitcache_entry_balanced()""",
+    # statement-level, over the transition table: one check per bulk insert
     f"""CREATE FUNCTION bitcache_posting_early() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF NEW.entry_id <= (SELECT last_id FROM journal_head WHERE id = 1) THEN
-        RAISE EXCEPTION '{LATE_POSTING}: entry %', NEW.entry_id USING ERRCODE = 'check_violation';
+      IF EXISTS (SELECT 1 FROM new_rows
+                 WHERE entry_id <= (SELECT last_id FROM journal_head WHERE id = 1)) THEN
+        RAISE EXCEPTION '{LATE_POSTING}' USING ERRCODE = 'check_violation';
       END IF;
-      RETURN NEW;
+      RETURN NULL;
     END $$""",
-    """CREATE TRIGGER trg_postings_early BEFORE INSERT ON postings
-    FOR EACH ROW EXECUTE FUNCTION bitcache_posting_early()""",
+    """CREATE TRIGGER trg_postings_early AFTER INSERT ON postings
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bitcache_posting_early()""",
     f"""CREATE FUNCTION bitcache_posting_early_entry() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF NEW.id <= (SELECT last_id FROM journal_head WHERE id = 1) THEN
-        RAISE EXCEPTION '{LATE_POSTING}: entry %', NEW.id USING ERRCODE = 'check_violation';
+      IF EXISTS (SELECT 1 FROM new_rows
+                 WHERE id <= (SELECT last_id FROM journal_head WHERE id = 1)) THEN
+        RAISE EXCEPTION '{LATE_POSTING}' USING ERRCODE = 'check_violation';
       END IF;
-      RETURN NEW;
+      RETURN NULL;
     END $$""",
     f"""CREATE FUNCTION bitcache_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -90,8 +94,9 @@ _PG_TRIGGERS = [
       END IF;
       RETURN NEW;
     END $$""",
-    """CREATE TRIGGER trg_entries_early BEFORE INSERT ON entries
-    FOR EACH ROW EXECUTE FUNCTION bitcache_posting_early_entry()""",
+    """CREATE TRIGGER trg_entries_early AFTER INSERT ON entries
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bitcache_posting_early_entry()""",
     """CREATE TRIGGER trg_head_forward BEFORE UPDATE OR DELETE ON journal_head
     FOR EACH ROW EXECUTE FUNCTION bitcache_head_forward()""",
 ]

@@ -1,0 +1,88 @@
+"""Issue signed tree heads, earnings statements and consistency proofs.
+
+Each call reads one consistent snapshot of the journal (a read transaction,
+bounded by the journal size read at its start), so a statement, its proofs
+and its tree head always describe the same journal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bitcache.core.accounts import account_name
+from bitcache.core.statement import (
+    SignedTreeHead,
+    Statement,
+    StatementLine,
+    classify,
+    sign_statement,
+)
+from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.store import statements as queries
+from bitcache.store.ledger import LedgerStore
+
+DEFAULT_PLATFORM = "bitcache"
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _check_period(start: int, end: int) -> None:
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(f"period {name} must be an int of microseconds, got {value!r}")
+    if start >= end:
+        raise InvalidInput(f"period start {start} must be before its end {end}")
+
+
+def tree_head(
+    ledger: LedgerStore, signing_key: Ed25519PrivateKey, *, clock: Callable[[], int] = _now_us
+) -> SignedTreeHead:
+    """The platform's signed tree head over the whole journal as it is now."""
+    with ledger.read() as conn:
+        size = queries.journal_size(conn)
+        root, _ = queries.tree_nodes(conn, size)
+    return SignedTreeHead(size, root, clock()).sign(signing_key)
+
+
+def consistency_proof(
+    ledger: LedgerStore, old: SignedTreeHead, new: SignedTreeHead
+) -> tuple[bytes, ...]:
+    """The proof that ``new``'s journal extends ``old``'s (both issued from this ledger)."""
+    if old.tree_size > new.tree_size:
+        raise InvalidInput(f"tree head of size {old.tree_size} is after size {new.tree_size}")
+    with ledger.read() as conn:
+        return queries.consistency_proof(conn, old.tree_size, new.tree_size)
+
+
+def issue_statement(
+    ledger: LedgerStore,
+    uploader: str,
+    start: int,
+    end: int,
+    signing_key: Ed25519PrivateKey,
+    *,
+    platform: str = DEFAULT_PLATFORM,
+    clock: Callable[[], int] = _now_us,
+) -> bytes:
+    """The signed statement (a JSON document) of ``uploader`` for ``[start, end)`` µs."""
+    _check_period(start, end)
+    account_name(f"liability:payable:{uploader}")
+    with ledger.read() as conn:
+        size = queries.journal_size(conn)
+        postings = queries.payable_postings(ledger, conn, uploader, start, end, size)
+        opening = queries.opening_balance(ledger, conn, uploader, start, size)
+        root, proofs = queries.inclusion_proofs(conn, (e.id for e, _ in postings), size)
+    head = SignedTreeHead(size, root, clock()).sign(signing_key)
+    lines = []
+    for entry, index in postings:
+        facts = classify(entry, index)
+        if facts is None:  # the query selects moving entries only
+            raise StatementInvalid(f"entry {entry.id} moves no posted money")
+        lines.append(StatementLine(entry, index, facts, proofs[entry.id]))
+    statement = Statement(platform, uploader, start, end, opening, head, tuple(lines))
+    return sign_statement(statement, signing_key)
