@@ -100,3 +100,8 @@ class JournalHeadRow(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     last_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     last_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+
+
+from bitcache.store import deposits as _deposits  # noqa: E402,F401
+from bitcache.store import files as _files  # noqa: E402,F401
+from bitcache.store import settlement as _settlement  # noqa: E402,F401
