@@ -14,13 +14,20 @@ from bitcache.tx.builder import (
 )
 from bitcache.tx.coinselect import CoinSelection, SpendableCoin, select_coins, use_coins
 from bitcache.tx.fees import clamp_fee_rate, fee_for_weight, fee_rate_of
-from bitcache.tx.outputs import Payment, p2wpkh_script, script_type_of
+from bitcache.tx.outputs import (
+    MAX_ANCHOR_BYTES,
+    Payment,
+    null_data_script,
+    p2wpkh_script,
+    script_type_of,
+)
 from bitcache.tx.policy import PolicyLimits, check_dust, check_transaction
 from bitcache.tx.sighash import SIGHASH_ALL, SharedHashes, bip143_sighash
 from bitcache.tx.sign import KeyFor, SignedTransaction, sign_transaction
 from bitcache.tx.transaction import Transaction, TxIn, TxOut
 
 __all__ = [
+    "MAX_ANCHOR_BYTES",
     "RBF_SEQUENCE",
     "SIGHASH_ALL",
     "TX_VERSION",
@@ -43,6 +50,7 @@ __all__ = [
     "clamp_fee_rate",
     "fee_for_weight",
     "fee_rate_of",
+    "null_data_script",
     "p2wpkh_script",
     "script_type_of",
     "select_coins",

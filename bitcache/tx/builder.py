@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from bitcache.errors import InvalidInput
 from bitcache.tx.coinselect import CoinSelection, SpendableCoin
-from bitcache.tx.outputs import Payment, script_type_of
+from bitcache.tx.outputs import Payment, null_data_script, script_type_of
 from bitcache.tx.policy import check_dust
 from bitcache.tx.sizes import tx_weight
 from bitcache.tx.transaction import Transaction, TxIn, TxOut
@@ -78,7 +78,9 @@ def build_transaction(
 
     ``selection`` must have been made for exactly these payments and a change
     output of ``change_script``'s type (checked through the size estimate).
-    Raises PolicyViolation if a payment or the change is dust.
+    Raises PolicyViolation if a payment or the change is dust. An anchor the
+    selection was sized for (``selection.anchor``) becomes an OP_RETURN output
+    of value 0.
     """
     locktime = anti_fee_sniping_locktime(tip_height, locktime_offset)
     change_type = script_type_of(change_script)
@@ -87,12 +89,14 @@ def build_transaction(
     if selection.payments_sat != sum(p.value_sat for p in payments):
         raise InvalidInput("the coin selection was made for other payments (amounts differ)")
     types = [p.script_type for p in payments] + ([change_type] if selection.has_change else [])
-    estimate = tx_weight(len(selection.coins), types)
+    extras = [] if selection.anchor is None else [null_data_script(selection.anchor)]
+    estimate = tx_weight(len(selection.coins), types, extras)
     if estimate != selection.weight:
         raise InvalidInput("the coin selection was made for other outputs or another change type")
     tagged = [(TxOut(p.value_sat, p.script_pubkey), False) for p in payments]
     if selection.has_change:
         tagged.append((TxOut(selection.change_sat, change_script), True))
+    tagged.extend((TxOut(0, script), False) for script in extras)
     tagged.sort(key=lambda item: (item[0].value_sat, item[0].script_pubkey))
     outputs = tuple(out for out, _ in tagged)
     check_dust(outputs)

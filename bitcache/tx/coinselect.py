@@ -39,8 +39,8 @@ from bitcache.chain.protocol import OutPoint, Utxo
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InsufficientWalletFunds, InvalidInput
 from bitcache.tx.fees import check_fee_rate, fee_for_weight
-from bitcache.tx.outputs import Payment, check_sat, require_script_type
-from bitcache.tx.sizes import P2WPKH_INPUT_WU, output_wu, overhead_wu
+from bitcache.tx.outputs import Payment, check_sat, null_data_script, require_script_type
+from bitcache.tx.sizes import P2WPKH_INPUT_WU, output_wu, overhead_wu, script_output_wu
 
 SEARCH_STEPS = 100_000
 """Upper bound on branch-and-bound steps, so selection time stays bounded."""
@@ -92,7 +92,8 @@ class CoinSelection:
     """Coins chosen for a set of payments: ``inputs = payments + fee + change``.
 
     ``change_sat`` is 0 when there is no change output; ``weight`` is the
-    upper-bound estimate the fee was computed from.
+    upper-bound estimate the fee was computed from. ``anchor`` is the payload
+    of an OP_RETURN output (value 0) the selection was sized for, if any.
     """
 
     coins: tuple[SpendableCoin, ...]
@@ -100,6 +101,7 @@ class CoinSelection:
     fee_sat: int
     change_sat: int
     weight: int
+    anchor: bytes | None = None
 
     @property
     def has_change(self) -> bool:
@@ -120,6 +122,7 @@ class _Costs:
     change_wu: int
     change_dust: int
     rate: int
+    anchor: bytes | None = None
 
     def weight(self, n_inputs: int, change: bool) -> int:
         n_out = self.n_outputs + (1 if change else 0)
@@ -141,23 +144,27 @@ class _Costs:
         change = total - self.target - self.fee(n, True)
         if change >= self.change_dust:
             return CoinSelection(
-                coins, self.target, self.fee(n, True), change, self.weight(n, True)
+                coins, self.target, self.fee(n, True), change, self.weight(n, True), self.anchor
             )
         fee = total - self.target
-        return CoinSelection(coins, self.target, fee, 0, self.weight(n, False))
+        return CoinSelection(coins, self.target, fee, 0, self.weight(n, False), self.anchor)
 
 
-def _costs(payments: Sequence[Payment], rate: int, change_type: ScriptType) -> _Costs:
+def _costs(
+    payments: Sequence[Payment], rate: int, change_type: ScriptType, anchor: bytes | None = None
+) -> _Costs:
     if not payments:
         raise InvalidInput("coin selection needs at least one payment")
     check_fee_rate(rate)
+    anchor_wu = 0 if anchor is None else script_output_wu(null_data_script(anchor))
     return _Costs(
         target=sum(p.value_sat for p in payments),
-        outputs_wu=sum(output_wu(p.script_type) for p in payments),
-        n_outputs=len(payments),
+        outputs_wu=sum(output_wu(p.script_type) for p in payments) + anchor_wu,
+        n_outputs=len(payments) + (0 if anchor is None else 1),
         change_wu=output_wu(change_type),
         change_dust=change_type.dust_sat,
         rate=rate,
+        anchor=anchor,
     )
 
 
@@ -185,9 +192,14 @@ def select_coins(
     payments: Sequence[Payment],
     fee_rate_sat_per_kvb: int,
     change_type: ScriptType = ScriptType.P2WPKH,
+    *,
+    anchor: bytes | None = None,
 ) -> CoinSelection:
-    """Choose coins to pay ``payments`` at the given rate (see the module docstring)."""
-    costs = _costs(payments, fee_rate_sat_per_kvb, change_type)
+    """Choose coins to pay ``payments`` at the given rate (see the module docstring).
+
+    ``anchor``: the payload of an OP_RETURN output (value 0) to size the transaction for.
+    """
+    costs = _costs(payments, fee_rate_sat_per_kvb, change_type, anchor)
     ordered = _ordered(coins)
     fallback: CoinSelection | None = None
     for n in range(1, len(ordered) + 1):
@@ -205,9 +217,11 @@ def use_coins(
     payments: Sequence[Payment],
     fee_rate_sat_per_kvb: int,
     change_type: ScriptType = ScriptType.P2WPKH,
+    *,
+    anchor: bytes | None = None,
 ) -> CoinSelection:
     """Spend exactly ``coins`` (a fee bump keeps its inputs; coin control in tests)."""
-    costs = _costs(payments, fee_rate_sat_per_kvb, change_type)
+    costs = _costs(payments, fee_rate_sat_per_kvb, change_type, anchor)
     ordered = _ordered(coins)
     if len(ordered) != len(coins):
         raise InvalidInput("use_coins was given coins that are neither confirmed nor own change")
@@ -230,7 +244,7 @@ def _changeless(
             chosen = tuple(ordered[i] for i in picks)
             total = sum(c.value_sat for c in chosen)
             return CoinSelection(
-                chosen, costs.target, total - costs.target, 0, costs.weight(k, False)
+                chosen, costs.target, total - costs.target, 0, costs.weight(k, False), costs.anchor
             )
         if budget[0] <= 0:
             return None

@@ -25,6 +25,11 @@ _OP_HASH160 = 0xA9
 _OP_EQUAL = 0x87
 _OP_EQUALVERIFY = 0x88
 _OP_CHECKSIG = 0xAC
+_OP_RETURN = 0x6A
+_OP_PUSHDATA1 = 0x4C
+
+MAX_ANCHOR_BYTES = 80
+"""Largest OP_RETURN payload Bitcoin Core relays by default before v30 (83-byte script)."""
 
 
 def script_type_of(script_pubkey: bytes) -> ScriptType | None:
@@ -78,6 +83,29 @@ def p2wpkh_script_code(script_pubkey: bytes) -> bytes:
         + script_pubkey[2:]
         + bytes((_OP_EQUALVERIFY, _OP_CHECKSIG))
     )
+
+
+def null_data_script(payload: bytes) -> bytes:
+    """``OP_RETURN <payload>``: a provably unspendable output carrying up to 80 bytes.
+
+    Used for the optional anchor of a settlement (a commitment to a statement).
+    """
+    if not isinstance(payload, bytes) or not 1 <= len(payload) <= MAX_ANCHOR_BYTES:
+        raise InvalidInput(
+            f"an anchor payload must be 1..{MAX_ANCHOR_BYTES} bytes, got "
+            f"{len(payload) if isinstance(payload, bytes) else type(payload).__name__}"
+        )
+    push = (
+        bytes((len(payload),))
+        if len(payload) < _OP_PUSHDATA1
+        else bytes((_OP_PUSHDATA1, len(payload)))
+    )
+    return bytes((_OP_RETURN,)) + push + payload
+
+
+def is_null_data(script_pubkey: bytes) -> bool:
+    """True for an OP_RETURN (null-data) output script."""
+    return script_pubkey[:1] == bytes((_OP_RETURN,))
 
 
 def check_sat(value: object, what: str, *, allow_zero: bool = False) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from bitcache.errors import InvalidPolicy, PolicyViolation
 from bitcache.tx.fees import check_fee_rate
-from bitcache.tx.outputs import check_sat, script_type_of
+from bitcache.tx.outputs import check_sat, is_null_data, script_type_of
 from bitcache.tx.sizes import MAX_STANDARD_TX_WEIGHT
 from bitcache.tx.transaction import Transaction, TxOut
 
@@ -53,8 +53,19 @@ class PolicyLimits:
 
 
 def check_dust(outputs: Sequence[TxOut]) -> None:
-    """Refuse non-standard outputs and outputs below their type's dust threshold."""
+    """Refuse non-standard outputs and outputs below their type's dust threshold.
+
+    An OP_RETURN (null-data) output is allowed with value 0 only: it carries
+    data, never money.
+    """
     for i, out in enumerate(outputs):
+        if is_null_data(out.script_pubkey):
+            if out.value_sat != 0:
+                raise PolicyViolation(
+                    f"output {i} pays a non-standard script {out.script_pubkey.hex()}: "
+                    f"an OP_RETURN output must carry 0 sats, not {out.value_sat}"
+                )
+            continue
         kind = script_type_of(out.script_pubkey)
         if kind is None:
             raise PolicyViolation(

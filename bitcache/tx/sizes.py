@@ -61,11 +61,17 @@ def overhead_wu(n_inputs: int, n_outputs: int) -> int:
     return TX_FIXED_WU + counts * WU_PER_VBYTE
 
 
-def tx_weight(n_inputs: int, output_types: Iterable[ScriptType]) -> int:
-    """Upper bound on the weight of a signed tx of ``n_inputs`` P2WPKH inputs."""
-    types = list(output_types)
+def tx_weight(
+    n_inputs: int, output_types: Iterable[ScriptType], extra_scripts: Iterable[bytes] = ()
+) -> int:
+    """Upper bound on the weight of a signed tx of ``n_inputs`` P2WPKH inputs.
+
+    ``extra_scripts`` are outputs of no standard payment type (an OP_RETURN anchor).
+    """
+    types, extras = list(output_types), list(extra_scripts)
     body = sum(output_wu(t) for t in types) + n_inputs * P2WPKH_INPUT_WU
-    return overhead_wu(n_inputs, len(types)) + body
+    body += sum(script_output_wu(s) for s in extras)
+    return overhead_wu(n_inputs, len(types) + len(extras)) + body
 
 
 def vsize_of(weight: int) -> int:

@@ -1,0 +1,150 @@
+"""Settlement use cases: payout addresses, the settlement cycle, operator abandon.
+
+``SettlementService.run_cycle()`` is the library entry point of the
+settlement job (a CLI or cron calls it): under the job lock, it advances
+every settlement in flight, then plans and sends a new batch if one is due.
+Two concurrent calls never both act: the loser raises ``SettlementLocked``.
+See docs/settlement.md for the state machine and the postings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from bitcache.chain.protocol import ChainBackend
+from bitcache.core.accounts import payable
+from bitcache.core.payouts import Skipped
+from bitcache.errors import ChainMismatch, InvalidInput
+from bitcache.settlement.job import IN_FLIGHT, Hook, SettlementJob
+from bitcache.settlement.lock import JobLock
+from bitcache.settlement.model import Settlement, SettlementConfig
+from bitcache.settlement.states import SettlementState
+from bitcache.store import settlement as rows
+from bitcache.store.ledger import LedgerStore
+from bitcache.store.settlement import PayoutAddress
+from bitcache.wallet.addresses import parse_address
+from bitcache.wallet.keys import HDWallet
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did: the state each in-flight settlement reached, the new
+    settlements, who was skipped by planning and why planning stopped (if it did)."""
+
+    advanced: tuple[tuple[int, SettlementState], ...]
+    created: tuple[int, ...]
+    skipped: tuple[Skipped, ...]
+    notes: tuple[str, ...]
+
+
+class SettlementService:
+    """Settlement over a ledger, a chain backend and the hot wallet's keys."""
+
+    def __init__(
+        self,
+        ledger: LedgerStore,
+        chain: ChainBackend,
+        wallet: HDWallet,
+        config: SettlementConfig | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
+        hook: Hook | None = None,
+        receive_indices: Callable[[], Iterable[int]] | None = None,
+    ) -> None:
+        if chain.network is not wallet.network:
+            raise ChainMismatch(
+                f"the chain backend serves {chain.network.value}, "
+                f"the wallet is for {wallet.network.value}"
+            )
+        self.ledger = ledger
+        self.network = wallet.network
+        self.config = config or SettlementConfig()
+        self._clock = clock or _now_us
+        self.lock = JobLock(ledger.engine, self._clock, self.config.lock_lease_seconds)
+        self.job = SettlementJob(
+            ledger,
+            chain,
+            wallet,
+            self.config,
+            self.lock,
+            clock=self._clock,
+            hook=hook,
+            receive_indices=receive_indices,
+        )
+
+    # --- payout addresses ----------------------------------------------------
+
+    def register_payout_address(self, uploader: str, address: str) -> PayoutAddress:
+        """Validate ``address`` for the network and make it the uploader's payout address.
+
+        The change applies to future payouts only: a settlement already planned
+        keeps the script it reserved.
+        """
+        payable(uploader)  # validates the uploader's name as an account part
+        if len(uploader) > 128:
+            raise InvalidInput("uploader names are at most 128 characters")
+        parsed = parse_address(address, self.network)
+        record = PayoutAddress(
+            uploader, parsed.address, parsed.script_pubkey, parsed.script_type, self._clock()
+        )
+        with self.ledger.write() as conn:
+            rows.add_payout_address(conn, record)
+        return record
+
+    def payout_address(self, uploader: str) -> PayoutAddress | None:
+        """The uploader's current payout address, if any."""
+        history = self.payout_address_history(uploader)
+        return history[-1] if history else None
+
+    def payout_address_history(self, uploader: str) -> list[PayoutAddress]:
+        """Every payout address the uploader registered, oldest first."""
+        with self.ledger.read() as conn:
+            return rows.payout_address_history(conn, uploader)
+
+    # --- the job -------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[SettlementJob]:
+        """Hold the job lock (or raise SettlementLocked) for the block."""
+        self.lock.acquire()
+        try:
+            yield self.job
+        finally:
+            self.lock.release()
+
+    def run_cycle(self, *, anchor: bytes | None = None) -> CycleReport:
+        """Advance settlements in flight, then plan and send a new batch if due.
+
+        ``anchor``: an optional OP_RETURN payload (≤ 80 bytes) the first new
+        batch carries, e.g. a commitment to a statement tree head.
+        """
+        with self.locked() as job:
+            advanced = tuple((s.id, job.advance(s.id).state) for s in job.in_flight())
+            outcome = job.plan_and_send(anchor)
+        return CycleReport(advanced, outcome.created, outcome.skipped, outcome.notes)
+
+    def abandon(self, settlement_id: int, reason: str) -> Settlement:
+        """Void a settlement on the operator's word and return the credit to its payees.
+
+        Refused (InvalidTransition) while any version is confirmed or in the
+        backend's mempool: only a settlement that cannot be seen anywhere may
+        be abandoned.
+        """
+        with self.locked() as job:
+            return job.abandon(settlement_id, reason)
+
+    # --- reads ---------------------------------------------------------------
+
+    def settlement(self, settlement_id: int) -> Settlement:
+        return self.job.load(settlement_id)
+
+    def settlements(self, states: Iterable[SettlementState] = IN_FLIGHT) -> list[Settlement]:
+        with self.ledger.read() as conn:
+            return rows.settlements_in(conn, states)

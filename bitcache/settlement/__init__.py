@@ -1,0 +1,24 @@
+"""Settlement: the crash-safe state machine that pays uploaders in batched transactions.
+
+- ``states``: the states and the transitions allowed between them;
+- ``model``: settlements, versions and payees as stored, and the job's knobs;
+- ``tracking``: what the chain shows of a settlement's inputs, and the next step (pure);
+- ``postings``: the ledger entries at reservation, final and void (pure);
+- ``coins``: which wallet coins a new batch may spend (pure);
+- ``lock``: the job lock; ``job``: the job itself.
+
+The use cases are in :mod:`bitcache.services.settlement`.
+"""
+
+from bitcache.settlement.model import ReservedPayout, Settlement, SettlementConfig, Version
+from bitcache.settlement.states import TRANSITIONS, SettlementState, check_transition
+
+__all__ = [
+    "TRANSITIONS",
+    "ReservedPayout",
+    "Settlement",
+    "SettlementConfig",
+    "SettlementState",
+    "Version",
+    "check_transition",
+]

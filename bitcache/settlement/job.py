@@ -1,0 +1,490 @@
+"""The settlement job: advance settlements in flight, then plan and send a new batch.
+
+Every step follows the same rule: commit the transition, *then* do its side
+effect. A planned settlement (reservations + inputs) is committed before it
+is signed; the signed raw transaction before it is broadcast; a fee-bump
+version before it is broadcast. After a crash the job reloads the stored
+state and carries on: it rebroadcasts the stored transaction and never plans
+reserved payees again. Callers hold the job lock (see
+:mod:`bitcache.settlement.lock`); every write renews it and fails if it was
+lost. ``hook(point)`` is called right after each commit and side effect (the
+crash tests kill the process there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from bitcache.chain.protocol import ChainBackend, Tip
+from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, default_spec
+from bitcache.core.money import MSAT_PER_SAT
+from bitcache.core.payouts import (
+    Payable,
+    PayoutBatch,
+    PayoutPlan,
+    Skipped,
+    choose_fee_rate,
+    plan_payouts,
+)
+from bitcache.errors import (
+    ChainError,
+    FeeEstimateUnavailable,
+    InsufficientWalletFunds,
+    InvalidInput,
+    InvalidTransition,
+    LedgerError,
+    TransactionError,
+)
+from bitcache.settlement.coins import KeyPath, wallet_coins
+from bitcache.settlement.lock import JobLock
+from bitcache.settlement.model import ReservedPayout, Settlement, SettlementConfig, Version
+from bitcache.settlement.postings import final_entries, reservation, void_entries
+from bitcache.settlement.states import SettlementState
+from bitcache.settlement.tracking import Action, Observation, Sighting, Step, decide, observe
+from bitcache.store import settlement as rows
+from bitcache.store.ledger import LedgerStore
+from bitcache.tx.builder import build_transaction
+from bitcache.tx.coinselect import CoinSelection, SpendableCoin, select_coins, use_coins
+from bitcache.tx.policy import check_transaction
+from bitcache.tx.sign import SignedTransaction, sign_transaction
+from bitcache.tx.sizes import vsize_of
+from bitcache.wallet.keys import Chain, HDWallet
+
+Hook = Callable[[str], None]
+IN_FLIGHT = tuple(s for s in SettlementState if s.in_flight)
+MAX_STEPS = 8
+_ACCOUNTS = (default_spec(SETTLING), default_spec(NETWORK_FEES), default_spec(WALLET))
+
+
+def _no_hook(point: str) -> None:
+    """Default hook: nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOutcome:
+    """What planning did this cycle: settlements created, uploaders skipped, why it stopped."""
+
+    created: tuple[int, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+class SettlementJob:
+    """One job instance over a ledger, a chain backend and a signing wallet."""
+
+    def __init__(
+        self,
+        ledger: LedgerStore,
+        chain: ChainBackend,
+        wallet: HDWallet,
+        config: SettlementConfig,
+        lock: JobLock,
+        *,
+        clock: Callable[[], int],
+        hook: Hook | None = None,
+        receive_indices: Callable[[], Iterable[int]] | None = None,
+    ) -> None:
+        self.ledger, self.chain, self.wallet, self.config = ledger, chain, wallet, config
+        self.lock = lock
+        self._clock = clock
+        self._hook = hook or _no_hook
+        self._receive_indices = receive_indices
+        self._paths: dict[KeyPath, bytes] = {}
+
+    # --- storage helpers -----------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A ledger write transaction that renews (and checks) our lock lease."""
+        with self.ledger.write() as conn:
+            rows.renew_lock(conn, self.lock.owner, self.lock.expiry())
+            yield conn
+
+    def load(self, sid: int) -> Settlement:
+        with self.ledger.read() as conn:
+            return rows.load_settlement(conn, sid)
+
+    def in_flight(self) -> list[Settlement]:
+        with self.ledger.read() as conn:
+            return rows.settlements_in(conn, IN_FLIGHT)
+
+    def _move(self, s: Settlement, target: SettlementState, point: str, **fields: object) -> None:
+        with self._tx() as conn:
+            rows.move(conn, s.id, s.state, target, self._clock(), **fields)
+        self._hook(point)
+
+    def _note(self, s: Settlement, error: str) -> None:
+        with self._tx() as conn:
+            rows.note_attempt(conn, s.id, error, self._clock())
+
+    # --- observing -----------------------------------------------------------
+
+    def observe(self, s: Settlement, tip: Tip) -> Observation:
+        """What the chain shows of ``s``'s inputs (spends of each, by us or not)."""
+        outpoints = [c.outpoint for c in s.inputs]
+        spends = [self.chain.outspend(op) for op in outpoints]
+        with self.ledger.read() as conn:
+            voided = frozenset(rows.voided_txids(conn))
+        return observe(s.txids, outpoints, spends, tip.height, voided)
+
+    def _bump_due(self, s: Settlement, tip: Tip) -> bool:
+        latest = s.latest
+        if s.state is not SettlementState.BROADCAST or latest is None:
+            return False
+        since = max(latest.created_height, s.broadcast_height or 0)
+        return tip.height - since >= self.config.bump_after_blocks
+
+    # --- advancing -----------------------------------------------------------
+
+    def advance(self, sid: int) -> Settlement:
+        """Take settlement ``sid`` as far as the chain allows this cycle."""
+        for _ in range(MAX_STEPS):
+            s = self.load(sid)
+            if s.state.terminal:
+                return s
+            tip = self.chain.tip()
+            obs = (
+                Observation(Sighting.UNSEEN)
+                if s.state is SettlementState.PLANNED
+                else self.observe(s, tip)
+            )
+            step = decide(
+                s.state,
+                s.confirmations,
+                s.confirmed_txid,
+                obs,
+                required=self.config.confirmations,
+                bump_due=self._bump_due(s, tip),
+            )
+            if step.action is Action.WAIT or not self._apply(s, step, tip):
+                break
+        return self.load(sid)
+
+    def _apply(self, s: Settlement, step: Step, tip: Tip) -> bool:
+        """Carry out one step; True when the job should look again at once."""
+        obs = step.observation
+        match step.action:
+            case Action.SIGN:
+                return self._sign(s, tip)
+            case Action.SEND:
+                return self._send(s, tip)
+            case Action.MARK_BROADCAST:
+                self._move(s, SettlementState.BROADCAST, "broadcast", broadcast_height=tip.height)
+                return True
+            case Action.CONFIRM:
+                fields = {"confirmations": obs.depth, "confirmed_txid": obs.txid}
+                self._move(s, SettlementState.CONFIRMED, "confirmed", **fields)
+                return True
+            case Action.FINALIZE:
+                return self._finalize(s, obs)
+            case Action.UNCONFIRM:
+                fields = {"confirmations": 0, "confirmed_txid": None}
+                self._move(s, SettlementState.BROADCAST, "unconfirmed", **fields)
+                return True
+            case Action.BUMP:
+                self._bump(s, tip)
+                return False
+            case Action.VOID:
+                self.void(s, _void_reason(obs))
+                return False
+        return False
+
+    # --- signing and sending -------------------------------------------------
+
+    def _change_script(self, index: int) -> bytes:
+        return self._script(Chain.INTERNAL, index)
+
+    def _script(self, chain: Chain, index: int) -> bytes:
+        path = (chain, index)
+        if path not in self._paths:
+            self._paths[path] = self.wallet.derive(chain, index).script_pubkey
+        return self._paths[path]
+
+    def _key_for(self, coin: SpendableCoin) -> bytes:
+        return self.wallet.private_key(Chain(coin.key_chain), coin.key_index)
+
+    def build_signed(self, s: Settlement, rate: int) -> SignedTransaction:
+        """Build and sign ``s``'s payments from exactly its inputs at ``rate`` (deterministic)."""
+        payments = s.payments()
+        selection = use_coins(s.inputs, payments, rate, anchor=s.anchor)
+        unsigned = build_transaction(
+            payments,
+            selection,
+            change_script=self._change_script(s.change_index),
+            tip_height=s.created_height,
+        )
+        signed = sign_transaction(unsigned, self._key_for)
+        check_transaction(signed.tx, [c.value_sat for c in signed.coins], self.config.limits)
+        return signed
+
+    def _sign(self, s: Settlement, tip: Tip) -> bool:
+        try:
+            signed = self.build_signed(s, s.fee_rate_sat_per_kvb)
+        except (TransactionError, InvalidInput) as exc:
+            self.void(s, f"could not be signed: {exc}")
+            return False
+        version = Version(
+            1, signed.txid, signed.raw, signed.fee_sat, s.fee_rate_sat_per_kvb, tip.height
+        )
+        with self._tx() as conn:
+            rows.insert_version(conn, s.id, version)
+            rows.move(conn, s.id, s.state, SettlementState.SIGNED, self._clock())
+        self._hook("signed")
+        return True
+
+    def _broadcast_any(self, versions: Sequence[Version]) -> str | None:
+        """Broadcast the newest version a node accepts; None and the errors noted if none."""
+        errors = []
+        for version in reversed(versions):
+            try:
+                self.chain.broadcast(version.raw)
+            except ChainError as exc:
+                errors.append(f"{version.txid[:16]}: {exc}")
+                continue
+            return None
+        return "; ".join(errors) or "no version to broadcast"
+
+    def _send(self, s: Settlement, tip: Tip) -> bool:
+        """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan."""
+        error = self._broadcast_any(s.versions)
+        if error is not None:
+            self._note(s, f"broadcast failed: {error}")
+            return False
+        self._hook("sent")
+        if s.state is SettlementState.SIGNED:
+            self._move(s, SettlementState.BROADCAST, "broadcast", broadcast_height=tip.height)
+            return True
+        return False
+
+    # --- fee bump ------------------------------------------------------------
+
+    def _change_spent_by_others(self, s: Settlement) -> bool:
+        with self.ledger.read() as conn:
+            reserved = rows.reserved_outpoints(conn)
+        return any(op.txid in s.txids for op in reserved)
+
+    def _bump_selection(self, s: Settlement, latest: Version) -> tuple[int, CoinSelection] | None:
+        try:
+            estimate = self.chain.fee_rate(self.config.fee_target_blocks)
+        except FeeEstimateUnavailable:
+            estimate = latest.fee_rate_sat_per_kvb
+        step = self.config.bump_step_sat_per_kvb
+        rate = max(
+            choose_fee_rate(estimate, self.config.payout), latest.fee_rate_sat_per_kvb + step
+        )
+        selection = use_coins(s.inputs, s.payments(), rate, anchor=s.anchor)
+        vsize = vsize_of(selection.weight)
+        required = latest.fee_sat + -(-step * vsize // 1000)
+        rate = max(rate, -(-required * 1000 // vsize))
+        if rate > self.config.payout.fee_ceiling_sat_per_kvb:
+            return None
+        selection = use_coins(s.inputs, s.payments(), rate, anchor=s.anchor)
+        return (rate, selection) if selection.fee_sat >= required else None
+
+    def _bump(self, s: Settlement, tip: Tip) -> None:
+        """Replace the latest version by one paying more, with the same inputs and payees."""
+        latest = s.latest
+        if latest is None or self._change_spent_by_others(s):
+            return
+        try:
+            found = self._bump_selection(s, latest)
+            signed = None if found is None else self.build_signed(s, found[0])
+        except (TransactionError, InvalidInput) as exc:
+            self._note(s, f"fee bump failed: {exc}")
+            return
+        if found is None or signed is None:
+            self._note(s, "fee bump not possible within the fee ceiling and the inputs' change")
+            return
+        version = Version(
+            latest.n + 1, signed.txid, signed.raw, signed.fee_sat, found[0], tip.height
+        )
+        with self._tx() as conn:
+            rows.insert_version(conn, s.id, version)
+            rows.move(conn, s.id, s.state, SettlementState.BROADCAST, self._clock())
+        self._hook("bumped")
+        error = self._broadcast_any([version])
+        if error is not None:
+            self._note(s, f"broadcast of the fee bump failed: {error}")
+            return
+        self._hook("bump-sent")
+
+    # --- final and void ------------------------------------------------------
+
+    def _finalize(self, s: Settlement, obs: Observation) -> bool:
+        """Post the reservations and book the wallet outflow of the confirmed version."""
+        assert obs.txid is not None
+        version = s.version(obs.txid)
+        try:
+            with self._tx() as conn:
+                requests = final_entries(s, version)
+                self.ledger.record_many_in(conn, requests, atomic=True, open_accounts=_ACCOUNTS)
+                fields = {"confirmations": obs.depth}
+                rows.move(conn, s.id, s.state, SettlementState.FINAL, self._clock(), **fields)
+        except LedgerError as exc:
+            self._note(s, f"final entries refused: {exc}")
+            return False
+        self._hook("final")
+        return False
+
+    def void(self, s: Settlement, reason: str) -> None:
+        """Release the reservations of ``s`` (its credit is back) and mark it void."""
+        with self._tx() as conn:
+            self.ledger.record_many_in(conn, void_entries(s, reason), atomic=True)
+            rows.move(conn, s.id, s.state, SettlementState.VOID, self._clock(), reason=reason[:500])
+        self._hook("void")
+
+    def abandon(self, sid: int, reason: str) -> Settlement:
+        """Void ``sid`` on the operator's word, if no version of it is visible on chain."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("abandoning a settlement needs a reason")
+        s = self.load(sid)
+        if s.state.terminal:
+            raise InvalidTransition(f"settlement {sid} is already {s.state.value}")
+        tip = self.chain.tip()
+        obs = self.observe(s, tip) if s.versions else Observation(Sighting.UNSEEN)
+        if obs.sighting in (Sighting.OURS_CONFIRMED, Sighting.OURS_MEMPOOL):
+            raise InvalidTransition(
+                f"settlement {sid}: version {obs.txid} is {obs.sighting.value.split('_')[1]}; "
+                "it cannot be abandoned while it can still confirm"
+            )
+        if s.state is SettlementState.CONFIRMED:
+            self._move(s, SettlementState.BROADCAST, "unconfirmed", confirmations=0)
+            s = self.load(sid)
+        self.void(s, f"abandoned: {reason.strip()}")
+        return self.load(sid)
+
+    # --- planning ------------------------------------------------------------
+
+    def _due(self, tip: Tip) -> str | None:
+        """None when a new batch may be planned now, else why not."""
+        with self.ledger.read() as conn:
+            flying = len(rows.settlements_in(conn, IN_FLIGHT))
+            last = rows.last_created_height(conn)
+        if flying >= self.config.max_in_flight:
+            return f"{flying} settlement(s) in flight (max {self.config.max_in_flight})"
+        if last is not None and tip.height - last < self.config.batch_interval_blocks:
+            due = last + self.config.batch_interval_blocks
+            return f"last batch at height {last}: the next is due at {due}"
+        return None
+
+    def payables(self) -> list[Payable]:
+        """Uploaders with an available payable balance, a payout address and no open payout."""
+        prefix = "liability:payable:"
+        balances = self.ledger.balances(prefix)
+        with self.ledger.read() as conn:
+            addresses = rows.current_payout_addresses(conn)
+            busy = rows.open_payees(conn)
+        found = []
+        for name, balance in balances.items():
+            uploader = name[len(prefix) :]
+            address = addresses.get(uploader)
+            available = balance.available(False)
+            if address is None or uploader in busy or available <= 0:
+                continue
+            found.append(Payable(uploader, available, address.script_pubkey, address.script_type))
+        return found
+
+    def spendable_coins(self, tip: Tip) -> list[SpendableCoin]:
+        """Wallet coins a new batch may spend (see :mod:`bitcache.settlement.coins`)."""
+        with self.ledger.read() as conn:
+            change_count = rows.next_change_index(conn)
+            reserved = rows.reserved_outpoints(conn)
+        receive = (
+            self._receive_indices() if self._receive_indices else range(self.config.receive_scan)
+        )
+        paths: dict[bytes, KeyPath] = {}
+        for chain, indices in ((Chain.EXTERNAL, receive), (Chain.INTERNAL, range(change_count))):
+            for index in indices:
+                paths[self._script(chain, index)] = (chain, index)
+        utxos = self.chain.utxos(list(paths)) if paths else []
+        return wallet_coins(utxos, paths, reserved, tip.height, self.config.min_input_confirmations)
+
+    def _wallet_headroom(self) -> int:
+        """msat the books' asset:wallet can still see leave: its balance less what is in flight."""
+        found = self.ledger.balances(WALLET).get(WALLET)
+        available = 0 if found is None else found.available(True)
+        for s in self.in_flight():
+            fees = [v.fee_sat for v in s.versions]
+            worst = s.payout_sat + max(fees) if fees else sum(c.value_sat for c in s.inputs)
+            available -= worst * MSAT_PER_SAT
+        return available
+
+    def plan_and_send(self, anchor: bytes | None = None) -> PlanOutcome:
+        """Plan a new cycle if due; commit each batch, then sign and send it."""
+        tip = self.chain.tip()
+        why_not = self._due(tip)
+        if why_not is not None:
+            return PlanOutcome(notes=(why_not,))
+        payables = self.payables()
+        if not payables:
+            return PlanOutcome(notes=("no uploader is due a payout",))
+        try:
+            estimate = self.chain.fee_rate(self.config.fee_target_blocks)
+        except FeeEstimateUnavailable as exc:
+            return PlanOutcome(notes=(f"no fee estimate: {exc}",))
+        plan = plan_payouts(payables, self.config.payout, estimate, anchor=anchor)
+        created, notes = self._send_batches(plan, tip)
+        return PlanOutcome(tuple(created), plan.skipped, tuple(notes))
+
+    def _send_batches(self, plan: PayoutPlan, tip: Tip) -> tuple[list[int], list[str]]:
+        coins = self.spendable_coins(tip)
+        headroom = self._wallet_headroom()
+        room = self.config.max_in_flight - len(self.in_flight())
+        created: list[int] = []
+        for batch in plan.batches[: max(room, 0)]:
+            rate = plan.fee_rate_sat_per_kvb
+            try:
+                chosen = select_coins(coins, batch.payments(), rate, anchor=batch.anchor)
+                selection = use_coins(chosen.coins, batch.payments(), rate, anchor=batch.anchor)
+            except InsufficientWalletFunds as exc:
+                return created, [f"batch not sent: {exc}"]
+            outflow = (batch.payout_sat + selection.fee_sat) * MSAT_PER_SAT
+            if outflow > headroom:
+                note = f"the books' {WALLET} covers {headroom} msat, the batch needs {outflow}"
+                return created, [note]
+            try:
+                sid = self._commit_plan(batch, selection, rate, tip)
+            except LedgerError as exc:
+                return created, [f"reservation refused: {exc}"]
+            headroom -= outflow
+            coins = [c for c in coins if c not in selection.coins]
+            created.append(sid)
+            self.advance(sid)
+        return created, []
+
+    def _commit_plan(
+        self, batch: PayoutBatch, selection: CoinSelection, rate: int, tip: Tip
+    ) -> int:
+        """Commit a planned settlement: row, inputs, change index, one reservation per payee."""
+        with self._tx() as conn:
+            change_index = rows.allocate_change_index(conn)
+            new = rows.NewSettlement(rate, tip.height, change_index, batch.anchor, selection.coins)
+            sid = rows.insert_settlement(conn, new, self._clock())
+            requests = [reservation(sid, line.uploader, line.reserved_msat) for line in batch.lines]
+            entries = self.ledger.record_many_in(
+                conn, requests, atomic=True, open_accounts=_ACCOUNTS
+            ).entries()
+            payees = [
+                ReservedPayout(
+                    line.uploader,
+                    line.script_pubkey,
+                    line.script_type,
+                    line.payout_sat,
+                    line.fee_share_msat,
+                    entry.id,
+                )
+                for line, entry in zip(batch.lines, entries, strict=True)
+            ]
+            rows.insert_payouts(conn, sid, payees)
+        self._hook("planned")
+        return sid
+
+
+def _void_reason(obs: Observation) -> str:
+    if obs.sighting is Sighting.PARENT_VOIDED:
+        return "an input was created by a void settlement"
+    return f"input spent by {obs.txid}, not ours, {obs.depth} confirmations deep"

@@ -1,0 +1,69 @@
+"""The state machine's edges, and the pure tracking decisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from bitcache.chain.protocol import OutPoint, OutSpend
+from bitcache.errors import InvalidTransition
+from bitcache.settlement.states import TRANSITIONS, SettlementState, check_transition
+from bitcache.settlement.tracking import Action, Sighting, decide, observe
+
+S = SettlementState
+OURS = frozenset({"a" * 64, "b" * 64})
+INPUTS = [OutPoint("c" * 64, 0), OutPoint("d" * 64, 1)]
+
+
+def test_terminal_states_have_no_way_out_and_void_is_never_reached_from_confirmed() -> None:
+    assert not [t for t in TRANSITIONS if t[0].terminal]
+    assert (S.CONFIRMED, S.VOID) not in TRANSITIONS
+    assert (S.BROADCAST, S.PLANNED) not in TRANSITIONS
+    with pytest.raises(InvalidTransition, match="from final to broadcast"):
+        check_transition(S.FINAL, S.BROADCAST)
+    check_transition(S.CONFIRMED, S.BROADCAST)
+
+
+def test_observe_follows_the_spends_of_our_inputs() -> None:
+    mempool = OutSpend(True, "b" * 64, 0, False)
+    assert observe(OURS, INPUTS, [mempool, mempool], 100).sighting is Sighting.OURS_MEMPOOL
+    mined = OutSpend(True, "b" * 64, 0, True, 98)
+    seen = observe(OURS, INPUTS, [mined, mined], 100)
+    assert (seen.sighting, seen.txid, seen.depth) == (Sighting.OURS_CONFIRMED, "b" * 64, 3)
+    foreign = OutSpend(True, "e" * 64, 0, True, 100)
+    seen = observe(OURS, INPUTS, [OutSpend(False), foreign], 100)
+    assert (seen.sighting, seen.depth) == (Sighting.FOREIGN_CONFIRMED, 1)
+    assert observe(OURS, INPUTS, [OutSpend(False)] * 2, 100).sighting is Sighting.UNSEEN
+    parent = observe(OURS, INPUTS, [OutSpend(False)] * 2, 100, frozenset({"c" * 64}))
+    assert parent.sighting is Sighting.PARENT_VOIDED
+
+
+def step(
+    state: S, spends: list[OutSpend], *, k: int = 0, txid: str | None = None, bump: bool = False
+) -> Action:
+    obs = observe(OURS, INPUTS, spends, 100)
+    return decide(state, k, txid, obs, required=3, bump_due=bump).action
+
+
+def test_decisions() -> None:
+    unseen = [OutSpend(False)] * 2
+    pool = [OutSpend(True, "a" * 64, 0, False)] * 2
+    deep = [OutSpend(True, "a" * 64, 0, True, 98)] * 2
+    shallow_foreign = [OutSpend(True, "e" * 64, 0, True, 99)] * 2
+    deep_foreign = [OutSpend(True, "e" * 64, 0, True, 98)] * 2
+    assert step(S.PLANNED, unseen) is Action.SIGN
+    assert step(S.SIGNED, unseen) is Action.SEND
+    assert step(S.SIGNED, pool) is Action.MARK_BROADCAST
+    assert step(S.BROADCAST, unseen) is Action.SEND  # missing from the mempool: rebroadcast
+    assert step(S.BROADCAST, pool) is Action.WAIT
+    assert step(S.BROADCAST, pool, bump=True) is Action.BUMP
+    assert step(S.BROADCAST, deep) is Action.CONFIRM
+    two_deep = [OutSpend(True, "a" * 64, 0, True, 99)] * 2
+    assert step(S.CONFIRMED, two_deep, k=1, txid="a" * 64) is Action.CONFIRM
+    assert step(S.CONFIRMED, two_deep, k=2, txid="a" * 64) is Action.WAIT
+    assert step(S.CONFIRMED, deep, k=3, txid="a" * 64) is Action.FINALIZE
+    assert step(S.CONFIRMED, deep, k=3, txid="b" * 64) is Action.CONFIRM  # another version won
+    assert step(S.CONFIRMED, pool, k=1, txid="a" * 64) is Action.UNCONFIRM
+    assert step(S.BROADCAST, shallow_foreign) is Action.WAIT  # not proven yet
+    assert step(S.SIGNED, shallow_foreign) is Action.WAIT
+    assert step(S.BROADCAST, deep_foreign) is Action.VOID
+    assert step(S.CONFIRMED, deep_foreign, k=1, txid="a" * 64) is Action.UNCONFIRM
