@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/bitcache demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check bitcache tests benchmarks examples
+	$(BIN)/ruff check $(wildcard bitcache tests benchmarks examples)
 	$(BIN)/mypy
 
 unit: $(STAMP)
