@@ -104,6 +104,9 @@ def apply_entry(
 
     On refusal ``balances`` is left as it was.
     """
+    if ref is None and req.kind is EntryKind.POSTED:
+        _apply_posted(balances, req.postings, specs)
+        return
     touched = {p.account for p in req.postings}
     if ref is not None and req.kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING):
         touched |= {p.account for p in ref.entry.postings}
@@ -118,3 +121,20 @@ def apply_entry(
     except Exception:
         balances.update(before)
         raise
+
+
+def _apply_posted(
+    balances: MutableMapping[str, Balance],
+    postings: Iterable[Posting],
+    specs: Mapping[str, AccountSpec],
+) -> None:
+    """The hot path of :func:`apply_entry` for a plain posted entry."""
+    updated: dict[str, Balance] = {}
+    for p in postings:
+        b = updated.get(p.account) or balances[p.account]
+        updated[p.account] = Balance(b.posted + p.amount, b.pending_debits, b.pending_credits)
+    for name, b in updated.items():
+        spec = specs[name]
+        if spec.limited and b.available(spec.kind.debit_normal) < 0:
+            check_limits(list(updated), updated, specs, balances)
+    balances.update(updated)

@@ -79,6 +79,7 @@ class _Work:
     """Per-transaction state of the write pipeline."""
 
     new_by_key: dict[str, Entry] = field(default_factory=dict)
+    new_by_id: dict[int, Entry] = field(default_factory=dict)
     resolved: dict[int, int] = field(default_factory=dict)
     reversed: dict[int, int] = field(default_factory=dict)
 
@@ -470,9 +471,7 @@ class LedgerStore:
 
     def ref_state(self, conn: Connection, entry_id: int, work: _Work) -> RefState | None:
         """The referenced entry and whether it was resolved or reversed."""
-        found: Entry | None = next(
-            (e for e in work.new_by_key.values() if e.id == entry_id), None
-        ) or rows.entry_by_id(conn, entry_id, self.names(conn))
+        found = work.new_by_id.get(entry_id) or rows.entry_by_id(conn, entry_id, self.names(conn))
         if found is None:
             return None
         res = work.resolved.get(entry_id)

@@ -154,17 +154,13 @@ class BatchWriter:
             self.work.resolved[resolves] = entry_id
         if reverses is not None:
             self.work.reversed[reverses] = entry_id
-        for n, p in enumerate(request.postings):
-            self.posting_rows.append(
-                (
-                    entry_id,
-                    n,
-                    self.store.account_id(self.conn, p.account),
-                    p.amount,
-                    p.file_hash,
-                    self.balances[p.account].posted,
-                )
-            )
+        ids, balances = self.store.known_ids(), self.balances
+        self.posting_rows.extend(
+            [
+                (entry_id, n, ids[p.account], p.amount, p.file_hash, balances[p.account].posted)
+                for n, p in enumerate(request.postings)
+            ]
+        )
         self.entry_rows.append(
             (
                 entry_id,
@@ -185,6 +181,7 @@ class BatchWriter:
         if ref is not None:
             self.dirty.update(p.account for p in ref.entry.postings)
         self.work.new_by_key[request.key] = entry
+        self.work.new_by_id[entry_id] = entry
         self.last_id, self.last_hash = entry_id, entry_hash
         self.written += 1
         return entry

@@ -1,0 +1,360 @@
+"""Charging downloads: one step (one call or a batch) in one transaction, with the file's counter.
+
+Each download is one balanced entry tagged with the file hash::
+
+    liability:prepaid:<downloader>   +price        (debit: the downloader pays)
+    liability:payable:<uploader>     -uploader     (or liability:held:<file> under a hold)
+    revenue:platform                 -platform fee
+    liability:payable:<referrer>     -referrer     (when the file has a referrer)
+
+Zero parts are left out. The entry and the file's download counter commit
+in the same transaction, under the ledger's writer lock, so two concurrent
+downloads at the cap (or at the end of a balance) cannot both pass.
+
+The memo names the parts in posting order (``parts=upr``: uploader,
+platform, referrer), the bytes served of a metered download and the fiat
+rate used, so a receipt can be rebuilt from the entry alone on a retry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from bitcache.core.accounts import PLATFORM_REVENUE, AccountSpec, default_spec, held, payable
+from bitcache.core.entries import Entry, EntryRequest, Posting
+from bitcache.core.filehash import FileHash, file_hash
+from bitcache.core.files import FileRecord, HoldPolicy, party_id
+from bitcache.core.pricing import MAX_FILE_SIZE, Rate, Split, full_price, prorate, split_price
+from bitcache.errors import (
+    BitcacheError,
+    DownloadCapReached,
+    FileHeld,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidInput,
+    LedgerError,
+    UnknownFile,
+)
+from bitcache.services.context import Context, event_key
+from bitcache.services.receipts import DownloadReceipt
+from bitcache.store import files as store
+from bitcache.store import rows
+
+PREPAID = "liability:prepaid:"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRequest:
+    """One download to charge: the file, who downloaded it, the event id, bytes served.
+
+    ``bytes_served`` None means the whole file; otherwise the price is
+    prorated (see :mod:`bitcache.core.pricing`).
+    """
+
+    file: str | bytes
+    downloader: str
+    key: str
+    bytes_served: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated download request."""
+
+    fh: FileHash
+    downloader: str
+    key: str
+    bytes_served: int | None
+
+    @property
+    def account(self) -> str:
+        return PREPAID + self.downloader
+
+
+def check_request(req: object, prefix: str = "dl:") -> Event:
+    """Validate a request without touching the database."""
+    if not isinstance(req, DownloadRequest):
+        raise InvalidInput(f"expected a DownloadRequest, got {type(req).__name__}")
+    served = req.bytes_served
+    if served is not None and (
+        isinstance(served, bool) or not isinstance(served, int) or not 0 <= served <= MAX_FILE_SIZE
+    ):
+        raise InvalidAmount(f"bytes served must be an int from 0 to the file size, got {served!r}")
+    return Event(file_hash(req.file), party_id(req.downloader, "downloader id"),
+                 event_key(prefix, req.key), served)
+
+
+# -- entries and receipts ----------------------------------------------------
+
+
+def memo_fields(memo: str) -> dict[str, str]:
+    """The ``name=value`` fields of a charge's memo."""
+    return dict(f.split("=", 1) for f in memo.split("; ") if "=" in f)
+
+
+def make_memo(roles: str, *, served: int | None = None, size: int | None = None,
+              rate: Rate | None = None) -> str:
+    """The memo of a charge: its parts, bytes served or file size, and the fiat rate."""
+    fields = [f"parts={roles}"]
+    if served is not None:
+        fields.append(f"bytes={served}")
+    if size is not None:
+        fields.append(f"size={size}")
+    if rate is not None:
+        fields.append(rate.describe())
+    return "; ".join(fields)
+
+
+def charge_legs(
+    fh: FileHash, payer: str, credited: str | None, referrer: str | None, split: Split
+) -> tuple[tuple[Posting, ...], str]:
+    """The postings of a charge (payer first) and the roles of the credit legs, in order."""
+    legs = [Posting(payer, split.total, fh)]
+    roles = ""
+    for role, account, amount in (
+        ("u", credited, split.uploader),
+        ("p", PLATFORM_REVENUE, split.platform),
+        ("r", referrer, split.referrer),
+    ):
+        if amount:
+            assert account is not None
+            legs.append(Posting(account, -amount, fh))
+            roles += role
+    return tuple(legs), roles
+
+
+def split_of(entry: Entry) -> tuple[Split, dict[str, str]]:
+    """The split an entry of :func:`charge_legs` made, and the account of each role."""
+    roles = memo_fields(entry.memo).get("parts", "")
+    amounts = {r: -p.amount for r, p in zip(roles, entry.postings[1:], strict=False)}
+    accounts = {r: p.account for r, p in zip(roles, entry.postings[1:], strict=False)}
+    total = entry.postings[0].amount
+    return Split(total, amounts.get("p", 0), amounts.get("r", 0), amounts.get("u", 0)), accounts
+
+
+def receipt(entry: Entry, balance_after: int, *, replayed: bool) -> DownloadReceipt:
+    """The receipt of a charge entry (new or replayed)."""
+    split, accounts = split_of(entry)
+    payer = entry.postings[0]
+    assert payer.file_hash is not None
+    return DownloadReceipt(
+        key=entry.key, entry_id=entry.id, file_hash=payer.file_hash.hex(),
+        downloader=payer.account.removeprefix(PREPAID), price_msat=split.total,
+        uploader_msat=split.uploader, platform_msat=split.platform,
+        referrer_msat=split.referrer, credited=accounts.get("u", ""),
+        balance_after_msat=-balance_after, replayed=replayed, memo=entry.memo,
+    )
+
+
+def same_event(entry: Entry, event: Event) -> bool:
+    """Whether a recorded charge is the one ``event`` asks for (a faithful retry)."""
+    payer = entry.postings[0]
+    served = memo_fields(entry.memo).get("bytes")
+    wanted = None if event.bytes_served is None else str(event.bytes_served)
+    return payer.account == event.account and payer.file_hash == event.fh and served == wanted
+
+
+def credited_account(ctx: Context, rec: FileRecord) -> str:
+    """Where the uploader's share of a charge goes: their payable, or the held account."""
+    if rec.held:
+        if ctx.hold_policy is HoldPolicy.REFUSE:
+            raise FileHeld(f"file {rec.hex} is under a takedown hold")
+        return held(rec.hex)
+    return payable(rec.uploader)
+
+
+def check_cap(rec: FileRecord, pending: int = 0) -> None:
+    """Refuse when the file's download cap is reached (``pending``: admitted in this call)."""
+    if rec.cap is not None and rec.downloads + pending >= rec.cap:
+        raise DownloadCapReached(f"file {rec.hex} reached its cap of {rec.cap} downloads")
+
+
+def credit_specs(rec: FileRecord, credited: str) -> list[AccountSpec]:
+    """The accounts a charge credits, to open in its transaction."""
+    names = [credited, PLATFORM_REVENUE]
+    if rec.referrer is not None:
+        names.append(payable(rec.referrer))
+    return [default_spec(n) for n in names]
+
+
+# -- one-step downloads --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """A charge admitted for recording, and its receipt should the ledger record it."""
+
+    index: int
+    fh: bytes
+    receipt: DownloadReceipt
+
+
+class _Batch:
+    """The admission of one batch of downloads inside a write transaction."""
+
+    def __init__(self, ctx: Context, conn: Connection, events: Sequence[Event]):
+        self.ctx, self.conn, self.events = ctx, conn, events
+        self.files = store.get_files(conn, {e.fh for e in events})
+        self.existing = rows.entry_ids_by_keys(conn, [e.key for e in events])
+        self.posted = store.balances(conn, {e.account for e in events})
+        self.counts: Counter[bytes] = Counter()
+        self.requests: list[EntryRequest] = []
+        self.admitted: list[_Admitted] = []
+        self.specs: dict[str, AccountSpec] = {}
+        self.first: dict[str, int] = {}
+        self.split_cache: dict[tuple[int, bool], Split] = {}
+        self.out: list[DownloadReceipt | BitcacheError | int | None] = [None] * len(events)
+
+    def admit_all(self) -> None:
+        for i, event in enumerate(self.events):
+            try:
+                self.out[i] = self._admit(i, event)
+            except (LedgerError, UnknownFile, DownloadCapReached, FileHeld) as exc:
+                self.out[i] = exc
+
+    def _admit(self, i: int, event: Event) -> DownloadReceipt | int | None:
+        """A receipt (free), an entry id (replay), or None (admitted) — or raise a refusal."""
+        if event.key in self.first:
+            return self._duplicate(event)
+        self.first[event.key] = i
+        if event.key in self.existing:
+            return self._replay(event)
+        rec = self.files.get(event.fh)
+        if rec is None:
+            raise UnknownFile(f"no file is registered as {event.fh.hex()}")
+        credited = credited_account(self.ctx, rec)
+        check_cap(rec, self.counts[rec.file_hash])
+        quote = full_price(rec.price, rec.size, self.ctx.rates)
+        served = event.bytes_served
+        charge = quote.msat if served is None else prorate(quote.msat, served, rec.size)
+        if charge == 0:
+            self.counts[rec.file_hash] += 1
+            return self._free(event, credited)
+        posted, pending = self.posted.get(event.account, (0, 0))
+        if -posted - pending < charge:
+            have = max(-posted - pending, 0)
+            raise InsufficientFunds(
+                f"{event.account} has {have} msat available, the download costs {charge}",
+                account=event.account, available=have, needed=charge - have)
+        self.posted[event.account] = (posted + charge, pending)
+        self.counts[rec.file_hash] += 1
+        split = self._split(charge, rec.referrer is not None)
+        referrer = None if rec.referrer is None else payable(rec.referrer)
+        legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
+        memo = make_memo(roles, served=served, rate=quote.rate)
+        self.requests.append(EntryRequest(event.key, legs, memo=memo))
+        answer = DownloadReceipt(
+            key=event.key, entry_id=None, file_hash=event.fh.hex(), downloader=event.downloader,
+            price_msat=charge, uploader_msat=split.uploader, platform_msat=split.platform,
+            referrer_msat=split.referrer, credited=credited if split.uploader else "",
+            balance_after_msat=-(posted + charge), memo=memo)
+        self.admitted.append(_Admitted(i, rec.file_hash, answer))
+        if credited not in self.specs or (referrer is not None and referrer not in self.specs):
+            self.specs.update({s.name: s for s in credit_specs(rec, credited)})
+        return None
+
+    def _split(self, charge: int, has_referrer: bool) -> Split:
+        """The split of a charge (memoised: a batch repeats a few prices many times)."""
+        found = self.split_cache.get((charge, has_referrer))
+        if found is None:
+            found = split_price(charge, self.ctx.splits, has_referrer=has_referrer)
+            self.split_cache[(charge, has_referrer)] = found
+        return found
+
+    def _duplicate(self, event: Event) -> DownloadReceipt | int | None:
+        first = self.events[self.first[event.key]]
+        if first != event:
+            raise IdempotencyConflict(f"key {event.key!r} is used twice with other content")
+        return -1 - self.first[event.key]  # resolved to the first one's result later
+
+    def _replay(self, event: Event) -> int:
+        entry_id = self.existing[event.key][0]
+        entry = rows.entry_by_id(self.conn, entry_id, self.ctx.ledger.names(self.conn))
+        if entry is None or not same_event(entry, event):
+            raise IdempotencyConflict(
+                f"key {event.key!r} was used by entry {entry_id} for another download")
+        return entry_id
+
+    def _free(self, event: Event, credited: str) -> DownloadReceipt:
+        posted, _ = self.posted.get(event.account, (0, 0))
+        return DownloadReceipt(
+            key=event.key, entry_id=None, file_hash=event.fh.hex(), downloader=event.downloader,
+            price_msat=0, uploader_msat=0, platform_msat=0, referrer_msat=0, credited=credited,
+            balance_after_msat=-posted,
+        )
+
+    def record(self) -> list[DownloadReceipt | BitcacheError]:
+        """Record the admitted charges, count the downloads, and build every answer."""
+        done = self.ctx.ledger.record_many_in(
+            self.conn, self.requests, atomic=False, open_accounts=list(self.specs.values()))
+        new: dict[int, Entry] = {}
+        for adm, result in zip(self.admitted, done.results, strict=True):
+            if isinstance(result, Entry):
+                new[adm.index] = result
+                self.out[adm.index] = dataclasses.replace(adm.receipt, entry_id=result.id)
+            else:
+                self.out[adm.index] = result
+                self.counts[adm.fh] -= 1
+        store.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
+        if done.refused:  # the ledger disagreed with admission: read balances back
+            after = store.balances_after(self.conn, [e.id for e in new.values()])
+            for i, entry in new.items():
+                self.out[i] = receipt(entry, after[entry.id], replayed=False)
+        return self._answers()
+
+    def _answers(self) -> list[DownloadReceipt | BitcacheError]:
+        replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
+        after = store.balances_after(self.conn, list(replayed.values())) if replayed else {}
+        names = self.ctx.ledger.names(self.conn) if replayed else {}
+        answers: list[DownloadReceipt | BitcacheError] = []
+        for i, value in enumerate(self.out):
+            if i in replayed:
+                entry = rows.entry_by_id(self.conn, replayed[i], names)
+                assert entry is not None
+                answers.append(receipt(entry, after[entry.id], replayed=True))
+            elif isinstance(value, int):
+                answers.append(_as_replay(answers[-1 - value]))
+            else:
+                assert value is not None
+                answers.append(value)
+        return answers
+
+
+def _as_replay(first: DownloadReceipt | BitcacheError) -> DownloadReceipt | BitcacheError:
+    if isinstance(first, DownloadReceipt) and first.entry_id is not None:
+        return dataclasses.replace(first, replayed=True)
+    return first
+
+
+def charge_downloads(
+    ctx: Context, requests: Sequence[DownloadRequest]
+) -> list[DownloadReceipt | BitcacheError]:
+    """Charge many downloads in one transaction and one commit; an answer per request.
+
+    Bad input anywhere (malformed hash, bad id, bytes above the file's size,
+    a price that cannot be computed) raises and writes nothing. A refusal
+    (unknown file, cap reached, file held, insufficient funds, a key reused
+    with other content) is returned in that request's place; the others are
+    charged, each seeing the effects of those before it.
+    """
+    events = [check_request(r) for r in requests]
+    if not events:
+        return []
+    with ctx.ledger.write() as conn:
+        batch = _Batch(ctx, conn, events)
+        batch.admit_all()
+        return batch.record()
+
+
+def charge_download(ctx: Context, request: DownloadRequest) -> DownloadReceipt:
+    """Charge one download, or raise its refusal (nothing written)."""
+    (answer,) = charge_downloads(ctx, [request])
+    if isinstance(answer, BitcacheError):
+        raise answer
+    return answer

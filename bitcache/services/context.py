@@ -1,0 +1,57 @@
+"""What every service needs: the ledger, the split and hold policies, rates and a clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bitcache.core.entries import MAX_KEY_LENGTH, idempotency_key
+from bitcache.core.files import HoldPolicy
+from bitcache.core.pricing import RateProvider, SplitPolicy
+from bitcache.errors import InvalidIdempotencyKey, InvalidPolicy
+from bitcache.store.ledger import LedgerStore
+
+#: A reservation of a two-step transfer lives this long by default (15 minutes, µs).
+DEFAULT_TRANSFER_TTL_US = 15 * 60 * 1_000_000
+#: Room left in a ledger key for the operation prefix (``dl:``, ``refund:…:n``).
+_PREFIX_ROOM = 20
+MAX_EVENT_KEY = MAX_KEY_LENGTH - _PREFIX_ROOM
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class Context:
+    """The configuration a service call runs with."""
+
+    ledger: LedgerStore
+    splits: SplitPolicy = field(default_factory=SplitPolicy)
+    rates: RateProvider | None = None
+    hold_policy: HoldPolicy = HoldPolicy.REDIRECT
+    clock: Callable[[], int] = _now_us
+    transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hold_policy, HoldPolicy):
+            raise InvalidPolicy(f"hold_policy must be a HoldPolicy, got {self.hold_policy!r}")
+        ttl = self.transfer_ttl_us
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+            raise InvalidPolicy(f"transfer_ttl_us must be a positive int, got {ttl!r}")
+
+
+def event_key(prefix: str, key: object) -> str:
+    """The ledger key of an event: an operation prefix and the caller's event id.
+
+    The prefix keeps one event id from colliding across operations (a tip
+    and a download may share an id). Event ids are 1-180 printable ASCII
+    characters without surrounding spaces.
+    """
+    checked = idempotency_key(key)
+    if len(checked) > MAX_EVENT_KEY:
+        raise InvalidIdempotencyKey(
+            f"event id must be at most {MAX_EVENT_KEY} characters, got {len(checked)}"
+        )
+    return prefix + checked

@@ -1,0 +1,1 @@
+"""An example storage server that pays its uploaders through bitcache.hooks."""
