@@ -22,6 +22,7 @@ import enum
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bitcache.core.accounts import account_name
 from bitcache.core.filehash import FileHash, file_hash
@@ -73,9 +74,12 @@ class EntryRequest:
     memo: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A recorded entry: the request plus its place in the hash-chained journal."""
+class Entry(NamedTuple):
+    """A recorded entry: the request plus its place in the hash-chained journal.
+
+    A NamedTuple rather than a frozen dataclass: the write path builds one per
+    entry, and tuple construction is several times cheaper.
+    """
 
     id: int
     key: str

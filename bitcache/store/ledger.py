@@ -44,7 +44,7 @@ from bitcache.errors import (
 )
 from bitcache.store import rows
 from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
-from bitcache.store.writer import BatchWriter
+from bitcache.store.writer import BalanceCache, BatchWriter
 
 
 def _now_us() -> int:
@@ -94,6 +94,7 @@ class LedgerStore:
         self._specs: dict[str, AccountSpec] = {}
         self._names: dict[int, str] = {}
         self._pg = engine.dialect.name == "postgresql"
+        self.balance_cache = BalanceCache()
 
     @classmethod
     def open(

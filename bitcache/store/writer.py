@@ -40,6 +40,37 @@ def driver_sql(conn: Connection, sql: str) -> str:
     return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
+class BalanceCache:
+    """Balances as this process last wrote them, valid only at the journal head it wrote.
+
+    Every change of any balance appends to the journal, so if the head found
+    at the start of a write transaction is the head this process produced,
+    no one else has written since and the cached balances are exact; any
+    other head (another writer, or our own transaction rolled back) drops the
+    cache. Used only under the ledger's writer lock. Bounded in size.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._head: tuple[int, bytes] | None = None
+        self._balances: dict[str, Balance] = {}
+
+    def valid_at(self, head: tuple[int, bytes]) -> dict[str, Balance] | None:
+        """The cached balances if ``head`` is the head they belong to, else None (and forget)."""
+        if head == self._head:
+            return self._balances
+        self._head, self._balances = None, {}
+        return None
+
+    def update(self, head: tuple[int, bytes], changed: dict[str, Balance]) -> None:
+        """Record the balances a transaction is about to commit, at its new head."""
+        if len(self._balances) + len(changed) > self.LIMIT:
+            self._balances = {}
+        self._balances.update(changed)
+        self._head = head
+
+
 class BatchWriter:
     """Applies validated requests inside one write transaction."""
 
@@ -49,6 +80,7 @@ class BatchWriter:
         self.store, self.conn, self.now = store, conn, now
         head = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")).one()
         self.last_id, self.last_hash = int(head[0]), bytes(head[1])
+        self.cached = store.balance_cache.valid_at((self.last_id, self.last_hash))
         self.work: _Work = _Work()
         self.balances: dict[str, Balance] = {}
         self.dirty: set[str] = set()
@@ -60,6 +92,10 @@ class BatchWriter:
 
     def _ensure_balances(self, names: Iterable[str]) -> None:
         missing = [n for n in set(names) if n not in self.balances]
+        if self.cached is not None:
+            hits = {n: self.cached[n] for n in missing if n in self.cached}
+            self.balances.update(hits)
+            missing = [n for n in missing if n not in hits]
         self.store.load_accounts(self.conn, missing)
         known = self.store.known_ids()
         ids = {known[name]: name for name in missing if name in known}
@@ -190,6 +226,9 @@ class BatchWriter:
         """Write every row of the transaction in bulk (postings before their entries)."""
         if not self.entry_rows:
             return
+        self.store.balance_cache.update(
+            (self.last_id, self.last_hash), {n: self.balances[n] for n in self.dirty}
+        )
         if self.conn.dialect.name == "postgresql":
             self._flush_pg()
             return

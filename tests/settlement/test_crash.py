@@ -86,3 +86,37 @@ def test_a_crash_during_a_fee_bump_pays_each_payee_once(tmp_path: Path, point: s
         assert len(s.versions) == 2  # the replacement was committed before the crash
     ledger.close()
     finish_and_check(url, folder, scripts)
+
+
+def test_a_crash_right_after_a_void_pays_the_payee_once_later(tmp_path: Path) -> None:
+    """The void (proven conflict) is committed, the job dies before re-planning; after a
+    restart the returned credit is paid once in a new batch."""
+    from tests.settlement.test_chain_events import steal_input
+
+    url, folder, scripts = setup(tmp_path)
+    ledger = LedgerStore.open(url)
+    with RegtestChain.open(folder) as chain:
+        svc = service(ledger, chain, config(confirmations=2))
+        (sid,) = svc.run_cycle().created
+        steal_input(svc, chain, sid, ledger)
+        chain.mine(2)  # the outside spend is now N deep: a proven conflict
+    ledger.close()
+    code = cycle_in_child(url, folder, "void", tmp_path / "crashed")
+    assert code == -9 and (tmp_path / "crashed").exists()
+    ledger = LedgerStore.open(url)
+    with RegtestChain.open(folder) as chain:
+        svc = service(ledger, chain, config(confirmations=2))
+        (voided,) = svc.settlements([SettlementState.VOID])
+        assert voided.id == sid
+        for _ in range(8):
+            svc.run_cycle()
+            if not svc.settlements():
+                break
+            chain.mine(1)
+        finals = svc.settlements([SettlementState.FINAL])
+        assert len(finals) == 1
+        for name, balance in EARNINGS.items():
+            assert received(chain, scripts[name]) == expected_payout(balance)
+            assert len(payout_entries(ledger, name)) == 1
+        check_books(ledger, chain)
+    ledger.close()
