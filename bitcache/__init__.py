@@ -4,6 +4,7 @@ A double-entry ledger of millisatoshis keyed by file hashes, with batched,
 crash-safe settlement on bitcoin testnet. The public API is re-exported here.
 """
 
+from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend, Tip, TxStatus, Utxo
 from bitcache.core.accounts import AccountKind, AccountSpec
 from bitcache.core.balances import Balance
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
@@ -23,11 +24,50 @@ from bitcache.core.money import (
     parse_sats,
     sats_to_msat,
 )
+from bitcache.core.payouts import FeePayer, PayoutPolicy
 from bitcache.core.splits import split_bps, split_by_weights
+from bitcache.core.statement import VerifiedStatement, verify_statement
+from bitcache.core.treehead import (
+    SignedTreeHead,
+    anchor_payload,
+    parse_anchor,
+    verify_consistency,
+)
 from bitcache.errors import *  # noqa: F403
 from bitcache.errors import __doc__ as _errors_doc  # noqa: F401
 from bitcache.network import Network, network
+from bitcache.services.deposits import DepositService, ScanReport
+from bitcache.services.platformkey import (
+    generate_platform_key,
+    load_platform_key,
+    load_public_key,
+    parse_public_key,
+    public_key_hex,
+    save_platform_key,
+)
+from bitcache.services.reconcile import (
+    Adjustment,
+    Check,
+    CheckResult,
+    Discrepancy,
+    ReconcileReport,
+    WalletView,
+    reconcile,
+)
+from bitcache.services.settlement import CycleReport, SettlementService
+from bitcache.services.statements import consistency_proof, issue_statement, tree_head
+from bitcache.settlement import SettlementConfig, SettlementState
 from bitcache.store.ledger import BatchResult, LedgerStore
+from bitcache.wallet import (
+    DerivedKey,
+    HDWallet,
+    PayoutScript,
+    address_for_script,
+    decrypt_mnemonic,
+    generate_mnemonic,
+    parse_address,
+    seal,
+)
 
 __version__ = "0.1.0"
 
@@ -37,29 +77,73 @@ __all__ = [
     "MSAT_PER_SAT",
     "AccountKind",
     "AccountSpec",
+    "Adjustment",
     "Balance",
     "BatchResult",
+    "ChainBackend",
     "ChainReport",
+    "Check",
+    "CheckResult",
+    "CycleReport",
+    "DepositService",
+    "DerivedKey",
+    "Discrepancy",
     "Entry",
     "EntryKind",
     "EntryRequest",
+    "FeePayer",
     "FileHash",
+    "HDWallet",
     "LedgerStore",
     "Msat",
     "Network",
+    "OutPoint",
+    "OutSpend",
+    "PayoutPolicy",
+    "PayoutScript",
     "Posting",
+    "ReconcileReport",
     "Sat",
+    "ScanReport",
+    "SettlementConfig",
+    "SettlementService",
+    "SettlementState",
+    "SignedTreeHead",
+    "Tip",
+    "TxStatus",
+    "Utxo",
+    "VerifiedStatement",
+    "WalletView",
     "__version__",
+    "address_for_script",
+    "anchor_payload",
+    "consistency_proof",
+    "decrypt_mnemonic",
     "file_hash",
     "format_btc",
     "format_sats",
+    "generate_mnemonic",
+    "generate_platform_key",
+    "issue_statement",
+    "load_platform_key",
+    "load_public_key",
     "msat",
     "msat_to_sats_floor",
     "network",
+    "parse_address",
+    "parse_anchor",
     "parse_btc",
+    "parse_public_key",
     "parse_sats",
     "posting",
+    "public_key_hex",
+    "reconcile",
     "sats_to_msat",
+    "save_platform_key",
+    "seal",
     "split_bps",
     "split_by_weights",
+    "tree_head",
+    "verify_consistency",
+    "verify_statement",
 ]

@@ -1,10 +1,24 @@
-"""The demo: a day of downloads on the embedded default (SQLite in a working folder).
+"""The end-to-end demo: a day of bitcache on SQLite and the embedded regtest chain.
 
-It opens a ledger in ``demo-data/``, funds downloaders from the operator's
-equity, posts a realistic day of downloads in batches (each one balanced
-entry: downloader -> uploader share + platform fee, tagged with the file
-hash, split by largest remainder), then prints balances and the trial
-balance. Randomness comes from a seeded generator, so a run is repeatable.
+In a working folder (wiped at the start, so every run starts fresh) it:
+
+1. opens a ledger (SQLite) and an embedded regtest chain, with a hot wallet
+   from a demo-only seed (public, throwaway: never use it on a real network);
+2. funds the hot wallet: a coinbase mined to the operator's funding address;
+3. gives downloaders deposit addresses and pays them real regtest coins
+   (one transaction spending a mined coinbase), mines N confirmations and
+   scans, so each deposit is credited once to the downloader's prepaid account;
+4. registers uploaders with payout addresses of several types (P2WPKH, P2TR,
+   P2PKH, P2SH, P2WSH, derived from demo-only keys) and their files;
+5. simulates a day of downloads through :mod:`bitcache.hooks` in batches, in
+   two halves, and after each half runs settlement cycles (mining a block
+   between cycles until the batch is final), each settlement transaction
+   anchoring the journal's current tree head in an OP_RETURN output;
+6. reconciles the books with the chain, issues one uploader's signed
+   statement and verifies it with the platform's public key alone.
+
+Randomness comes from a seeded generator, so the ledger is the same on every
+run (txids differ: block times come from the clock).
 """
 
 from __future__ import annotations
@@ -12,31 +26,78 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitcache.core.accounts import OPERATOR_EQUITY, PLATFORM_REVENUE, payable, prepaid
-from bitcache.core.entries import EntryRequest, Posting
-from bitcache.core.filehash import FileHash
-from bitcache.core.splits import split_bps
+from coincurve import PrivateKey
+from coincurve.keys import PublicKeyXOnly
+
+from bitcache.chain.protocol import OutPoint
+from bitcache.chain.regtest import (
+    ANYONE_CAN_SPEND_SCRIPT,
+    ANYONE_CAN_SPEND_WITNESS_SCRIPT,
+    RegtestChain,
+)
+from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
+from bitcache.core.payouts import PayoutPolicy
+from bitcache.core.statement import verify_statement
+from bitcache.core.treehead import anchor_payload
+from bitcache.errors import BitcacheError
+from bitcache.hooks import DownloadRequest, Hooks
+from bitcache.network import Network
+from bitcache.services.deposits import DepositService
+from bitcache.services.platformkey import generate_platform_key, public_key_hex
+from bitcache.services.reconcile import ReconcileReport, reconcile
+from bitcache.services.settlement import SettlementService
+from bitcache.services.statements import issue_statement, tree_head
+from bitcache.settlement.model import Settlement, SettlementConfig
+from bitcache.settlement.states import SettlementState
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
+from bitcache.tx.sign import hash160
+from bitcache.tx.transaction import Transaction, TxIn, TxOut, parse_transaction
+from bitcache.wallet.addresses import address_for_script
+from bitcache.wallet.keys import HDWallet
 
-PLATFORM_FEE_BPS = 1_500
+#: Demo-only seeds: public, so no real secret exists anywhere in the demo.
+HOT_WALLET_SEED = hashlib.sha256(b"bitcache demo hot wallet - never use for real coins").digest()
+UPLOADER_SEED = hashlib.sha256(b"bitcache demo uploader keys - never use for real coins").digest()
+ADDRESS_KINDS = ("p2wpkh", "p2tr", "p2pkh", "p2sh", "p2wsh")
+PRICES_MSAT = (1_000, 2_500, 5_000, 10_000, 25_000)
+FAUCET_FEE_SAT_PER_VB = 2
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as the demo moves on (stage ``downloads`` often)."""
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Size of the simulated day."""
+    """The size of the simulated day and the chain's confirmation depth."""
 
     folder: Path = Path("demo-data")
     downloads: int = 100_000
-    downloaders: int = 2_000
-    uploaders: int = 50
+    downloaders: int = 200
+    uploaders: int = 25
     files: int = 400
-    batch: int = 1_000
+    batch: int = 2_500
+    confirmations: int = 3
     seed: int = 7
+
+
+@dataclass(frozen=True)
+class SettlementSummary:
+    """One settlement transaction as the demo reports it."""
+
+    id: int
+    state: str
+    txid: str
+    payees: int
+    payout_sat: int
+    fee_sat: int
+    vbytes: int
+    anchored: bool
 
 
 @dataclass(frozen=True)
@@ -46,86 +107,253 @@ class DemoResult:
     downloads: int
     refused: int
     entries: int
-    trial_balance: int
+    downloaders: int
+    deposits_sat: int
+    funding_sat: int
+    payable_msat: int
+    paid_msat: int
     platform_msat: int
-    uploaders_msat: int
-    chain_ok: bool
+    wallet_msat: int
+    settlements: tuple[SettlementSummary, ...]
+    reconcile: ReconcileReport
+    statement_uploader: str
+    statement_path: Path
+    statement_lines: int
+    statement_verified: bool
+    public_key_hex: str
+    tip_height: int
     db_path: Path
 
 
-def _catalog(cfg: DemoConfig, rng: random.Random) -> list[tuple[FileHash, str, int]]:
-    files = []
-    for i in range(cfg.files):
-        digest = FileHash(hashlib.sha256(f"demo-file-{i}".encode()).digest())
-        uploader = f"u{rng.randrange(cfg.uploaders):03d}"
-        price = rng.choice([250, 1_000, 2_500, 10_000, 42_000])
-        files.append((digest, uploader, price))
-    return files
+# --- demo-only keys and coins ---------------------------------------------------------
 
 
-def _download(key: str, downloader: str, file: tuple[FileHash, str, int]) -> EntryRequest:
-    digest, uploader, price = file
-    fee, share = split_bps(price, [PLATFORM_FEE_BPS])
-    legs = (
-        Posting(prepaid(downloader), price, digest),
-        Posting(payable(uploader), -share, digest),
-        Posting(PLATFORM_REVENUE, -fee, digest),
+def uploader_address(index: int) -> tuple[str, str]:
+    """``(kind, address)`` of uploader ``index``'s payout address, from demo-only keys."""
+    secret = hashlib.sha256(UPLOADER_SEED + index.to_bytes(4, "big")).digest()
+    pub = PrivateKey(secret).public_key.format(compressed=True)
+    kind = ADDRESS_KINDS[index % len(ADDRESS_KINDS)]
+    if kind == "p2tr":  # BIP86: key-path-only output key
+        internal = pub[1:]
+        tweak = _tagged_hash(b"TapTweak", internal)
+        key = PublicKeyXOnly(internal)
+        key.tweak_add(tweak)
+        script = b"\x51\x20" + key.format()
+    elif kind == "p2pkh":
+        script = b"\x76\xa9\x14" + hash160(pub) + b"\x88\xac"
+    elif kind == "p2sh":  # P2SH-wrapped P2WPKH
+        script = b"\xa9\x14" + hash160(b"\x00\x14" + hash160(pub)) + b"\x87"
+    elif kind == "p2wsh":  # <pub> OP_CHECKSIG
+        script = b"\x00\x20" + hashlib.sha256(b"\x21" + pub + b"\xac").digest()
+    else:
+        script = b"\x00\x14" + hash160(pub)
+    return kind, address_for_script(script, Network.REGTEST)
+
+
+def _tagged_hash(tag: bytes, data: bytes) -> bytes:
+    t = hashlib.sha256(tag).digest()
+    return hashlib.sha256(t + t + data).digest()
+
+
+def faucet_transaction(
+    coin: OutPoint, value_sat: int, outputs: Sequence[tuple[bytes, int]]
+) -> bytes:
+    """Spend an anyone-can-spend coinbase output of the regtest chain to ``outputs``.
+
+    The change goes back to the anyone-can-spend script; the fee is
+    ``FAUCET_FEE_SAT_PER_VB`` on a size estimate.
+    """
+    vbytes = 60 + 43 * (len(outputs) + 1)
+    change = value_sat - sum(v for _, v in outputs) - vbytes * FAUCET_FEE_SAT_PER_VB
+    outs = [TxOut(v, s) for s, v in outputs] + [TxOut(change, ANYONE_CAN_SPEND_SCRIPT)]
+    tx = Transaction(
+        2,
+        (TxIn(coin, 0xFFFFFFFD),),
+        tuple(outs),
+        0,
+        ((ANYONE_CAN_SPEND_WITNESS_SCRIPT,),),
     )
-    return EntryRequest(key, legs, memo="download")
+    return tx.serialize()
 
 
-def _open_fresh(cfg: DemoConfig) -> LedgerStore:
-    if cfg.folder.exists():
-        shutil.rmtree(cfg.folder)
-    cfg.folder.mkdir(parents=True)
-    return LedgerStore.open(sqlite_url(cfg.folder / "ledger.sqlite"))
+def mature_coin(chain: RegtestChain) -> tuple[OutPoint, int]:
+    """A mature anyone-can-spend coinbase output (the default destination of mined blocks)."""
+    tip = chain.tip().height
+    for u in chain.utxos([ANYONE_CAN_SPEND_SCRIPT]):
+        if u.height is not None and tip - u.height >= 100:
+            return u.outpoint, u.value_sat
+    raise BitcacheError("no mature coinbase output on the regtest chain: mine more blocks")
 
 
-def _fund(store: LedgerStore, cfg: DemoConfig, rng: random.Random) -> None:
-    store.open_account(OPERATOR_EQUITY)
-    store.open_account(PLATFORM_REVENUE)
-    for u in range(cfg.uploaders):
-        store.open_account(payable(f"u{u:03d}"))
-    requests = []
-    for d in range(cfg.downloaders):
-        name = prepaid(f"d{d:04d}")
-        store.open_account(name)
-        amount = rng.randrange(20, 400) * 10_000
-        legs = (Posting(OPERATOR_EQUITY, amount), Posting(name, -amount))
-        requests.append(EntryRequest(f"demo:fund:{d}", legs, memo="promotional credit"))
-    store.record_many(requests, atomic=True)
+# --- the stages -------------------------------------------------------------------------
 
 
-def run_ledger_day(cfg: DemoConfig, progress: Callable[[int], None] | None = None) -> DemoResult:
-    """Simulate the day; ``progress(n)`` is called after each batch of ``n`` downloads."""
-    rng = random.Random(cfg.seed)
-    store = _open_fresh(cfg)
-    _fund(store, cfg, rng)
-    files = _catalog(cfg, rng)
-    weights = [1 / (rank + 1) for rank in range(len(files))]  # a few popular files
-    refused = 0
-    for start in range(0, cfg.downloads, cfg.batch):
-        count = min(cfg.batch, cfg.downloads - start)
-        picks = rng.choices(files, weights=weights, k=count)
-        batch = [
-            _download(f"demo:dl:{start + i}", f"d{rng.randrange(cfg.downloaders):04d}", f)
-            for i, f in enumerate(picks)
-        ]
-        refused += store.record_many(batch).refused
-        if progress:
-            progress(count)
-    balances = store.balances()
-    result = DemoResult(
-        downloads=cfg.downloads - refused,
-        refused=refused,
-        entries=store.head()[0],
-        trial_balance=store.trial_balance(),
-        platform_msat=-balances[PLATFORM_REVENUE].posted,
-        uploaders_msat=-sum(
-            b.posted for n, b in balances.items() if n.startswith("liability:payable:")
-        ),
-        chain_ok=store.verify().ok,
-        db_path=cfg.folder / "ledger.sqlite",
+class _Demo:
+    """The demo's parts, opened in the working folder."""
+
+    def __init__(self, cfg: DemoConfig, progress: Progress) -> None:
+        self.cfg, self.progress = cfg, progress
+        self.rng = random.Random(cfg.seed)
+        if cfg.folder.exists():
+            shutil.rmtree(cfg.folder)
+        cfg.folder.mkdir(parents=True)
+        self.db_path = cfg.folder / "ledger.sqlite"
+        self.ledger = LedgerStore.open(sqlite_url(self.db_path))
+        self.chain = RegtestChain.open(cfg.folder / "chain")
+        self.wallet = HDWallet.from_seed(HOT_WALLET_SEED, Network.REGTEST)
+        self.deposits = DepositService(
+            self.ledger, self.wallet, self.chain,
+            confirmations=cfg.confirmations, gap_limit=cfg.downloaders + 20,
+        )
+        policy = PayoutPolicy(min_payout_sat=5_000)
+        self.settlement = SettlementService(
+            self.ledger, self.chain, self.wallet,
+            SettlementConfig(payout=policy, confirmations=cfg.confirmations,
+                             min_input_confirmations=cfg.confirmations),
+            receive_indices=lambda: [a.index for a in self.deposits.addresses()],
+        )
+        self.hooks = Hooks(self.ledger)
+        self.key = generate_platform_key()
+
+    def close(self) -> None:
+        self.chain.close()
+        self.ledger.close()
+
+    def fund(self) -> tuple[int, int]:
+        """Operator funding and downloader deposits, credited after N confirmations."""
+        self.progress("funding the hot wallet and the downloaders", 0, 1)
+        funding = self.wallet.receive_key(0).script_pubkey
+        self.deposits.funding_address()
+        self.chain.mine(1, to_script=funding)
+        self.chain.mine(101)
+        payments = []
+        for d in range(self.cfg.downloaders):
+            address = self.deposits.deposit_address(f"d{d:04d}")
+            script = next(a.script_pubkey for a in self.deposits.addresses()
+                          if a.address == address)
+            payments.append((script, self.rng.randrange(20, 200) * 1_000))
+        coin, value = mature_coin(self.chain)
+        self.chain.broadcast(faucet_transaction(coin, value, payments))
+        self.chain.mine(self.cfg.confirmations)
+        report = self.deposits.scan()
+        funded = sum(d.value_sat for d in report.credited if d.index == 0)
+        return report.credited_sat - funded, funded
+
+    def catalog(self) -> list[tuple[str, str]]:
+        """Uploaders with payout addresses, and their files (hash, uploader)."""
+        for u in range(self.cfg.uploaders):
+            self.settlement.register_payout_address(f"u{u:03d}", uploader_address(u)[1])
+        rows = []
+        for i in range(self.cfg.files):
+            digest = hashlib.sha256(f"demo-file-{i}".encode()).hexdigest()
+            uploader = f"u{self.rng.randrange(self.cfg.uploaders):03d}"
+            rows.append((digest, uploader, self.rng.choice(PRICES_MSAT)))
+        self.hooks.import_catalog(rows)
+        return [(h, u) for h, u, _ in rows]
+
+    def downloads(self, files: Sequence[tuple[str, str]], start: int, count: int) -> int:
+        """``count`` downloads through the hooks, in batches; returns how many were refused."""
+        weights = [1 / (rank + 1) for rank in range(len(files))]  # a few popular files
+        refused = 0
+        for lo in range(start, start + count, self.cfg.batch):
+            n = min(self.cfg.batch, start + count - lo)
+            picks = self.rng.choices(files, weights=weights, k=n)
+            batch = [
+                DownloadRequest(f[0], f"d{self.rng.randrange(self.cfg.downloaders):04d}",
+                                f"demo:dl:{lo + i}")
+                for i, f in enumerate(picks)
+            ]
+            answers = self.hooks.download_batch(batch)
+            refused += sum(isinstance(a, BitcacheError) for a in answers)
+            self.progress("downloads", lo + n, self.cfg.downloads)
+        return refused
+
+    def settle(self) -> None:
+        """Settlement cycles with the tree head anchored, a block mined between, until final."""
+        self.progress("settlement", 0, 1)
+        anchor = anchor_payload(tree_head(self.ledger, self.key))
+        self.settlement.run_cycle(anchor=anchor)
+        for _ in range(self.cfg.confirmations + 10):
+            if not self.settlement.settlements():
+                break
+            self.chain.mine(1)
+            self.deposits.scan()
+            self.settlement.run_cycle()
+
+    def statement(self) -> tuple[str, Path, int, bool]:
+        """Issue one paid uploader's statement for the day and verify it offline."""
+        final = self.settlement.settlements([SettlementState.FINAL])
+        paid: dict[str, int] = {}
+        for s in final:
+            for p in s.payouts:
+                paid[p.uploader] = paid.get(p.uploader, 0) + p.payout_sat
+        # the paid uploader who earned least: the shortest statement with a payout in it
+        uploader = min(paid, key=lambda u: (paid[u], u)) if paid else "u000"
+        document = issue_statement(self.ledger, uploader, 0, time.time_ns() // 1000 + 1,
+                                   self.key, platform="bitcache demo")
+        path = self.cfg.folder / f"statement-{uploader}.json"
+        path.write_bytes(document)
+        (self.cfg.folder / "platform.pub").write_text(public_key_hex(self.key) + "\n")
+        verified = verify_statement(document, self.key.public_key())
+        return uploader, path, len(verified.statement.lines), True
+
+
+def _summary(s: Settlement) -> SettlementSummary:
+    txid = s.confirmed_txid or (s.latest.txid if s.latest else "")
+    version = s.version(txid) if txid else None
+    vbytes = parse_transaction(version.raw).vsize if version else 0
+    return SettlementSummary(
+        s.id, s.state.value, txid, len(s.payouts), s.payout_sat,
+        version.fee_sat if version else 0, vbytes, s.anchor is not None,
     )
-    store.close()
-    return result
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    """Default progress: nothing."""
+
+
+def run_demo(cfg: DemoConfig | None = None, progress: Progress | None = None) -> DemoResult:
+    """Run the whole demo in ``cfg.folder`` (wiped first) and return what it did."""
+    cfg = cfg or DemoConfig()
+    demo = _Demo(cfg, progress or _noop)
+    try:
+        deposits_sat, funding_sat = demo.fund()
+        files = demo.catalog()
+        half = cfg.downloads // 2
+        refused = demo.downloads(files, 0, half)
+        demo.settle()
+        refused += demo.downloads(files, half, cfg.downloads - half)
+        demo.settle()
+        demo.progress("reconcile", 0, 1)
+        report = reconcile(demo.ledger, chain=demo.chain, wallet=demo.wallet,
+                           confirmations=cfg.confirmations)
+        uploader, path, lines, verified = demo.statement()
+        balances = demo.ledger.balances()
+        payable = -sum(b.posted for n, b in balances.items()
+                       if n.startswith("liability:payable:"))
+        settled = demo.settlement.settlements(list(SettlementState))
+        paid = sum(p.reserved_msat for s in settled if s.state is SettlementState.FINAL
+                   for p in s.payouts)
+        return DemoResult(
+            downloads=cfg.downloads - refused,
+            refused=refused,
+            entries=demo.ledger.head()[0],
+            downloaders=cfg.downloaders,
+            deposits_sat=deposits_sat,
+            funding_sat=funding_sat,
+            payable_msat=payable,
+            paid_msat=paid,
+            platform_msat=-balances[PLATFORM_REVENUE].posted,
+            wallet_msat=balances[WALLET].posted,
+            settlements=tuple(_summary(s) for s in settled),
+            reconcile=report,
+            statement_uploader=uploader,
+            statement_path=path,
+            statement_lines=lines,
+            statement_verified=verified,
+            public_key_hex=public_key_hex(demo.key),
+            tip_height=demo.chain.tip().height,
+            db_path=demo.db_path,
+        )
+    finally:
+        demo.close()

@@ -47,9 +47,7 @@ class DepositAddressRow(SQLModel, table=True):
     __tablename__ = "deposit_addresses"
     __table_args__ = (CheckConstraint("derivation_index >= 0", name="ck_deposit_index"),)
 
-    derivation_index: int = Field(
-        sa_column=Column(Integer, primary_key=True, autoincrement=False)
-    )
+    derivation_index: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     account: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
     script_pubkey: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False, unique=True))
     address: str = Field(sa_column=Column(String(100), nullable=False))
@@ -69,9 +67,7 @@ class DepositRow(SQLModel, table=True):
     txid: str = Field(sa_column=Column(String(64), primary_key=True))
     vout: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     derivation_index: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("deposit_addresses.derivation_index"), nullable=False
-        )
+        sa_column=Column(Integer, ForeignKey("deposit_addresses.derivation_index"), nullable=False)
     )
     account: str = Field(sa_column=Column(String(200), nullable=False))
     value_sat: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -193,8 +189,13 @@ def insert_address(conn: Connection, address: DepositAddress, assigned_at: int) 
             "INSERT INTO deposit_addresses (derivation_index, account, script_pubkey, address, "
             "assigned_at) VALUES (:i, :a, :s, :addr, :t)"
         ),
-        {"i": address.index, "a": address.account, "s": address.script_pubkey,
-         "addr": address.address, "t": assigned_at},
+        {
+            "i": address.index,
+            "a": address.account,
+            "s": address.script_pubkey,
+            "addr": address.address,
+            "t": assigned_at,
+        },
     )
 
 
@@ -290,9 +291,18 @@ def insert_deposits(conn: Connection, records: Sequence[DepositRecord], credited
             "(:txid, :vout, :i, :a, :v, :bh, :h, :e, :s, :t)"
         ),
         [
-            {"txid": r.outpoint.txid, "vout": r.outpoint.vout, "i": r.index, "a": r.account,
-             "v": r.value_sat, "bh": r.block_hash, "h": r.block_height, "e": r.entry_id,
-             "s": r.status.value, "t": credited_at}
+            {
+                "txid": r.outpoint.txid,
+                "vout": r.outpoint.vout,
+                "i": r.index,
+                "a": r.account,
+                "v": r.value_sat,
+                "bh": r.block_hash,
+                "h": r.block_height,
+                "e": r.entry_id,
+                "s": r.status.value,
+                "t": credited_at,
+            }
             for r in records
         ],
     )
@@ -311,8 +321,13 @@ def update_location(
             "UPDATE deposits SET status = :s, block_hash = coalesce(:bh, block_hash), "
             "block_height = coalesce(:h, block_height) WHERE txid = :t AND vout = :v"
         ),
-        {"s": status.value, "bh": block_hash, "h": block_height, "t": outpoint.txid,
-         "v": outpoint.vout},
+        {
+            "s": status.value,
+            "bh": block_hash,
+            "h": block_height,
+            "t": outpoint.txid,
+            "v": outpoint.vout,
+        },
     )
 
 
