@@ -105,7 +105,7 @@ def apply_entry(
     On refusal ``balances`` is left as it was.
     """
     if ref is None and req.kind is EntryKind.POSTED:
-        _apply_posted(balances, req.postings, specs)
+        apply_posted(balances, req.postings, specs)
         return
     touched = {p.account for p in req.postings}
     if ref is not None and req.kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING):
@@ -123,12 +123,12 @@ def apply_entry(
         raise
 
 
-def _apply_posted(
+def apply_posted(
     balances: MutableMapping[str, Balance],
     postings: Iterable[Posting],
     specs: Mapping[str, AccountSpec],
 ) -> None:
-    """The hot path of :func:`apply_entry` for a plain posted entry."""
+    """The hot path of :func:`apply_entry` for a plain posted entry (no reference)."""
     updated: dict[str, Balance] = {}
     for p in postings:
         b = updated.get(p.account) or balances[p.account]

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 from bitcache.core.balances import Balance
 from bitcache.core.entries import Entry, EntryKind, EntryRequest
 from bitcache.core.journal import chain_hash
-from bitcache.core.ledger import RefState, apply_entry, check_reference
+from bitcache.core.ledger import RefState, apply_entry, apply_posted, check_reference
 from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
 from bitcache.store import rows
 
@@ -81,6 +81,7 @@ class BatchWriter:
         head = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")).one()
         self.last_id, self.last_hash = int(head[0]), bytes(head[1])
         self.cached = store.balance_cache.valid_at((self.last_id, self.last_hash))
+        self.specs = store.spec_map()
         self.work: _Work = _Work()
         self.balances: dict[str, Balance] = {}
         self.dirty: set[str] = set()
@@ -149,13 +150,18 @@ class BatchWriter:
         return prior
 
     def _one(self, request: EntryRequest, digest: bytes) -> Entry:
-        prior = self._replay(request, digest)
-        if prior is not None:
-            self.replayed += 1
-            return prior
+        if request.key in self.work.new_by_key or request.key in self.existing:
+            prior = self._replay(request, digest)
+            if prior is not None:
+                self.replayed += 1
+                return prior
+        balances = self.balances
         for p in request.postings:
-            if p.account not in self.balances:
+            if p.account not in balances:
                 raise UnknownAccount(f"account {p.account!r} does not exist")
+        if request.ref is None and request.kind is EntryKind.POSTED:
+            apply_posted(balances, request.postings, self.specs)
+            return self._append(request, digest, None)
         ref = (
             self.store.ref_state(self.conn, request.ref, self.work)
             if request.ref is not None
@@ -184,12 +190,14 @@ class BatchWriter:
             entry_hash,
         )
         kind = request.kind
-        resolves = request.ref if kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING) else None
-        reverses = request.ref if kind is EntryKind.REVERSAL else None
-        if resolves is not None:
-            self.work.resolved[resolves] = entry_id
-        if reverses is not None:
-            self.work.reversed[reverses] = entry_id
+        resolves = reverses = None
+        if ref is not None:
+            if kind is EntryKind.REVERSAL:
+                self.work.reversed[ref.entry.id] = entry_id
+                reverses = ref.entry.id
+            else:
+                self.work.resolved[ref.entry.id] = entry_id
+                resolves = ref.entry.id
         ids, balances = self.store.known_ids(), self.balances
         self.posting_rows.extend(
             [
