@@ -118,10 +118,23 @@ class LedgerStore:
     def write(self) -> Iterator[Connection]:
         """A write transaction holding the ledger's writer lock."""
         try:
-            with self.engine.begin() as conn:
+            with self._translated(), self.engine.begin() as conn:
                 if self._pg:
                     conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
                 yield conn
+        except BaseException:
+            self._forget()  # the transaction rolled back: cached ids may name no account
+            raise
+
+    def _forget(self) -> None:
+        """Drop what this process cached from a transaction that did not commit."""
+        self._ids, self._specs, self._names = {}, {}, {}
+        self.balance_cache = BalanceCache()
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
         except BitcacheError:
             raise
         except IntegrityError as exc:
@@ -215,23 +228,28 @@ class LedgerStore:
 
     def account(self, name: str) -> AccountSpec:
         """The spec of an existing account."""
-        if name not in self._specs:
+        spec = self._specs.get(name)
+        if spec is None:
             with self.read() as conn:
                 self._load_accounts(conn, [name])
-        if name not in self._specs:
+            spec = self._specs.get(name)
+        if spec is None:
             raise UnknownAccount(f"account {name!r} does not exist")
-        return self._specs[name]
+        return spec
 
     # -- balances ----------------------------------------------------------
 
     def balance(self, name: str) -> Balance:
         """The current balance of an account (one row read, no journal scan)."""
-        self.account(name)
         with self.read() as conn:
             row = conn.execute(
-                text("SELECT posted, pending_debits, pending_credits FROM accounts WHERE id = :i"),
-                {"i": self._ids[name]},
-            ).one()
+                text(
+                    "SELECT posted, pending_debits, pending_credits FROM accounts WHERE name = :n"
+                ),
+                {"n": name},
+            ).first()
+        if row is None:
+            raise UnknownAccount(f"account {name!r} does not exist")
         return Balance(int(row[0]), int(row[1]), int(row[2]))
 
     def balances(self, prefix: str = "") -> dict[str, Balance]:
@@ -248,14 +266,18 @@ class LedgerStore:
 
     def balance_as_of(self, name: str, entry_id: int) -> int:
         """The posted balance of ``name`` just after entry ``entry_id`` was recorded."""
-        self.account(name)
         with self.read() as conn:
+            account = conn.execute(
+                text("SELECT id FROM accounts WHERE name = :n"), {"n": name}
+            ).first()
+            if account is None:
+                raise UnknownAccount(f"account {name!r} does not exist")
             row = conn.execute(
                 text(
                     "SELECT balance_after FROM postings WHERE account_id = :a AND entry_id <= :e "
                     "ORDER BY entry_id DESC, n DESC LIMIT 1"
                 ),
-                {"a": self._ids[name], "e": entry_id},
+                {"a": int(account[0]), "e": entry_id},
             ).first()
         return 0 if row is None else int(row[0])
 

@@ -209,3 +209,18 @@ def test_reopen_keeps_everything(db_url: str, store: LedgerStore) -> None:
     assert again.verify().ok and again.verify().entries == 2
     assert again.post("dl", download_legs(ALICE)).id == 2
     again.close()
+
+
+def test_accounts_opened_in_a_refused_atomic_batch_do_not_exist(store: LedgerStore) -> None:
+    """A rolled-back transaction must not leave a phantom account in the process's cache."""
+    from bitcache.core.accounts import default_spec
+
+    new = "liability:prepaid:phantom"
+    overdraw = EntryRequest("x", (posting(new, 10), posting(OPERATOR, -10)))
+    with pytest.raises(InsufficientFunds):
+        store.record_many([overdraw], atomic=True, open_accounts=[default_spec(new)])
+    with pytest.raises(UnknownAccount):
+        store.post("y", [posting(OPERATOR, 10), posting(new, -10)])
+    store.open_account(new)
+    store.post("y", [posting(OPERATOR, 10), posting(new, -10)])
+    assert store.balance(new).posted == -10
