@@ -30,5 +30,9 @@ test: lint unit
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --quick
 
+reliability-long: $(STAMP)
+	BITCACHE_RELIABILITY=long $(BIN)/python -m pytest -q -rA --durations=0 tests/reliability
+	$(BIN)/python benchmarks/load.py
+
 clean:
 	rm -rf $(VENV) demo-data

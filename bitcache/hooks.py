@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from bitcache.core.accounts import prepaid
+from bitcache.core.accounts import account_name, prepaid
 from bitcache.core.balances import Balance
 from bitcache.core.files import (
     CatalogRow,
@@ -37,7 +37,7 @@ from bitcache.core.files import (
     party_id,
 )
 from bitcache.core.pricing import FixedRateProvider, PriceRule, RateProvider, SplitPolicy
-from bitcache.errors import BitcacheError
+from bitcache.errors import BitcacheError, InvalidInput
 from bitcache.services import charging, credits, earnings, holds, registry, transfers
 from bitcache.services.charging import DownloadRequest
 from bitcache.services.context import DEFAULT_TRANSFER_TTL_US, Context
@@ -108,6 +108,9 @@ class Hooks:
 
     def import_catalog(self, rows: Iterable[CatalogRow | tuple[object, ...]]) -> ImportReport:
         """Register a legacy catalog of (file hash, uploader, price msat[, size]) rows."""
+        if isinstance(rows, str | bytes) or not isinstance(rows, Iterable):
+            raise InvalidInput(
+                f"catalog rows must be an iterable of rows, got {type(rows).__name__}")
         return registry.import_catalog(self.ctx, rows)
 
     def file(self, file: str | bytes) -> FileRecord:
@@ -127,6 +130,10 @@ class Hooks:
         self, requests: Sequence[DownloadRequest]
     ) -> list[DownloadReceipt | BitcacheError]:
         """Charge many downloads in one transaction; a receipt or a refusal per request."""
+        if isinstance(requests, str | bytes) or not isinstance(requests, Sequence):
+            raise InvalidInput(
+                "download_batch needs a sequence of DownloadRequest, "
+                f"got {type(requests).__name__}")
         return charging.charge_downloads(self.ctx, requests)
 
     def begin_transfer(
@@ -146,14 +153,13 @@ class Hooks:
                 platform_msat=0, referrer_msat=0, credited="",
                 balance_after_msat=self.prepaid_balance(transfer.downloader),
             )
-        pending = transfer.pending_id if isinstance(transfer, TransferReceipt) else transfer
-        assert pending is not None
-        return transfers.complete_transfer(self.ctx, pending, bytes_served)
+        return transfers.complete_transfer(self.ctx, _pending_id(transfer), bytes_served)
 
     def cancel_transfer(self, transfer: TransferReceipt | int) -> MoveReceipt | None:
         """Release a reservation (None for a free file's transfer: nothing was reserved)."""
-        pending = transfer.pending_id if isinstance(transfer, TransferReceipt) else transfer
-        return None if pending is None else transfers.cancel_transfer(self.ctx, pending)
+        if isinstance(transfer, TransferReceipt) and transfer.pending_id is None:
+            return None
+        return transfers.cancel_transfer(self.ctx, _pending_id(transfer))
 
     def expire_transfers(self, now: int | None = None) -> int:
         """Void every expired reservation; returns how many were voided."""
@@ -189,7 +195,7 @@ class Hooks:
 
     def balance(self, account: str) -> Balance:
         """The balance of any ledger account."""
-        return self.ledger.balance(account)
+        return self.ledger.balance(account_name(account))
 
     def prepaid_balance(self, downloader: str) -> int:
         """A downloader's available prepaid msat (0 before their first credit)."""
@@ -208,3 +214,13 @@ class Hooks:
     ) -> list[FileEarnings]:
         """The files that earned the most over ``[since, until)`` µs."""
         return earnings.top_files(self.ctx, limit, since=since, until=until)
+
+
+def _pending_id(transfer: object) -> int:
+    """The reservation id of a transfer receipt or an entry id (InvalidInput otherwise)."""
+    pending = transfer.pending_id if isinstance(transfer, TransferReceipt) else transfer
+    if isinstance(pending, bool) or not isinstance(pending, int):
+        raise InvalidInput(
+            "transfer must be a TransferReceipt or a reservation id, "
+            f"got {type(transfer).__name__}")
+    return pending

@@ -117,15 +117,17 @@ class RpcFailure(Exception):
 
 
 def _core_transient(response: httpx.Response) -> bool:
-    """Retry 502/503/504, and the warm-up error (code -28) Core sends while starting."""
+    """Retry 502/503/504, the warm-up error (code -28) Core sends while starting, and a
+    500 whose body is not JSON (a proxy's or an overloaded server's error page: Core's
+    own 500 answers always carry a JSON-RPC error object)."""
     if response.status_code in (502, 503, 504):
         return True
-    if response.status_code != 500 or b"-28" not in response.content:
+    if response.status_code != 500:
         return False
     try:
         body = json.loads(response.content)
     except ValueError:
-        return False
+        return True
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("code") == RPC_IN_WARMUP
 

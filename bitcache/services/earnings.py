@@ -21,8 +21,11 @@ __all__ = ["FileEarnings", "file_earnings", "top_files"]
 
 def _period(since: int | None, until: int | None) -> None:
     for name, value in (("since", since), ("until", until)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InvalidInput(f"{name} must be an int timestamp in µs, got {value!r}")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63
+        ):
+            raise InvalidInput(
+                f"{name} must be an int timestamp in µs (0 to 2^63-1), got {value!r}")
 
 
 def file_earnings(

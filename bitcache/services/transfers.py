@@ -102,8 +102,8 @@ def begin_transfer(
 
 
 def _pending_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput(f"a transfer id must be a positive int, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidInput(f"a transfer id must be a positive 64-bit int, got {value!r}")
     return value
 
 

@@ -75,8 +75,11 @@ def head_revisions() -> set[str]:
 
 def current_revisions(engine: Engine) -> set[str]:
     """The migration revisions the database is at (empty if never migrated)."""
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
+    try:
+        with engine.connect().execution_options(**READ_ONLY) as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+    except SQLAlchemyError as exc:  # e.g. a file that cannot be opened, a server that is down
+        raise StoreError(f"cannot read the database schema version: {exc}") from exc
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:

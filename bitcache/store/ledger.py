@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from bitcache.core.accounts import AccountSpec, default_spec
+from bitcache.core.accounts import AccountSpec, account_name, default_spec
 from bitcache.core.balances import Balance
 from bitcache.core.entries import (
     Entry,
@@ -33,6 +33,7 @@ from bitcache.core.entries import (
 )
 from bitcache.core.journal import ChainReport, verify_chain
 from bitcache.core.ledger import RefState
+from bitcache.core.money import INT64_MAX
 from bitcache.errors import (
     AccountConflict,
     BitcacheError,
@@ -49,6 +50,15 @@ from bitcache.store.writer import BalanceCache, BatchWriter
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _entry_id(value: object, *, allow_zero: bool = False) -> int:
+    """Validate an entry id: an int from 1 (or 0) to the largest 64-bit value."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"entry id must be an int, got {type(value).__name__}")
+    if not (0 if allow_zero else 1) <= value <= INT64_MAX:
+        raise InvalidInput(f"entry id {value} is out of range")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +238,7 @@ class LedgerStore:
 
     def account(self, name: str) -> AccountSpec:
         """The spec of an existing account."""
+        account_name(name)
         spec = self._specs.get(name)
         if spec is None:
             with self.read() as conn:
@@ -241,6 +252,7 @@ class LedgerStore:
 
     def balance(self, name: str) -> Balance:
         """The current balance of an account (one row read, no journal scan)."""
+        account_name(name)
         with self.read() as conn:
             row = conn.execute(
                 text(
@@ -254,6 +266,12 @@ class LedgerStore:
 
     def balances(self, prefix: str = "") -> dict[str, Balance]:
         """Balances of every account whose name starts with ``prefix``."""
+        if not isinstance(prefix, str) or len(prefix) > 200 or not prefix.isprintable():
+            raise InvalidInput("account prefix must be printable text of at most 200 characters")
+        try:
+            prefix.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput("account prefix is not valid unicode text") from exc
         with self.read() as conn:
             found = conn.execute(
                 text(
@@ -266,6 +284,8 @@ class LedgerStore:
 
     def balance_as_of(self, name: str, entry_id: int) -> int:
         """The posted balance of ``name`` just after entry ``entry_id`` was recorded."""
+        account_name(name)
+        _entry_id(entry_id)
         with self.read() as conn:
             account = conn.execute(
                 text("SELECT id FROM accounts WHERE name = :n"), {"n": name}
@@ -423,8 +443,7 @@ class LedgerStore:
 
     def entry(self, entry_id: int) -> Entry:
         """The entry with that id."""
-        if isinstance(entry_id, bool) or not isinstance(entry_id, int):
-            raise InvalidInput(f"entry id must be an int, got {type(entry_id).__name__}")
+        _entry_id(entry_id)
         with self.read() as conn:
             found = rows.entry_by_id(conn, entry_id, self.names(conn))
         if found is None:
@@ -441,6 +460,7 @@ class LedgerStore:
 
     def entries(self, *, start: int = 1) -> Iterator[Entry]:
         """Every entry from ``start`` on, in order, streamed in chunks."""
+        _entry_id(start, allow_zero=True)
         with self.read() as conn:
             yield from rows.iter_entries(conn, self.names(conn), start=start)
 
