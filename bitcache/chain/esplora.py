@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from bitcache.chain.http import (
+    HttpBackend,
     HttpTransport,
     Jitter,
     RetryPolicy,
@@ -74,7 +75,7 @@ def script_hash(script: bytes) -> str:
     return hashlib.sha256(script).hexdigest()
 
 
-class Esplora:
+class Esplora(HttpBackend):
     """A :class:`~bitcache.chain.protocol.ChainBackend` over an Esplora REST server."""
 
     def __init__(
@@ -102,20 +103,6 @@ class Esplora:
             policy=RetryPolicy(retries=retries, jitter=jitter, max_retry_after=max_retry_after),
             sleep=sleep,
         )
-
-    @property
-    def network(self) -> Network:
-        return self._network
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
-
-    def __enter__(self) -> Esplora:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- plumbing ------------------------------------------------------------------
 

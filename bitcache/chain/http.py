@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -38,6 +38,7 @@ from bitcache.errors import (
     InvalidPolicy,
     RateLimited,
 )
+from bitcache.network import Network
 
 #: HTTP statuses worth another try: the server is overloaded or restarting.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
@@ -309,3 +310,24 @@ def rate_to_sat_per_kvb(value: Any, scale: int, what: str) -> int:
     """
     rate = _number(value, what) * scale
     return int(rate.to_integral_value(rounding=ROUND_CEILING))
+
+
+class HttpBackend:
+    """What the HTTP chain adapters share: their network and their connections' lifetime."""
+
+    _network: Network
+    _http: HttpTransport
+
+    @property
+    def network(self) -> Network:
+        return self._network
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

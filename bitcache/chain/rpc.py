@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from bitcache.chain.http import (
+    HttpBackend,
     HttpTransport,
     Jitter,
     RetryPolicy,
@@ -140,7 +141,7 @@ def _with_port(url: str | None, net: Network) -> str:
     return str(parsed).rstrip("/")
 
 
-class BitcoinCoreRPC:
+class BitcoinCoreRPC(HttpBackend):
     """A :class:`~bitcache.chain.protocol.ChainBackend` over Bitcoin Core's JSON-RPC."""
 
     def __init__(
@@ -185,20 +186,6 @@ class BitcoinCoreRPC:
             auth_hint=hint,
             headers={"Content-Type": "application/json"},
         )
-
-    @property
-    def network(self) -> Network:
-        return self._network
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
-
-    def __enter__(self) -> BitcoinCoreRPC:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- JSON-RPC plumbing -----------------------------------------------------
 
