@@ -285,7 +285,7 @@ class LedgerStore:
     def balance_as_of(self, name: str, entry_id: int) -> int:
         """The posted balance of ``name`` just after entry ``entry_id`` was recorded."""
         account_name(name)
-        _entry_id(entry_id)
+        _entry_id(entry_id, allow_zero=True)
         with self.read() as conn:
             account = conn.execute(
                 text("SELECT id FROM accounts WHERE name = :n"), {"n": name}
