@@ -1,0 +1,39 @@
+"""The ``bitcache`` command line: a thin edge over the library.
+
+Exit codes (every command):
+
+* 0: success;
+* 1: a check failed: reconcile found a discrepancy, a statement or the
+  journal does not verify, the demo's books do not reconcile;
+* 2: bad input or a refused request (a ``BitcacheError`` such as a wrong
+  passphrase, an unknown account, an existing wallet, mainnet);
+* 3: the database or the chain backend failed (``StoreError``, ``ChainError``).
+
+Commands that need the wallet or the chain read the node folder made by
+``bitcache init`` (``--home``, or ``BITCACHE_HOME``): ``config.json``, the
+encrypted seed ``wallet.seed`` and the encrypted platform key
+``platform.key``. The passphrase comes from ``BITCACHE_PASSPHRASE`` or a
+prompt. ``--json`` prints one JSON document instead of tables.
+"""
+
+from __future__ import annotations
+
+from bitcache.cli import demo_command, ledger_commands, node_commands
+from bitcache.cli.base import EXIT_BACKEND, EXIT_CHECK_FAILED, EXIT_REFUSED, NodeConfig, app
+
+__all__ = [
+    "EXIT_BACKEND",
+    "EXIT_CHECK_FAILED",
+    "EXIT_REFUSED",
+    "NodeConfig",
+    "app",
+    "demo_command",
+    "ledger_commands",
+    "main",
+    "node_commands",
+]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

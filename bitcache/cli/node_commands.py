@@ -1,0 +1,337 @@
+"""Commands that need the node folder made by ``bitcache init``.
+
+init, deposit-address, settle, reconcile, statement, verify.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bitcache.errors import (
+    InvalidInput,
+    StatementInvalid,
+)
+
+if TYPE_CHECKING:
+    from bitcache.services.reconcile import ReconcileReport
+from bitcache.cli.base import (
+    DEFAULT_DB,
+    DEFAULT_HOME,
+    EXIT_CHECK_FAILED,
+    KEY_FILE,
+    SEED_FILE,
+    HomeOption,
+    JsonOption,
+    NodeConfig,
+    OptDb,
+    _bar,
+    _emit,
+    _errors,
+    _ledger,
+    _node_db,
+    _passphrase,
+    app,
+    console,
+)
+
+
+@app.command()
+def init(
+    home: HomeOption = DEFAULT_HOME,
+    network_name: Annotated[str, typer.Option("--network", help="testnet4, signet or regtest")] = (
+        "testnet4"
+    ),
+    chain: Annotated[str, typer.Option(help="regtest (embedded), rpc or esplora")] = "rpc",
+    chain_url: Annotated[str, typer.Option(help="node or Esplora URL")] = "",
+    db: OptDb = None,
+    confirmations: Annotated[int, typer.Option(help="N: deposits and payouts")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a node folder: database, encrypted wallet seed, encrypted platform key.
+
+    The mnemonic is generated from the operating system's randomness, sealed
+    with the passphrase (scrypt + AES-256-GCM) and never printed or written
+    in clear: back up wallet.seed and the passphrase.
+    """
+    from bitcache.network import network
+    from bitcache.services.platformkey import (
+        generate_platform_key,
+        public_key_hex,
+        save_platform_key,
+    )
+    from bitcache.store.database import make_engine, sqlite_url, upgrade
+    from bitcache.wallet.keys import HDWallet, generate_mnemonic
+    from bitcache.wallet.seedbox import seal
+
+    with _errors(as_json):
+        net = network(network_name)
+        if (home / SEED_FILE).exists():
+            raise InvalidInput(f"{home / SEED_FILE} exists: refusing to overwrite a wallet")
+        if chain not in ("regtest", "rpc", "esplora") or (chain == "regtest") != (
+            net.value == "regtest"
+        ):
+            raise InvalidInput("--chain regtest goes with --network regtest; rpc or esplora else")
+        passphrase = _passphrase(confirm=True)
+        home.mkdir(parents=True, exist_ok=True)
+        mnemonic = generate_mnemonic(secrets.token_bytes(32))
+        wallet = HDWallet.from_mnemonic(mnemonic, net)
+        seed_path = home / SEED_FILE
+        with os.fdopen(os.open(seed_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(seal(mnemonic, passphrase))
+        del mnemonic
+        key = generate_platform_key()
+        save_platform_key(key, home / KEY_FILE, passphrase=passphrase)
+        spec = {"kind": chain, "url": chain_url}
+        if chain == "regtest":
+            spec = {"kind": "regtest", "path": str(home / "chain")}
+        cfg = NodeConfig(
+            home,
+            net.value,
+            db or sqlite_url(home / "ledger.sqlite"),
+            spec,
+            wallet.account_xpub(),
+            confirmations,
+        )
+        upgrade(make_engine(cfg.db))
+        cfg.save()
+    facts = {
+        "home": str(home),
+        "network": net.value,
+        "db": cfg.db,
+        "chain": chain,
+        "account_xpub": cfg.account_xpub,
+        "platform_public_key": public_key_hex(key),
+    }
+    if as_json:
+        _emit({"ok": True, **facts})
+        return
+    for name, value in facts.items():
+        console.print(f"{name}: {value}")
+    console.print(
+        "[yellow]back up[/yellow] wallet.seed and platform.key with the passphrase: the "
+        "mnemonic is never shown, and without the passphrase the coins are lost"
+    )
+
+
+@app.command("deposit-address")
+def deposit_address(
+    downloader: Annotated[str, typer.Argument(help="the downloader")],
+    home: HomeOption = DEFAULT_HOME,
+    as_json: JsonOption = False,
+) -> None:
+    """The downloader's deposit address (assigned once, the same ever after)."""
+    from bitcache.services.deposits import DepositService
+
+    with _errors(as_json):
+        cfg = NodeConfig.load(home)
+        with cfg.chain_backend() as chain:
+            service = DepositService(
+                _ledger(cfg.db), cfg.watch_only(), chain, confirmations=cfg.confirmations
+            )
+            address = service.deposit_address(downloader)
+    if as_json:
+        _emit({"downloader": downloader, "address": address})
+    else:
+        print(address)
+
+
+@app.command()
+def settle(
+    home: HomeOption = DEFAULT_HOME,
+    anchor: Annotated[bool, typer.Option(help="commit the tree head in an OP_RETURN")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due."""
+    from bitcache.core.treehead import anchor_payload
+    from bitcache.services.deposits import DepositService
+    from bitcache.services.platformkey import load_platform_key
+    from bitcache.services.settlement import SettlementService
+    from bitcache.services.statements import tree_head
+    from bitcache.settlement.model import SettlementConfig
+
+    with _errors(as_json):
+        cfg = NodeConfig.load(home)
+        passphrase = _passphrase()
+        wallet = cfg.signing_wallet(passphrase)
+        ledger = _ledger(cfg.db)
+        payload = None
+        if anchor:
+            key = load_platform_key(home / KEY_FILE, passphrase=passphrase)
+            payload = anchor_payload(tree_head(ledger, key))
+        with cfg.chain_backend() as chain:
+            deposits = DepositService(ledger, wallet, chain, confirmations=cfg.confirmations)
+            scan = deposits.scan()
+            config = SettlementConfig(
+                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations
+            )
+            service = SettlementService(
+                ledger,
+                chain,
+                wallet,
+                config,
+                receive_indices=lambda: [a.index for a in deposits.addresses()],
+            )
+            report = service.run_cycle(anchor=payload)
+    data = {
+        "deposits_credited": len(scan.credited),
+        "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
+        "created": list(report.created),
+        "skipped": len(report.skipped),
+        "notes": list(report.notes),
+    }
+    if as_json:
+        _emit(data)
+        return
+    console.print(f"deposits credited: {data['deposits_credited']}")
+    for i, state in report.advanced:
+        console.print(f"settlement {i}: {state.value}")
+    for i in report.created:
+        console.print(f"settlement {i}: planned and sent")
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+@app.command("reconcile")
+def reconcile_command(
+    home: HomeOption = DEFAULT_HOME,
+    db: OptDb = None,
+    ledger_only: Annotated[bool, typer.Option(help="skip the wallet and payout checks")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
+    from bitcache.services.reconcile import reconcile
+
+    with _errors(as_json):
+        cfg = None if ledger_only and db else NodeConfig.load(home)
+        ledger = _ledger(db or (cfg.db if cfg else DEFAULT_DB))
+        with _bar(as_json) as bar:
+            task = bar.add_task("journal", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if ledger_only or cfg is None:
+                report = reconcile(ledger, progress=progress)
+            else:
+                with cfg.chain_backend() as chain:
+                    report = reconcile(
+                        ledger,
+                        chain=chain,
+                        wallet=cfg.watch_only(),
+                        confirmations=cfg.confirmations,
+                        progress=progress,
+                    )
+    if as_json:
+        _emit(report.to_json())
+    else:
+        _reconcile_tables(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _reconcile_tables(report: ReconcileReport) -> None:
+    title = f"reconcile: {report.entries:,} entries"
+    checks = Table("check", "result", "found", "note", title=title)
+    for c in report.checks:
+        verdict = {True: "[green]ok[/green]", False: "[red]FAILED[/red]", None: "skipped"}[c.ok]
+        checks.add_row(c.check.value, verdict, str(c.found), c.note)
+    console.print(checks)
+    if report.wallet is not None:
+        w = report.wallet
+        wallet = Table("wallet", "sat", "note", title="asset:wallet against the chain")
+        wallet.add_row("books (asset:wallet)", f"{w.books_msat // 1000:,}", f"{w.books_msat} msat")
+        for a in w.adjustments:
+            wallet.add_row(f"{a.kind}: {a.subject}", f"{a.sat:+,}", a.note)
+        wallet.add_row("expected on chain", f"{w.expected_sat:,}", "")
+        wallet.add_row("chain", f"{w.chain_sat:,}", f"{w.coins} coin(s)")
+        wallet.add_row("difference", f"{w.difference_sat:+,}", "")
+        console.print(wallet)
+    if report.discrepancies:
+        found = Table("check", "subject", "detail", title="[red]discrepancies[/red]")
+        for d in report.discrepancies:
+            found.add_row(d.check.value, d.subject, d.detail)
+        console.print(found)
+
+
+@app.command()
+def statement(
+    uploader: Annotated[str, typer.Argument(help="the uploader")],
+    out: Annotated[Path, typer.Option(help="file to write the signed statement to")],
+    home: HomeOption = DEFAULT_HOME,
+    db: OptDb = None,
+    since: Annotated[int, typer.Option(help="period start (µs)")] = 0,
+    until: Annotated[int | None, typer.Option(help="period end (µs, default now)")] = None,
+    platform: Annotated[str, typer.Option(help="the platform's name")] = "bitcache",
+    as_json: JsonOption = False,
+) -> None:
+    """Issue an uploader's signed earnings statement for a period."""
+    from bitcache.core.statement import verify_statement
+    from bitcache.services.platformkey import load_platform_key
+    from bitcache.services.statements import issue_statement
+
+    with _errors(as_json):
+        key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
+        end = until if until is not None else time.time_ns() // 1000 + 1
+        document = issue_statement(
+            _ledger(_node_db(home, db)), uploader, since, end, key, platform=platform
+        )
+        out.write_bytes(document)
+        summary = verify_statement(document, key.public_key()).summary
+    _statement_summary(summary, out, as_json)
+
+
+def _statement_summary(summary: Any, path: Path, as_json: bool) -> None:
+    totals = {
+        "earned_msat": summary.earned_msat,
+        "paid_msat": summary.paid_msat,
+        "closing_msat": summary.closing_msat,
+        "files": len(summary.files),
+        "payouts": len(summary.payouts),
+        "path": str(path),
+    }
+    if as_json:
+        _emit({"ok": True, **totals})
+        return
+    table = Table("figure", "value", title=f"statement {path}")
+    for name, value in totals.items():
+        table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+@app.command()
+def verify(
+    document: Annotated[Path, typer.Argument(help="the statement file")],
+    public_key: Annotated[str, typer.Option(help="the platform's public key (64 hex) or a file")],
+    as_json: JsonOption = False,
+) -> None:
+    """Verify a statement offline with the platform's public key alone (no database)."""
+    from bitcache.core.statement import verify_statement
+    from bitcache.services.platformkey import load_public_key, parse_public_key
+
+    with _errors(as_json):
+        key = (
+            load_public_key(public_key)
+            if Path(public_key).is_file()
+            else parse_public_key(public_key)
+        )
+        data = document.read_bytes()
+        try:
+            verified = verify_statement(data, key)
+        except StatementInvalid as exc:
+            line = getattr(exc, "line", None)
+            if as_json:
+                _emit({"ok": False, "line": line, "reason": str(exc)})
+            else:
+                where = f" (line {line})" if line else ""
+                console.print(f"[red]statement does not verify[/red]{where}: {exc}")
+            raise typer.Exit(EXIT_CHECK_FAILED) from exc
+    if not as_json:
+        console.print("[green]statement verifies[/green] against the platform's public key")
+    _statement_summary(verified.summary, document, as_json)
