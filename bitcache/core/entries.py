@@ -21,7 +21,6 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from bitcache.core.accounts import account_name
@@ -53,17 +52,19 @@ class EntryKind(enum.Enum):
         return self in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING, EntryKind.REVERSAL)
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
-    """One leg of an entry: ``amount`` msat to ``account`` (debit > 0 > credit)."""
+class Posting(NamedTuple):
+    """One leg of an entry: ``amount`` msat to ``account`` (debit > 0 > credit).
+
+    NamedTuples (like :class:`EntryRequest` and :class:`Entry`): immutable, and
+    several times cheaper to build than frozen dataclasses on the write path.
+    """
 
     account: str
     amount: int
     file_hash: FileHash | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class EntryRequest:
+class EntryRequest(NamedTuple):
     """What a caller asks the ledger to record. Validated by :func:`validate_request`."""
 
     key: str
