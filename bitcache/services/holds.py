@@ -24,6 +24,7 @@ move (no entry) is recognised too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlalchemy import Connection
 
@@ -69,8 +70,13 @@ def _start(ctx: Context, conn: Connection, fh: FileHash, ledger_key: str) -> Fil
 
 
 def _move(
-    ctx: Context, conn: Connection, key: str, source: str, credits: list[tuple[str, int]],
-    fh: FileHash, memo: str,
+    ctx: Context,
+    conn: Connection,
+    key: str,
+    source: str,
+    credits: list[tuple[str, int]],
+    fh: FileHash,
+    memo: str,
 ) -> list[Entry]:
     """Debit ``source`` and credit each account, in entries of at most 64 postings."""
     credits = [(a, m) for a, m in credits if m > 0]
@@ -78,8 +84,10 @@ def _move(
     requests = [
         EntryRequest(
             key if len(chunks) == 1 else f"{key}:{n}",
-            (Posting(source, sum(m for _, m in chunk), fh),
-             *(Posting(a, -m, fh) for a, m in chunk)),
+            (
+                Posting(source, sum(m for _, m in chunk), fh),
+                *(Posting(a, -m, fh) for a, m in chunk),
+            ),
             memo=memo,
         )
         for n, chunk in enumerate(chunks)
@@ -115,38 +123,52 @@ def _held_balance(ctx: Context, conn: Connection, rec: FileRecord) -> tuple[str,
     return account, store.available(conn, [account])[account]
 
 
-def release(ctx: Context, file: object, key: str) -> MoveReceipt:
-    """Resolve a hold in the uploader's favour: the held balance goes to their payable."""
-    fh, ledger_key = file_hash(file), event_key("release:", key)
+Credits = Callable[[Context, Connection, FileRecord, str, int], list[tuple[str, int]]]
+
+
+def _resolve(
+    ctx: Context, file: object, key: str, prefix: str, memo: str, credits_for: Credits
+) -> MoveReceipt:
+    """End a hold: move the held balance as ``credits_for`` says, and mark the file free."""
+    fh, ledger_key = file_hash(file), event_key(prefix, key)
     with ctx.ledger.write() as conn:
         rec = _start(ctx, conn, fh, ledger_key)
         if rec is None:
             return move_receipt(ledger_key, _recorded(ctx, conn, ledger_key), replayed=True)
         source, amount = _held_balance(ctx, conn, rec)
-        credits = [(payable(rec.uploader), amount)]
-        entries = _move(ctx, conn, ledger_key, source, credits, fh, "hold released")
+        credits = credits_for(ctx, conn, rec, source, amount)
+        entries = _move(ctx, conn, ledger_key, source, credits, fh, memo)
         store.set_hold(conn, fh, False, ledger_key)
         return move_receipt(ledger_key, entries, replayed=False)
+
+
+def _to_uploader(
+    ctx: Context, conn: Connection, rec: FileRecord, source: str, amount: int
+) -> list[tuple[str, int]]:
+    return [(payable(rec.uploader), amount)]
+
+
+def _to_payers(
+    ctx: Context, conn: Connection, rec: FileRecord, source: str, amount: int
+) -> list[tuple[str, int]]:
+    """The held balance pro rata to what each downloader paid for the file (exact split)."""
+    if amount <= 0:
+        return []
+    ids = [ctx.ledger.account_id(conn, source)]
+    ctx.ledger.open_accounts_in(conn, [default_spec(payable(rec.uploader))])
+    ids.append(ctx.ledger.account_id(conn, payable(rec.uploader)))
+    paid = store.payers(conn, ids, rec.file_hash)
+    if not paid:
+        raise InvalidInput(f"no downloader paid for file {rec.hex}: release the hold")
+    shares = split_by_weights(amount, [p for _, p in paid])
+    return [(name, share) for (name, _), share in zip(paid, shares, strict=True)]
+
+
+def release(ctx: Context, file: object, key: str) -> MoveReceipt:
+    """Resolve a hold in the uploader's favour: the held balance goes to their payable."""
+    return _resolve(ctx, file, key, "release:", "hold released", _to_uploader)
 
 
 def refund(ctx: Context, file: object, key: str) -> MoveReceipt:
     """Resolve a hold in the downloaders' favour: the held balance goes back pro rata."""
-    fh, ledger_key = file_hash(file), event_key("refund:", key)
-    with ctx.ledger.write() as conn:
-        rec = _start(ctx, conn, fh, ledger_key)
-        if rec is None:
-            return move_receipt(ledger_key, _recorded(ctx, conn, ledger_key), replayed=True)
-        source, amount = _held_balance(ctx, conn, rec)
-        credits: list[tuple[str, int]] = []
-        if amount > 0:
-            ids = [ctx.ledger.account_id(conn, source)]
-            ctx.ledger.open_accounts_in(conn, [default_spec(payable(rec.uploader))])
-            ids.append(ctx.ledger.account_id(conn, payable(rec.uploader)))
-            paid = store.payers(conn, ids, fh)
-            if not paid:
-                raise InvalidInput(f"no downloader paid for file {rec.hex}: release the hold")
-            shares = split_by_weights(amount, [p for _, p in paid])
-            credits = [(name, share) for (name, _), share in zip(paid, shares, strict=True)]
-        entries = _move(ctx, conn, ledger_key, source, credits, fh, "hold refunded")
-        store.set_hold(conn, fh, False, ledger_key)
-        return move_receipt(ledger_key, entries, replayed=False)
+    return _resolve(ctx, file, key, "refund:", "hold refunded", _to_payers)
