@@ -434,10 +434,8 @@ class LedgerStore:
     # -- reads -------------------------------------------------------------
 
     def names(self, conn: Connection) -> dict[int, str]:
-        """Account id -> name, refreshed from the database when an id is unknown."""
-        if not self._names or conn.execute(
-            text("SELECT count(*) FROM accounts")
-        ).scalar_one() != len(self._names):
+        """Account id -> name (the entry readers in :mod:`rows` refresh it on a miss)."""
+        if not self._names:
             self._names.update(rows.account_names(conn))
         return self._names
 

@@ -29,10 +29,13 @@ def _postings_by_entry(
             "WHERE entry_id BETWEEN :lo AND :hi ORDER BY entry_id, n"
         ),
         {"lo": lo, "hi": hi},
-    )
+    ).all()
     out: dict[int, list[Posting]] = defaultdict(list)
     for entry_id, account_id, amount, fh in rows:
-        name = names.get(account_id) or f"?unknown-account-{account_id}"
+        name = names.get(account_id)
+        if name is None:  # opened since the map was read (by us or another process)
+            names.update(account_names(conn))
+            name = names.get(account_id) or f"?unknown-account-{account_id}"
         out[entry_id].append(Posting(name, int(amount), FileHash(bytes(fh)) if fh else None))
     return out
 
