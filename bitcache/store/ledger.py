@@ -155,13 +155,12 @@ class LedgerStore:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (no writer lock)."""
-        try:
-            with self.engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-                yield conn
-        except BitcacheError:
-            raise
-        except (DBAPIError, SQLAlchemyError) as exc:
-            raise StoreError(f"database error: {exc}") from exc
+        with (
+            self._translated(),
+            self.engine.connect().execution_options(**READ_ONLY) as conn,
+            conn.begin(),
+        ):
+            yield conn
 
     # -- accounts ----------------------------------------------------------
 
