@@ -275,7 +275,7 @@ class _Batch:
 
     def _replay(self, event: Event) -> int:
         entry_id = self.existing[event.key][0]
-        entry = rows.entry_by_id(self.conn, entry_id, self.ctx.ledger.names(self.conn))
+        entry = rows.entry_by_id(self.conn, entry_id, self.ctx.ledger.name_map(self.conn))
         if entry is None or not same_event(entry, event):
             raise IdempotencyConflict(
                 f"key {event.key!r} was used by entry {entry_id} for another download")
@@ -311,7 +311,7 @@ class _Batch:
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
         replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
         after = store.balances_after(self.conn, list(replayed.values())) if replayed else {}
-        names = self.ctx.ledger.names(self.conn) if replayed else {}
+        names = self.ctx.ledger.name_map(self.conn) if replayed else {}
         answers: list[DownloadReceipt | BitcacheError] = []
         for i, value in enumerate(self.out):
             if i in replayed:

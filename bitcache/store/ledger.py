@@ -433,16 +433,23 @@ class LedgerStore:
     # -- reads -------------------------------------------------------------
 
     def names(self, conn: Connection) -> dict[int, str]:
-        """Account id -> name (the entry readers in :mod:`rows` refresh it on a miss)."""
-        if not self._names:
+        """Every account id -> name, complete as of this transaction."""
+        if not self._names or conn.execute(
+            text("SELECT count(*) FROM accounts")
+        ).scalar_one() != len(self._names):
             self._names.update(rows.account_names(conn))
+        return self._names
+
+    def name_map(self, conn: Connection) -> dict[int, str]:
+        """The cached id -> name map, for the entry readers of :mod:`rows`, which refresh
+        it themselves when they meet an id it lacks (no count query on every read)."""
         return self._names
 
     def entry(self, entry_id: int) -> Entry:
         """The entry with that id."""
         _entry_id(entry_id)
         with self.read() as conn:
-            found = rows.entry_by_id(conn, entry_id, self.names(conn))
+            found = rows.entry_by_id(conn, entry_id, self.name_map(conn))
         if found is None:
             raise UnknownEntry(f"entry {entry_id} does not exist")
         return found
@@ -453,13 +460,13 @@ class LedgerStore:
             ids = rows.entry_ids_by_keys(conn, [key])
             if key not in ids:
                 return None
-            return rows.entry_by_id(conn, ids[key][0], self.names(conn))
+            return rows.entry_by_id(conn, ids[key][0], self.name_map(conn))
 
     def entries(self, *, start: int = 1) -> Iterator[Entry]:
         """Every entry from ``start`` on, in order, streamed in chunks."""
         _entry_id(start, allow_zero=True)
         with self.read() as conn:
-            yield from rows.iter_entries(conn, self.names(conn), start=start)
+            yield from rows.iter_entries(conn, self.name_map(conn), start=start)
 
     def open_pending(self) -> list[int]:
         """Ids of pending entries not yet posted or voided."""
@@ -511,7 +518,9 @@ class LedgerStore:
 
     def ref_state(self, conn: Connection, entry_id: int, work: _Work) -> RefState | None:
         """The referenced entry and whether it was resolved or reversed."""
-        found = work.new_by_id.get(entry_id) or rows.entry_by_id(conn, entry_id, self.names(conn))
+        found = work.new_by_id.get(entry_id) or rows.entry_by_id(
+            conn, entry_id, self.name_map(conn)
+        )
         if found is None:
             return None
         res = work.resolved.get(entry_id)

@@ -30,8 +30,8 @@ _INSERT_ENTRY = (
     "INSERT INTO entries (id, key, kind, ref, resolves, reverses, expires_at, memo, "
     "recorded_at, content_hash, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_UPDATE_BALANCE = (
-    "UPDATE accounts SET posted = ?, pending_debits = ?, pending_credits = ? WHERE id = ?"
+_UPDATE_BALANCE = (  # parameters in the order of BatchWriter._balance_rows: id first
+    "UPDATE accounts SET posted = ?2, pending_debits = ?3, pending_credits = ?4 WHERE id = ?1"
 )
 
 
@@ -142,7 +142,7 @@ class BatchWriter:
                 raise IdempotencyConflict(
                     f"key {request.key!r} was used by entry {entry_id} with other content"
                 )
-            prior = rows.entry_by_id(self.conn, entry_id, self.store.names(self.conn))
+            prior = rows.entry_by_id(self.conn, entry_id, self.store.name_map(self.conn))
         elif prior is not None and prior.content_hash != digest:
             raise IdempotencyConflict(
                 f"key {request.key!r} was used by entry {prior.id} with other content"
@@ -239,29 +239,17 @@ class BatchWriter:
         )
         if self.conn.dialect.name == "postgresql":
             self._flush_pg()
-            return
+        else:
+            self._flush_sqlite()
+        head = "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"
+        self.conn.exec_driver_sql(driver_sql(self.conn, head), (self.last_id, self.last_hash))
+
+    def _flush_sqlite(self) -> None:
+        """SQLite: ``executemany`` of each statement (one prepared statement per table)."""
         run = self.conn.exec_driver_sql
-        run(driver_sql(self.conn, _INSERT_POSTING), self.posting_rows)
-        run(driver_sql(self.conn, _INSERT_ENTRY), self.entry_rows)
-        run(
-            driver_sql(self.conn, _UPDATE_BALANCE),
-            [
-                (
-                    b.posted,
-                    b.pending_debits,
-                    b.pending_credits,
-                    self.store.account_id(self.conn, name),
-                )
-                for name in sorted(self.dirty)
-                for b in (self.balances[name],)
-            ],
-        )
-        run(
-            driver_sql(
-                self.conn, "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"
-            ),
-            (self.last_id, self.last_hash),
-        )
+        run(_INSERT_POSTING, self.posting_rows)
+        run(_INSERT_ENTRY, self.entry_rows)
+        run(_UPDATE_BALANCE, self._balance_rows())
 
     def _balance_rows(self) -> list[tuple[int, int, int, int]]:
         ids = self.store.known_ids()
@@ -277,10 +265,6 @@ class BatchWriter:
         run(_PG_POSTINGS, tuple(list(col) for col in zip(*self.posting_rows, strict=True)))
         run(_PG_ENTRIES, tuple(list(col) for col in zip(*self.entry_rows, strict=True)))
         run(_PG_BALANCES, tuple(list(col) for col in zip(*self._balance_rows(), strict=True)))
-        run(
-            "UPDATE journal_head SET last_id = %s, last_hash = %s WHERE id = 1",
-            (self.last_id, self.last_hash),
-        )
 
 
 _PG_POSTINGS = (
