@@ -22,6 +22,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
@@ -186,13 +187,28 @@ def credit_specs(rec: FileRecord, credited: str) -> list[AccountSpec]:
 # -- one-step downloads --------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Admitted:
-    """A charge admitted for recording, and its receipt should the ledger record it."""
+class _Admitted(NamedTuple):
+    """A charge admitted for recording: what its receipt says should the ledger record it.
 
-    index: int
-    fh: bytes
-    receipt: DownloadReceipt
+    A NamedTuple, and the receipt is built once with its entry id: the batch
+    path makes one per download.
+    """
+
+    position: int
+    event: Event
+    split: Split
+    credited: str
+    balance_after: int
+    memo: str
+
+    def receipt(self, entry_id: int) -> DownloadReceipt:
+        split, event = self.split, self.event
+        return DownloadReceipt(
+            key=event.key, entry_id=entry_id, file_hash=event.fh.hex(),
+            downloader=event.downloader, price_msat=split.total, uploader_msat=split.uploader,
+            platform_msat=split.platform, referrer_msat=split.referrer,
+            credited=self.credited if split.uploader else "",
+            balance_after_msat=self.balance_after, memo=self.memo)
 
 
 class _Batch:
@@ -249,12 +265,7 @@ class _Batch:
         legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
         memo = make_memo(roles, served=served, rate=quote.rate)
         self.requests.append(EntryRequest(event.key, legs, memo=memo))
-        answer = DownloadReceipt(
-            key=event.key, entry_id=None, file_hash=event.fh.hex(), downloader=event.downloader,
-            price_msat=charge, uploader_msat=split.uploader, platform_msat=split.platform,
-            referrer_msat=split.referrer, credited=credited if split.uploader else "",
-            balance_after_msat=-(posted + charge), memo=memo)
-        self.admitted.append(_Admitted(i, rec.file_hash, answer))
+        self.admitted.append(_Admitted(i, event, split, credited, -(posted + charge), memo))
         if credited not in self.specs or (referrer is not None and referrer not in self.specs):
             self.specs.update({s.name: s for s in credit_specs(rec, credited)})
         return None
@@ -296,11 +307,11 @@ class _Batch:
         new: dict[int, Entry] = {}
         for adm, result in zip(self.admitted, done.results, strict=True):
             if isinstance(result, Entry):
-                new[adm.index] = result
-                self.out[adm.index] = dataclasses.replace(adm.receipt, entry_id=result.id)
+                new[adm.position] = result
+                self.out[adm.position] = adm.receipt(result.id)
             else:
-                self.out[adm.index] = result
-                self.counts[adm.fh] -= 1
+                self.out[adm.position] = result
+                self.counts[adm.event.fh] -= 1
         store.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
         if done.refused:  # the ledger disagreed with admission: read balances back
             after = store.balances_after(self.conn, [e.id for e in new.values()])

@@ -32,6 +32,7 @@ from sqlmodel import Field, SQLModel
 from bitcache.core.filehash import FileHash
 from bitcache.core.files import FileRecord
 from bitcache.core.pricing import PriceKind, PriceRule
+from bitcache.store.driver import execute_many, fetch_in
 
 #: Entry kinds whose postings move money.
 MOVING = "('posted', 'post_pending', 'reversal')"
@@ -82,22 +83,9 @@ def _record(row: Sequence[Any]) -> FileRecord:
     )
 
 
-def _in_rows(conn: Connection, sql: str, values: Sequence[object]) -> list[Sequence[Any]]:
-    """Run ``sql`` (one ``IN ({})`` slot) for ``values`` in chunks, on the driver directly.
-
-    Hot path of every download: skips SQLAlchemy's text parsing.
-    """
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    out: list[Sequence[Any]] = []
-    for i in range(0, len(values), 500):
-        part = tuple(values[i : i + 500])
-        out.extend(conn.exec_driver_sql(sql.format(", ".join([mark] * len(part))), part))
-    return out
-
-
 def get_files(conn: Connection, hashes: Iterable[bytes]) -> dict[bytes, FileRecord]:
     """The registered files among ``hashes``."""
-    found = _in_rows(conn, f"SELECT {_COLUMNS} FROM files WHERE file_hash IN ({{}})",
+    found = fetch_in(conn, f"SELECT {_COLUMNS} FROM files WHERE file_hash IN ({{}})",
                      list(dict.fromkeys(hashes)))
     records = [_record(row) for row in found]
     return {r.file_hash: r for r in records}
@@ -160,9 +148,10 @@ def update_terms(conn: Connection, rec: FileRecord) -> None:
 def add_downloads(conn: Connection, counts: dict[bytes, int]) -> None:
     """Count downloads (the database refuses a count above the file's cap)."""
     if counts:
-        conn.execute(
-            text("UPDATE files SET downloads = downloads + :n WHERE file_hash = :fh"),
-            [{"fh": fh, "n": n} for fh, n in counts.items()],
+        execute_many(
+            conn,
+            "UPDATE files SET downloads = downloads + ? WHERE file_hash = ?",
+            [(n, fh) for fh, n in counts.items()],
         )
 
 
@@ -290,7 +279,7 @@ def entry_ids_with_key_prefix(conn: Connection, prefix: str) -> list[int]:
 
 def balances_after(conn: Connection, entry_ids: Sequence[int]) -> dict[int, int]:
     """The posted balance of each entry's first posting's account right after it."""
-    found = _in_rows(
+    found = fetch_in(
         conn, "SELECT entry_id, balance_after FROM postings WHERE n = 0 AND entry_id IN ({})",
         entry_ids)
     return {int(e): int(b) for e, b in found}
@@ -298,7 +287,7 @@ def balances_after(conn: Connection, entry_ids: Sequence[int]) -> dict[int, int]
 
 def balances(conn: Connection, names: Iterable[str]) -> dict[str, tuple[int, int]]:
     """``(posted, pending_debits)`` of the existing accounts among ``names``."""
-    found = _in_rows(
+    found = fetch_in(
         conn, "SELECT name, posted, pending_debits FROM accounts WHERE name IN ({})",
         list(dict.fromkeys(names)))
     return {str(n): (int(posted), int(pd)) for n, posted, pd in found}

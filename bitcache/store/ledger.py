@@ -45,6 +45,7 @@ from bitcache.errors import (
 )
 from bitcache.store import rows
 from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
+from bitcache.store.driver import fetch_in
 from bitcache.store.writer import BalanceCache, BatchWriter
 
 
@@ -218,22 +219,13 @@ class LedgerStore:
 
     def _load_accounts(self, conn: Connection, names: Sequence[str]) -> None:
         from bitcache.core.accounts import AccountKind
-        from bitcache.store.writer import driver_sql
 
-        for i in range(0, len(names), 1000):
-            part = tuple(names[i : i + 1000])
-            marks = ", ".join(["?"] * len(part))
-            found = conn.exec_driver_sql(
-                driver_sql(
-                    conn, f"SELECT id, name, kind, limited FROM accounts WHERE name IN ({marks})"
-                ),
-                part,
-            )
-            for aid, name, kind, limited in found:
-                spec = AccountSpec(str(name), AccountKind(kind), bool(limited))
-                self._ids[spec.name] = int(aid)
-                self._specs[spec.name] = spec
-                self._names[int(aid)] = spec.name
+        sql = "SELECT id, name, kind, limited FROM accounts WHERE name IN ({})"
+        for aid, name, kind, limited in fetch_in(conn, sql, names):
+            spec = AccountSpec(str(name), AccountKind(kind), bool(limited))
+            self._ids[spec.name] = int(aid)
+            self._specs[spec.name] = spec
+            self._names[int(aid)] = spec.name
 
     def account(self, name: str) -> AccountSpec:
         """The spec of an existing account."""

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from bitcache.chain.protocol import OutPoint
-from bitcache.store.writer import driver_sql
+from bitcache.store.driver import driver_sql
 
 #: Entries read per chunk of the journal pass.
 CHUNK = 20_000

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, text
 
 from bitcache.core.entries import Entry, EntryKind, Posting
 from bitcache.core.filehash import FileHash
+from bitcache.store.driver import fetch_in
 
 _ENTRY_COLUMNS = (
     "id, key, kind, ref, expires_at, memo, recorded_at, content_hash, prev_hash, entry_hash"
@@ -87,12 +88,5 @@ def entry_by_id(conn: Connection, entry_id: int, names: dict[int, str]) -> Entry
 
 def entry_ids_by_keys(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, bytes]]:
     """For the keys that exist: key -> (entry id, content hash)."""
-    out: dict[str, tuple[int, bytes]] = {}
-    sql = "SELECT key, id, content_hash FROM entries WHERE key IN ({})"
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    for i in range(0, len(keys), 1000):
-        part = tuple(keys[i : i + 1000])
-        found = conn.exec_driver_sql(sql.format(", ".join([mark] * len(part))), part)
-        for key, eid, ch in found:
-            out[str(key)] = (int(eid), bytes(ch))
-    return out
+    found = fetch_in(conn, "SELECT key, id, content_hash FROM entries WHERE key IN ({})", keys)
+    return {str(key): (int(eid), bytes(ch)) for key, eid, ch in found}

@@ -18,6 +18,7 @@ from bitcache.core.journal import chain_hash
 from bitcache.core.ledger import RefState, apply_entry, apply_posted, check_reference
 from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
 from bitcache.store import rows
+from bitcache.store.driver import driver_sql, fetch_in
 
 if TYPE_CHECKING:
     from bitcache.store.ledger import LedgerStore, _Work
@@ -33,11 +34,6 @@ _INSERT_ENTRY = (
 _UPDATE_BALANCE = (  # parameters in the order of BatchWriter._balance_rows: id first
     "UPDATE accounts SET posted = ?2, pending_debits = ?3, pending_credits = ?4 WHERE id = ?1"
 )
-
-
-def driver_sql(conn: Connection, sql: str) -> str:
-    """Adapt a ``?``-placeholder statement to the driver's paramstyle."""
-    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 class BalanceCache:
@@ -100,20 +96,13 @@ class BatchWriter:
         self.store.load_accounts(self.conn, missing)
         known = self.store.known_ids()
         ids = {known[name]: name for name in missing if name in known}
-        id_list = list(ids)
-        for i in range(0, len(id_list), 1000):
-            part = tuple(id_list[i : i + 1000])
-            marks = ", ".join(["?"] * len(part))
-            found = self.conn.exec_driver_sql(
-                driver_sql(
-                    self.conn,
-                    "SELECT id, posted, pending_debits, pending_credits FROM accounts "
-                    f"WHERE id IN ({marks})",
-                ),
-                part,
-            )
-            for aid, posted, pd, pc in found:
-                self.balances[ids[int(aid)]] = Balance(int(posted), int(pd), int(pc))
+        found = fetch_in(
+            self.conn,
+            "SELECT id, posted, pending_debits, pending_credits FROM accounts WHERE id IN ({})",
+            list(ids),
+        )
+        for aid, posted, pd, pc in found:
+            self.balances[ids[int(aid)]] = Balance(int(posted), int(pd), int(pc))
 
     # -- requests ----------------------------------------------------------
 

@@ -1,0 +1,64 @@
+"""Driver-level SQL for the hot paths: positional tuples straight to the DBAPI driver.
+
+SQLAlchemy's ``text()`` parses each statement and builds a parameter dict
+per row, and iterating a result wraps every row; on the per-download paths
+that costs more than the database itself. These helpers take ``?``
+statements (adapted to the driver's paramstyle), pass tuples through, and
+fetch all rows at once from the driver's own cursor, inside the caller's
+transaction. Driver errors are raised as :class:`~bitcache.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bitcache.errors import StoreError
+
+IN_CHUNK = 500  # values per IN (...) list: well under every driver's parameter limit
+
+
+def driver_sql(conn: Connection, sql: str) -> str:
+    """Adapt a ``?``-placeholder statement to the driver's paramstyle."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+@contextmanager
+def _driver_errors(conn: Connection) -> Iterator[None]:
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise StoreError(f"database error: {exc}") from exc
+
+
+def fetch_all(conn: Connection, sql: str, params: Sequence[object] = ()) -> list[Any]:
+    """Every row of a ``?`` query, as the driver's plain tuples."""
+    with _driver_errors(conn):
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(driver_sql(conn, sql), tuple(params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
+def fetch_in(conn: Connection, sql: str, values: Sequence[object]) -> list[Any]:
+    """Rows of ``sql`` (one ``IN ({})`` slot) for ``values``, queried in chunks."""
+    out: list[Any] = []
+    for i in range(0, len(values), IN_CHUNK):
+        part = tuple(values[i : i + IN_CHUNK])
+        out.extend(fetch_all(conn, sql.format(", ".join(["?"] * len(part))), part))
+    return out
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    """One ``?`` statement for each row of parameters (nothing when there are none).
+
+    Through SQLAlchemy's driver-level path, so a refused write surfaces as the
+    usual ``IntegrityError`` for the ledger's error translation.
+    """
+    if rows:
+        conn.exec_driver_sql(driver_sql(conn, sql), list(rows))
