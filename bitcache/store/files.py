@@ -12,6 +12,7 @@ a pending reservation or its void repeats postings without moving them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,12 +69,18 @@ _COLUMNS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _price(kind: str, amount: int, currency: str | None) -> PriceRule:
+    """The (frozen, validated) price rule of a stored row, built once per distinct price."""
+    return PriceRule(PriceKind(kind), amount, currency)
+
+
 def _record(row: Sequence[Any]) -> FileRecord:
     fh, uploader, kind, amount, currency, size, cap, referrer, downloads, held, hold_key = row
     return FileRecord(
         file_hash=FileHash(bytes(fh)),
         uploader=str(uploader),
-        price=PriceRule(PriceKind(kind), int(amount), None if currency is None else str(currency)),
+        price=_price(str(kind), int(amount), None if currency is None else str(currency)),
         size=None if size is None else int(size),
         cap=None if cap is None else int(cap),
         referrer=None if referrer is None else str(referrer),
