@@ -46,12 +46,39 @@ def fetch_all(conn: Connection, sql: str, params: Sequence[object] = ()) -> list
 
 
 def fetch_in(conn: Connection, sql: str, values: Sequence[object]) -> list[Any]:
-    """Rows of ``sql`` (one ``IN ({})`` slot) for ``values``, queried in chunks."""
+    """Rows of ``sql`` (one ``IN ({})`` slot) for ``values``.
+
+    PostgreSQL gets the values as one array (``= ANY(?)``: one parameter to
+    parse and plan, however many values); other drivers get ``IN`` lists
+    of at most :data:`IN_CHUNK` placeholders.
+    """
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":
+        return fetch_all(conn, sql.replace(" IN ({})", " = ANY(?)"), (list(values),))
     out: list[Any] = []
     for i in range(0, len(values), IN_CHUNK):
         part = tuple(values[i : i + IN_CHUNK])
         out.extend(fetch_all(conn, sql.format(", ".join(["?"] * len(part))), part))
     return out
+
+
+def copy_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+) -> None:
+    """PostgreSQL's ``COPY … FROM STDIN`` of ``rows`` into ``table`` (the bulk-load path).
+
+    Insert triggers and constraints run as for ``INSERT`` (statement-level
+    triggers once per ``COPY``).
+    """
+    with _driver_errors(conn):
+        cursor = conn.connection.cursor()
+        try:
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
 
 
 def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[object]]) -> None:

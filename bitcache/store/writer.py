@@ -18,19 +18,24 @@ from bitcache.core.journal import chain_hash
 from bitcache.core.ledger import RefState, apply_entry, apply_posted, check_reference
 from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
 from bitcache.store import rows
-from bitcache.store.driver import driver_sql, fetch_in
+from bitcache.store.driver import copy_rows, driver_sql, fetch_in
 
 if TYPE_CHECKING:
     from bitcache.store.ledger import LedgerStore, _Work
 
-_INSERT_POSTING = (
-    "INSERT INTO postings (entry_id, n, account_id, amount, file_hash, balance_after) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+_POSTING_COLUMNS = ("entry_id", "n", "account_id", "amount", "file_hash", "balance_after")
+_ENTRY_COLUMNS = (
+    "id", "key", "kind", "ref", "resolves", "reverses", "expires_at", "memo", "recorded_at",
+    "content_hash", "prev_hash", "entry_hash",
 )
-_INSERT_ENTRY = (
-    "INSERT INTO entries (id, key, kind, ref, resolves, reverses, expires_at, memo, "
-    "recorded_at, content_hash, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT_POSTING = _insert("postings", _POSTING_COLUMNS)
+_INSERT_ENTRY = _insert("entries", _ENTRY_COLUMNS)
 _UPDATE_BALANCE = (  # parameters in the order of BatchWriter._balance_rows: id first
     "UPDATE accounts SET posted = ?2, pending_debits = ?3, pending_credits = ?4 WHERE id = ?1"
 )
@@ -249,24 +254,16 @@ class BatchWriter:
         ]
 
     def _flush_pg(self) -> None:
-        """PostgreSQL: one statement per table via unnest(), so statement triggers run once."""
-        run = self.conn.exec_driver_sql
-        run(_PG_POSTINGS, tuple(list(col) for col in zip(*self.posting_rows, strict=True)))
-        run(_PG_ENTRIES, tuple(list(col) for col in zip(*self.entry_rows, strict=True)))
-        run(_PG_BALANCES, tuple(list(col) for col in zip(*self._balance_rows(), strict=True)))
+        """PostgreSQL: ``COPY`` for postings and entries, one ``unnest()`` update for balances.
+
+        Statement-level triggers run once per table per batch.
+        """
+        copy_rows(self.conn, "postings", _POSTING_COLUMNS, self.posting_rows)
+        copy_rows(self.conn, "entries", _ENTRY_COLUMNS, self.entry_rows)
+        balances = tuple(list(col) for col in zip(*self._balance_rows(), strict=True))
+        self.conn.exec_driver_sql(_PG_BALANCES, balances)
 
 
-_PG_POSTINGS = (
-    "INSERT INTO postings (entry_id, n, account_id, amount, file_hash, balance_after) "
-    "SELECT * FROM unnest(%s::bigint[], %s::smallint[], %s::integer[], %s::bigint[], "
-    "%s::bytea[], %s::bigint[])"
-)
-_PG_ENTRIES = (
-    "INSERT INTO entries (id, key, kind, ref, resolves, reverses, expires_at, memo, "
-    "recorded_at, content_hash, prev_hash, entry_hash) SELECT * FROM unnest("
-    "%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], %s::bigint[], "
-    "%s::bigint[], %s::varchar[], %s::bigint[], %s::bytea[], %s::bytea[], %s::bytea[])"
-)
 _PG_BALANCES = (
     "UPDATE accounts AS a SET posted = v.p, pending_debits = v.d, pending_credits = v.c "
     "FROM unnest(%s::integer[], %s::bigint[], %s::bigint[], %s::bigint[]) AS v(i, p, d, c) "
