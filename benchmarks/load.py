@@ -9,7 +9,8 @@ Reported:
   and best one-minute window (``min_window_per_s``, ``max_window_per_s``;
   windows of the run's tenth in quick mode), so a slowdown as the database
   grows shows up;
-* ``rss_start_mb`` / ``rss_end_mb``: resident memory after setup and at the
+* ``rss_start_mb`` / ``rss_end_mb`` / ``rss_peak_mb``: resident memory after
+  setup, at the end, and the highest of the samples taken at each window's
   end (flat memory: the end within a few MB of the start);
 * ``batch_p50_ms`` / ``batch_p99_ms`` / ``batch_max_ms``: latency of one
   ``download_batch`` call;
@@ -100,6 +101,7 @@ class Run:
     window_s: float
     latencies_ms: list[float] = field(default_factory=list)
     windows: list[float] = field(default_factory=list)
+    rss_samples_mb: list[float] = field(default_factory=list)
     downloads: int = 0
     elapsed_s: float = 0.0
 
@@ -123,6 +125,7 @@ def load(hooks: Hooks, seconds: float, window_s: float) -> Run:
         in_window += BATCH
         if done - window_start >= window_s:
             run.windows.append(in_window / (done - window_start))
+            run.rss_samples_mb.append(rss_mb())
             window_start, in_window = done, 0
     run.elapsed_s = time.perf_counter() - begin
     return run
@@ -159,6 +162,7 @@ def measure(url: str, seconds: float) -> dict[str, object]:
         "batch_max_ms": round(max(run.latencies_ms), 2),
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss_end, 1),
+        "rss_peak_mb": round(max([rss_start, rss_end, *run.rss_samples_mb]), 1),
         "trial_balance": trial,
         "verify_ok": report.ok,
         "verify_s": round(verify_s, 1),

@@ -1,4 +1,4 @@
-"""SQLite connection settings: durable WAL, and the page cache and checkpoint the hot path needs."""
+"""SQLite connection settings: durable WAL, and the WAL checkpoint the hot path needs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from bitcache.store.database import (
-    SQLITE_CACHE_KIB,
     SQLITE_CHECKPOINT_PAGES,
     make_engine,
     sqlite_url,
@@ -29,7 +28,6 @@ def test_every_sqlite_connection_gets_the_settings(tmp_path: Path) -> None:
         for conn in connections:
             assert _pragma(conn, "journal_mode") == "wal"
             assert _pragma(conn, "synchronous") == 2  # FULL: a commit is durable when it returns
-            assert _pragma(conn, "cache_size") == -SQLITE_CACHE_KIB
             assert _pragma(conn, "wal_autocheckpoint") == SQLITE_CHECKPOINT_PAGES
             assert _pragma(conn, "foreign_keys") == 1
     finally:
