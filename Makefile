@@ -29,6 +29,11 @@ test: lint unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --quick
+	$(BIN)/python benchmarks/overlap.py --quick
+	$(BIN)/python benchmarks/hooks.py --quick
+	$(BIN)/python benchmarks/settlement.py --quick
+	$(BIN)/python benchmarks/reconcile.py --quick
+	$(BIN)/python benchmarks/load.py --quick
 
 reliability-long: $(STAMP)
 	BITCACHE_RELIABILITY=long $(BIN)/python -m pytest -q -rA --durations=0 tests/reliability

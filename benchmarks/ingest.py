@@ -13,7 +13,11 @@ the raw baseline bounds what the ledger can reach. With
 measured on PostgreSQL against plain psycopg inserts. Single-event latency
 is one entry per commit on SQLite.
 
-    python benchmarks/ingest.py [--quick] [--events N]
+    python benchmarks/ingest.py [--quick] [--events N] [--breakdown]
+
+``--breakdown`` adds the µs per event of each phase of ``record_many``
+(``phase_*_us``) and what each trigger and index adds to the SQL floor
+(``floor_*_us``).
 
 The last line printed is one JSON object with the figures.
 """
@@ -30,12 +34,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bitcache.core.entries import EntryRequest, Posting
+from bitcache.core.entries import EntryRequest, Posting, content_hash, validate_request
 from bitcache.store.ledger import LedgerStore
+from bitcache.store.writer import BatchWriter
 
 BATCH = 1_000
 PLATFORM = "revenue:platform"
@@ -158,7 +164,9 @@ _ENTRY_COLUMNS = (
 _POSTING_COLUMNS = "entry_id, n, account_id, amount, file_hash, balance_after"
 
 
-def schema_replay_events_per_s(ledger_db: Path, target_db: Path, n: int) -> float:
+def schema_replay_events_per_s(
+    ledger_db: Path, target_db: Path, n: int, without: tuple[str, ...] = ()
+) -> float:
     """The SQL floor: the ledger's own rows for the timed events, replayed with plain sqlite3.
 
     Reads back what ``ledger_events_per_s`` wrote to ``ledger_db`` and inserts
@@ -166,7 +174,8 @@ def schema_replay_events_per_s(ledger_db: Path, target_db: Path, n: int) -> floa
     funding) in the same batches, with each batch's balance updates and
     journal-head move, same durability, and no Python rules at all. What the
     ledger's schema costs by itself, so ``sqlite_schema_ratio`` bounds the
-    ratio any Python on top of it could reach.
+    ratio any Python on top of it could reach. ``without`` names triggers or
+    indexes to drop first (to price each part of the schema).
     """
     src = sqlite3.connect(str(ledger_db))
     (first,) = src.execute("SELECT min(id) FROM entries WHERE key LIKE 'dl:%'").fetchone()
@@ -180,6 +189,9 @@ def schema_replay_events_per_s(ledger_db: Path, target_db: Path, n: int) -> floa
     src.close()
     _open(f"sqlite:///{target_db}", n).close()
     conn = sqlite3.connect(str(target_db), isolation_level=None)
+    for name in without:
+        (kind,) = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+        conn.execute(f"DROP {kind.upper()} {name}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     by_entry: dict[int, list[tuple[object, ...]]] = {}
@@ -205,6 +217,55 @@ def schema_replay_events_per_s(ledger_db: Path, target_db: Path, n: int) -> floa
     elapsed = time.perf_counter() - start
     conn.close()
     return len(entries) / elapsed
+
+
+#: The parts of the schema ``--floor-parts`` prices one at a time.
+SCHEMA_PARTS = (
+    "trg_postings_early",
+    "trg_entries_balanced",
+    "trg_entries_after_head",
+    "ix_postings_account_entry",
+    "ux_entries_resolves",
+    "ux_entries_reverses",
+    "ix_entries_open_pending",
+)
+
+
+def floor_parts_us(ledger_db: Path, fresh: Callable[[], str], n: int) -> dict[str, float]:
+    """µs per event each schema part adds to the SQL floor (best of two, same rows)."""
+
+    def us(without: tuple[str, ...]) -> float:
+        best = max(schema_replay_events_per_s(ledger_db, Path(fresh()), n, without)
+                   for _ in range(2))
+        return 1e6 / best
+
+    whole = us(())
+    return {f"floor_{part}_us": round(whole - us((part,)), 2) for part in SCHEMA_PARTS}
+
+
+def phases_us(url: str, n: int) -> dict[str, float]:
+    """µs per event in each phase of ``record_many`` (the same steps, timed one by one)."""
+    store = _open(url, n)
+    events = _events(n)
+    spent = dict.fromkeys(("validate", "hash", "rules_and_rows", "flush", "commit"), 0.0)
+    for i in range(0, n, BATCH):
+        t0 = time.perf_counter()
+        checked = [validate_request(r) for r in events[i : i + BATCH]]
+        t1 = time.perf_counter()
+        hashes = [content_hash(r) for r in checked]
+        t2 = time.perf_counter()
+        with store.write() as conn:
+            t3 = time.perf_counter()
+            writer = BatchWriter(store, conn, store._clock())
+            writer.run(checked, hashes, atomic=False)
+            t4 = time.perf_counter()
+            writer.flush()
+            t5 = time.perf_counter()
+        t6 = time.perf_counter()
+        for name, took in zip(spent, (t1 - t0, t2 - t1, t4 - t3, t5 - t4, t6 - t5), strict=True):
+            spent[name] += took
+    store.close()
+    return {f"phase_{name}_us": round(took * 1e6 / n, 2) for name, took in spent.items()}
 
 
 def raw_pg_events_per_s(url: str, n: int) -> float:
@@ -258,6 +319,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run, under 60 s")
     parser.add_argument("--events", type=int, default=0, help="events per measurement")
+    parser.add_argument(
+        "--breakdown", action="store_true",
+        help="also time each phase of record_many and price each part of the schema",
+    )
     args = parser.parse_args()
     n = args.events or (20_000 if args.quick else 200_000)
     singles = 300 if args.quick else 2_000
@@ -281,6 +346,10 @@ def main() -> None:
         figures["sqlite_ratio"] = round(max(ours) / max(raw), 3)
         figures["sqlite_schema_events_per_s"] = round(max(floor))
         figures["sqlite_schema_ratio"] = round(max(floor) / max(raw), 3)
+        if args.breakdown:
+            figures["raw_us"] = round(1e6 / max(raw), 2)
+            figures.update(phases_us(f"sqlite:///{fresh()}", n))
+            figures.update(floor_parts_us(Path(db), fresh, n))
         lat = single_latencies_ms(f"sqlite:///{fresh()}", singles)
         figures["single_p50_ms"] = round(statistics.median(lat), 3)
         figures["single_p99_ms"] = round(statistics.quantiles(lat, n=100)[98], 3)
