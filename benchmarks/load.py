@@ -21,6 +21,7 @@ Reported:
     python benchmarks/load.py --quick          # 30 s of load, under 60 s in all
     python benchmarks/load.py                  # 10 minutes
     python benchmarks/load.py --seconds 120    # any duration
+    python benchmarks/load.py --gc-freeze      # gc.freeze() after setup
 
 The last line printed is one JSON object.
 """
@@ -28,6 +29,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import resource
@@ -135,9 +137,11 @@ def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
 
 
-def measure(url: str, seconds: float) -> dict[str, object]:
+def measure(url: str, seconds: float, *, gc_freeze: bool = False) -> dict[str, object]:
     """Set up, load for ``seconds``, then check the books and the hash chain."""
     hooks = setup(url)
+    if gc_freeze:  # what a server can do once after start-up (see docs/operations.md)
+        gc.freeze()
     try:
         rss_start = rss_mb()
         run = load(hooks, seconds, window_s=60.0 if seconds >= 300 else seconds / 10)
@@ -175,12 +179,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="30 s of load (under 60 s in all)")
     parser.add_argument("--seconds", type=float, help="duration of the load (default 600)")
     parser.add_argument("--db", help="SQLite file to use (default: a temporary one)")
+    parser.add_argument(
+        "--gc-freeze", action="store_true",
+        help="call gc.freeze() after setup, as a long-running server may",
+    )
     args = parser.parse_args()
     seconds = args.seconds or (30.0 if args.quick else 600.0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.db) if args.db else Path(tmp) / "load.sqlite"
         result: dict[str, object] = {"engine": "sqlite", "batch": BATCH}
-        result.update(measure(f"sqlite:///{path}", seconds))
+        result["gc_freeze"] = args.gc_freeze
+        result.update(measure(f"sqlite:///{path}", seconds, gc_freeze=args.gc_freeze))
         result["db_mb"] = round(path.stat().st_size / 2**20, 1)
     print(
         f"load: {result['downloads']} downloads in {result['seconds']} s = "

@@ -46,12 +46,13 @@ def fetch_all(conn: Connection, sql: str, params: Sequence[object] = ()) -> list
 
 
 def fetch_in(conn: Connection, sql: str, values: Sequence[object]) -> list[Any]:
-    """Rows of ``sql`` (one ``IN ({})`` slot) for ``values``.
+    """Rows of ``sql`` (one ``IN ({})`` slot) for the distinct ``values``, each row once.
 
     PostgreSQL gets the values as one array (``= ANY(?)``: one parameter to
     parse and plan, however many values); other drivers get ``IN`` lists
     of at most :data:`IN_CHUNK` placeholders.
     """
+    values = list(dict.fromkeys(values))
     if not values:
         return []
     if conn.dialect.name == "postgresql":
