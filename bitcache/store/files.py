@@ -93,7 +93,7 @@ def _record(row: Sequence[Any]) -> FileRecord:
 def get_files(conn: Connection, hashes: Iterable[bytes]) -> dict[bytes, FileRecord]:
     """The registered files among ``hashes``."""
     found = fetch_in(conn, f"SELECT {_COLUMNS} FROM files WHERE file_hash IN ({{}})",
-                     list(dict.fromkeys(hashes)))
+                     list(hashes))
     records = [_record(row) for row in found]
     return {r.file_hash: r for r in records}
 
@@ -296,7 +296,7 @@ def balances(conn: Connection, names: Iterable[str]) -> dict[str, tuple[int, int
     """``(posted, pending_debits)`` of the existing accounts among ``names``."""
     found = fetch_in(
         conn, "SELECT name, posted, pending_debits FROM accounts WHERE name IN ({})",
-        list(dict.fromkeys(names)))
+        list(names))
     return {str(n): (int(posted), int(pd)) for n, posted, pd in found}
 
 
