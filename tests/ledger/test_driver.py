@@ -45,8 +45,7 @@ def test_copy_that_the_database_refuses_writes_nothing(pg_store: LedgerStore) ->
     head = store.head()
     refused = pytest.raises(StoreError, match="postings are written before their entry")
     with refused, store.write() as conn:  # a posting for an entry already in the journal
-        copy_rows(conn, "postings", ("entry_id", "n", "account_id", "amount",
-                                         "file_hash", "balance_after"),
-                      [(head[0], 9, 1, 5, None, 0)])
+        columns = ("entry_id", "n", "account_id", "amount", "file_hash", "balance_after")
+        copy_rows(conn, "postings", columns, [(head[0], 9, 1, 5, None, 0)])
     assert store.head() == head
     assert store.verify().ok
