@@ -52,6 +52,11 @@ class EntryKind(enum.Enum):
         return self in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING, EntryKind.REVERSAL)
 
 
+#: Kinds whose postings move posted balances (a pending entry only reserves, a void
+#: only repeats the pending postings as a record).
+MOVING_KINDS = frozenset({EntryKind.POSTED, EntryKind.POST_PENDING, EntryKind.REVERSAL})
+
+
 class Posting(NamedTuple):
     """One leg of an entry: ``amount`` msat to ``account`` (debit > 0 > credit).
 

@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bitcache.core.accounts import payable
-from bitcache.core.entries import Entry, EntryKind
+from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind
 from bitcache.core.filehash import FileHash
 from bitcache.core.treehead import (
     SignedTreeHead,
@@ -73,7 +73,6 @@ __all__ = [
 
 FORMAT = "bitcache-statement/1"
 _DOMAIN = b"bitcache:statement:v1\x00"
-_MOVING = (EntryKind.POSTED, EntryKind.POST_PENDING, EntryKind.REVERSAL)
 _HEX = frozenset("0123456789abcdef")
 _PREPAID = "liability:prepaid:"
 
@@ -192,7 +191,7 @@ def _downloader_side(entry: Entry, reversal: bool) -> bool:
 
 def classify(entry: Entry, index: int) -> LineFacts | None:
     """What posting ``index`` of ``entry`` means to its account's owner (None: not a line)."""
-    if entry.kind not in _MOVING or not 0 <= index < len(entry.postings):
+    if entry.kind not in MOVING_KINDS or not 0 <= index < len(entry.postings):
         return None
     p = entry.postings[index]
     amount = -p.amount

@@ -14,7 +14,7 @@ from hashlib import sha256
 
 from sqlalchemy import Connection
 
-from bitcache.core.entries import EntryKind
+from bitcache.core.entries import MOVING_KINDS, EntryKind
 from bitcache.core.journal import GENESIS_HASH, chain_hash
 from bitcache.services.findings import (
     Check,
@@ -23,7 +23,7 @@ from bitcache.services.findings import (
 )
 from bitcache.store import reconcile as sql
 
-_MOVING = frozenset({"posted", "post_pending", "reversal"})
+_MOVING = frozenset(k.value for k in MOVING_KINDS)
 _KINDS = {k.value: k for k in EntryKind}
 
 

@@ -34,9 +34,7 @@ from bitcache.core.filehash import FileHash
 from bitcache.core.files import FileRecord
 from bitcache.core.pricing import PriceKind, PriceRule
 from bitcache.store.driver import execute_many, fetch_in
-
-#: Entry kinds whose postings move money.
-MOVING = "('posted', 'post_pending', 'reversal')"
+from bitcache.store.rows import MOVING_SQL
 
 
 class FileRow(SQLModel, table=True):
@@ -175,7 +173,7 @@ def file_credits(conn: Connection, account_id: int, fh: bytes) -> int:
     total = conn.execute(
         text(
             "SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN entries e ON e.id = p.entry_id "
-            f"WHERE p.account_id = :a AND p.file_hash = :fh AND e.kind IN {MOVING}"
+            f"WHERE p.account_id = :a AND p.file_hash = :fh AND e.kind IN {MOVING_SQL}"
         ),
         {"a": account_id, "fh": fh},
     ).scalar_one()
@@ -198,7 +196,7 @@ def payers(conn: Connection, account_ids: Sequence[int], fh: bytes) -> list[tupl
             "WHERE d.file_hash = :fh AND substr(a.name, 1, 18) = 'liability:prepaid:' "
             "AND d.entry_id IN (SELECT DISTINCT c.entry_id FROM postings c "
             "JOIN entries e ON e.id = c.entry_id "
-            f"WHERE c.account_id IN ({marks}) AND c.file_hash = :fh AND e.kind IN {MOVING}) "
+            f"WHERE c.account_id IN ({marks}) AND c.file_hash = :fh AND e.kind IN {MOVING_SQL}) "
             "GROUP BY a.name ORDER BY a.name"
         ),
         {"fh": fh, **{f"a{i}": a for i, a in enumerate(account_ids)}},

@@ -7,9 +7,12 @@ from collections.abc import Iterator, Sequence
 
 from sqlalchemy import Connection, text
 
-from bitcache.core.entries import Entry, EntryKind, Posting
+from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind, Posting
 from bitcache.core.filehash import FileHash
 from bitcache.store.driver import fetch_in
+
+#: SQL list of the kinds in :data:`~bitcache.core.entries.MOVING_KINDS`, for ``kind IN …``.
+MOVING_SQL = "(" + ", ".join(sorted(f"'{k.value}'" for k in MOVING_KINDS)) + ")"
 
 _ENTRY_COLUMNS = (
     "id, key, kind, ref, expires_at, memo, recorded_at, content_hash, prev_hash, entry_hash"

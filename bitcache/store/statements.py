@@ -27,7 +27,6 @@ from bitcache.errors import InvalidInput, JournalCorrupt
 from bitcache.store import rows
 from bitcache.store.ledger import LedgerStore
 
-_MOVING = "('posted', 'post_pending', 'reversal')"
 _CHUNK = 50_000
 
 
@@ -89,7 +88,7 @@ def payable_postings(
         text(
             "SELECT p.entry_id, p.n FROM postings p JOIN entries e ON e.id = p.entry_id "
             "WHERE p.account_id = :a AND e.id <= :size AND e.recorded_at >= :start "
-            f"AND e.recorded_at < :end AND e.kind IN {_MOVING} ORDER BY p.entry_id, p.n"
+            f"AND e.recorded_at < :end AND e.kind IN {rows.MOVING_SQL} ORDER BY p.entry_id, p.n"
         ),
         {"a": account_id, "size": size, "start": start, "end": end},
     ).all()
@@ -106,7 +105,7 @@ def opening_balance(
         text(
             "SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN entries e "
             "ON e.id = p.entry_id WHERE p.account_id = :a AND e.id <= :size "
-            f"AND e.recorded_at < :start AND e.kind IN {_MOVING}"
+            f"AND e.recorded_at < :start AND e.kind IN {rows.MOVING_SQL}"
         ),
         {"a": account_id, "size": size, "start": start},
     ).scalar_one()

@@ -164,7 +164,7 @@ class BatchWriter:
         check_reference(request, ref, now=self.now)
         if ref is not None:
             self._ensure_balances(p.account for p in ref.entry.postings)
-        apply_entry(self.balances, request, ref, self.store.spec_map())
+        apply_entry(self.balances, request, ref, self.specs)
         return self._append(request, digest, ref)
 
     def _append(self, request: EntryRequest, digest: bytes, ref: RefState | None) -> Entry:
