@@ -33,10 +33,10 @@ from bitcache.core.files import (
     FileRecord,
     HoldPolicy,
     ImportReport,
-    new_file,
     party_id,
 )
 from bitcache.core.pricing import FixedRateProvider, PriceRule, RateProvider, SplitPolicy
+from bitcache.core.terms import KEEP, Keep, TermChange, TermsUpdate
 from bitcache.errors import BitcacheError, InvalidInput
 from bitcache.services import charging, credits, earnings, holds, registry, transfers
 from bitcache.services.charging import DownloadRequest
@@ -46,6 +46,7 @@ from bitcache.services.receipts import DownloadReceipt, MoveReceipt, TransferRec
 from bitcache.store.ledger import LedgerStore
 
 __all__ = [
+    "KEEP",
     "CatalogRow",
     "DownloadReceipt",
     "DownloadRequest",
@@ -55,9 +56,11 @@ __all__ = [
     "HoldPolicy",
     "Hooks",
     "ImportReport",
+    "Keep",
     "MoveReceipt",
     "PriceRule",
     "SplitPolicy",
+    "TermChange",
     "TransferReceipt",
 ]
 
@@ -95,12 +98,31 @@ class Hooks:
     # -- files -------------------------------------------------------------
 
     def register_file(
-        self, file: str | bytes, uploader: str, price: PriceRule, *, size: int | None = None,
-        cap: int | None = None, referrer: str | None = None,
+        self, file: str | bytes, uploader: str, price: PriceRule | Keep = KEEP, *,
+        size: int | Keep | None = KEEP, cap: int | Keep | None = KEEP,
+        referrer: str | Keep | None = KEEP,
     ) -> FileRecord:
-        """Register a file by its SHA-256; idempotent for its owner, a conflict for others."""
-        rec = new_file(file, uploader, price, size=size, cap=cap, referrer=referrer)
-        return registry.register_file(self.ctx, rec)
+        """Register a file by its SHA-256; idempotent for its owner, a conflict for others.
+
+        Re-registering sets the terms given and keeps the ones left out;
+        ``cap=None`` or ``referrer=None`` removes them. A first registration
+        needs a price.
+        """
+        update = TermsUpdate.of(price=price, size=size, cap=cap, referrer=referrer)
+        return registry.register_file(self.ctx, file, uploader, update)
+
+    def update_terms(
+        self, file: str | bytes, uploader: str, *, price: PriceRule | Keep = KEEP,
+        size: int | Keep | None = KEEP, cap: int | Keep | None = KEEP,
+        referrer: str | Keep | None = KEEP,
+    ) -> FileRecord:
+        """The owner changes a file's terms: the ones given are set (None removes), others kept."""
+        update = TermsUpdate.of(price=price, size=size, cap=cap, referrer=referrer)
+        return registry.update_terms(self.ctx, file, uploader, update)
+
+    def term_history(self, file: str | bytes) -> list[TermChange]:
+        """Every change of a file's owner, price, size, cap or referrer, oldest first."""
+        return registry.term_history(self.ctx, file)
 
     def transfer_ownership(self, file: str | bytes, new_uploader: str) -> FileRecord:
         """The platform gives a file to another uploader."""

@@ -7,6 +7,7 @@ store module reads and writes these.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from dataclasses import dataclass
@@ -46,8 +47,19 @@ class HoldPolicy(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class FileTerms:
+    """What a file's downloads pay and to whom: its owner, price, size, cap and referrer."""
+
+    uploader: str
+    price: PriceRule
+    size: int | None = None
+    cap: int | None = None
+    referrer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FileRecord:
-    """A registered file."""
+    """A registered file: its terms, its download count and its hold state."""
 
     file_hash: FileHash
     uploader: str
@@ -64,10 +76,16 @@ class FileRecord:
         """The file hash as 64 lower-case hex characters."""
         return self.file_hash.hex()
 
-    def same_terms(self, other: FileRecord) -> bool:
-        """Whether ``other`` registers this file with the same owner, price, size, cap, referrer."""
-        return (self.uploader, self.price, self.size, self.cap, self.referrer) == (
-            other.uploader, other.price, other.size, other.cap, other.referrer)
+    @property
+    def terms(self) -> FileTerms:
+        """The file's owner, price, size, cap and referrer."""
+        return FileTerms(self.uploader, self.price, self.size, self.cap, self.referrer)
+
+    def with_terms(self, terms: FileTerms) -> FileRecord:
+        """This file under other terms (its downloads and hold state unchanged)."""
+        return dataclasses.replace(
+            self, uploader=terms.uploader, price=terms.price, size=terms.size, cap=terms.cap,
+            referrer=terms.referrer)
 
 
 def _optional_int(value: object, what: str, lo: int, hi: int) -> int | None:
@@ -76,6 +94,43 @@ def _optional_int(value: object, what: str, lo: int, hi: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InvalidAmount(f"{what} must be an int from {lo} to {hi}, got {value!r}")
     return value
+
+
+def checked_price(value: object) -> PriceRule:
+    """A file's price, which must be a :class:`PriceRule` (validated when it was built)."""
+    if not isinstance(value, PriceRule):
+        raise InvalidInput(f"price must be a PriceRule, got {type(value).__name__}")
+    return value
+
+
+def checked_size(value: object) -> int | None:
+    """A file's size in bytes (0 to 1 PiB), or None when unknown."""
+    return _optional_int(value, "file size (bytes)", 0, MAX_FILE_SIZE)
+
+
+def checked_cap(value: object) -> int | None:
+    """A cap of downloads (1 to 2**40), or None for no cap."""
+    return _optional_int(value, "download cap", 1, MAX_DOWNLOAD_CAP)
+
+
+def checked_referrer(value: object) -> str | None:
+    """A referrer id, or None for no referrer."""
+    return None if value is None else party_id(value, "referrer id")
+
+
+def check_terms(rec: FileRecord) -> None:
+    """The rules between a file's terms: what each value alone cannot say.
+
+    A per-GiB price needs the size; an uploader cannot refer their own file;
+    a cap cannot be below the downloads already counted.
+    """
+    if rec.price.kind is PriceKind.PER_GIB and rec.size is None:
+        raise InvalidInput("a per-GiB price needs the file's size")
+    if rec.referrer is not None and rec.referrer == rec.uploader:
+        raise InvalidInput("an uploader cannot be the referrer of their own file")
+    if rec.cap is not None and rec.cap < rec.downloads:
+        raise InvalidInput(
+            f"cap {rec.cap} is below the {rec.downloads} downloads already counted")
 
 
 def new_file(
@@ -88,23 +143,16 @@ def new_file(
     referrer: object = None,
 ) -> FileRecord:
     """Validate a registration and return the record it would create."""
-    if not isinstance(price, PriceRule):
-        raise InvalidInput(f"price must be a PriceRule, got {type(price).__name__}")
-    checked_size = _optional_int(size, "file size (bytes)", 0, MAX_FILE_SIZE)
-    if price.kind is PriceKind.PER_GIB and checked_size is None:
-        raise InvalidInput("a per-GiB price needs the file's size")
-    owner = party_id(uploader, "uploader id")
-    ref = None if referrer is None else party_id(referrer, "referrer id")
-    if ref == owner:
-        raise InvalidInput("an uploader cannot be the referrer of their own file")
-    return FileRecord(
+    rec = FileRecord(
         file_hash=file_hash(file),
-        uploader=owner,
-        price=price,
-        size=checked_size,
-        cap=_optional_int(cap, "download cap", 1, MAX_DOWNLOAD_CAP),
-        referrer=ref,
+        uploader=party_id(uploader, "uploader id"),
+        price=checked_price(price),
+        size=checked_size(size),
+        cap=checked_cap(cap),
+        referrer=checked_referrer(referrer),
     )
+    check_terms(rec)
+    return rec
 
 
 @dataclass(frozen=True, slots=True)

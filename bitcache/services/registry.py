@@ -1,11 +1,17 @@
-"""The file registry's use cases: register, transfer ownership, import a legacy catalog.
+"""The file registry's use cases: register, change terms, transfer ownership, import.
 
 The first registration of a file owns it. Registering it again by the same
-uploader with the same terms changes nothing; with other terms (price, cap,
-referrer, size) it updates them — the owner's price change. Registering it
-by another uploader is a :class:`~bitcache.errors.FileOwnershipConflict`
-unless the platform transfers it with :func:`transfer_ownership`. Earnings
-already credited stay with the uploader who earned them.
+uploader (a re-upload) sets the terms the call gives and keeps the others:
+a term left out is :data:`~bitcache.core.terms.KEEP`, and only an explicit
+``None`` removes a cap or a referrer. :func:`update_terms` changes terms
+without re-registering. Registering it by another uploader is a
+:class:`~bitcache.errors.FileOwnershipConflict` unless the platform
+transfers it with :func:`transfer_ownership`. Earnings already credited
+stay with the uploader who earned them.
+
+Every change of owner, price, size, cap or referrer appends a row to the
+file's terms history in the same transaction (:func:`term_history`), so an
+uploader's statement can be explained by the terms in force at each time.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from collections.abc import Iterable
 from sqlalchemy import Connection
 
 from bitcache.core.accounts import PLATFORM_REVENUE, default_spec, payable
-from bitcache.core.filehash import file_hash
+from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import CatalogRow, FileRecord, ImportReport, party_id
+from bitcache.core.terms import TermChange, TermsReason, TermsUpdate
 from bitcache.errors import FileOwnershipConflict, InvalidInput, UnknownFile
 from bitcache.services.context import Context
 from bitcache.store import files as store
+from bitcache.store import terms as history
 
 
 def _open_payables(ctx: Context, conn: Connection, records: Iterable[FileRecord]) -> None:
@@ -32,27 +40,29 @@ def _open_payables(ctx: Context, conn: Connection, records: Iterable[FileRecord]
     ctx.ledger.open_accounts_in(conn, [default_spec(n) for n in sorted(names)])
 
 
-def register_file(ctx: Context, rec: FileRecord) -> FileRecord:
-    """Register a validated :class:`FileRecord` (see :func:`bitcache.core.files.new_file`)."""
+def register_file(ctx: Context, file: object, uploader: object, update: TermsUpdate) -> FileRecord:
+    """Register a file, or re-register it by its owner: given terms are set, others kept."""
+    fh, owner = file_hash(file), party_id(uploader, "uploader id")
     with ctx.ledger.write() as conn:
-        existing = store.get_file(conn, rec.file_hash)
+        existing = store.get_file(conn, fh)
         if existing is None:
-            store.insert_files(conn, [rec], ctx.clock())
+            rec = update.first(fh, owner)
+            now = ctx.clock()
+            store.insert_files(conn, [rec], now)
+            history.record_changes(conn, [(fh, TermsReason.REGISTERED, None, rec.terms)], now)
             _open_payables(ctx, conn, [rec])
             return rec
-        if existing.uploader != rec.uploader:
-            raise FileOwnershipConflict(
-                f"file {rec.hex} is registered to another uploader ({existing.uploader})")
-        if existing.same_terms(rec):
-            return existing
-        if rec.cap is not None and rec.cap < existing.downloads:
-            raise InvalidInput(
-                f"cap {rec.cap} is below the {existing.downloads} downloads already counted")
-        updated = dataclasses.replace(
-            rec, downloads=existing.downloads, held=existing.held, hold_key=existing.hold_key)
-        store.update_terms(conn, updated)
-        _open_payables(ctx, conn, [updated])
-        return updated
+        _check_owner(existing, owner)
+        return _change(ctx, conn, existing, update.applied_to(existing), TermsReason.UPDATED)
+
+
+def update_terms(ctx: Context, file: object, uploader: object, update: TermsUpdate) -> FileRecord:
+    """The owner changes a registered file's terms (idempotent: the same terms change nothing)."""
+    fh, owner = file_hash(file), party_id(uploader, "uploader id")
+    with ctx.ledger.write() as conn:
+        existing = _existing(conn, fh)
+        _check_owner(existing, owner)
+        return _change(ctx, conn, existing, update.applied_to(existing), TermsReason.UPDATED)
 
 
 def transfer_ownership(ctx: Context, file: object, new_uploader: object) -> FileRecord:
@@ -60,17 +70,46 @@ def transfer_ownership(ctx: Context, file: object, new_uploader: object) -> File
     fh = file_hash(file)
     owner = party_id(new_uploader, "uploader id")
     with ctx.ledger.write() as conn:
-        existing = store.get_file(conn, fh)
-        if existing is None:
-            raise UnknownFile(f"no file is registered as {fh.hex()}")
-        if existing.uploader == owner:
-            return existing
+        existing = _existing(conn, fh)
         if existing.referrer == owner:
             raise InvalidInput("the new owner is the file's referrer; a file cannot refer itself")
         updated = dataclasses.replace(existing, uploader=owner)
-        store.update_terms(conn, updated)
-        _open_payables(ctx, conn, [updated])
-        return updated
+        return _change(ctx, conn, existing, updated, TermsReason.TRANSFERRED)
+
+
+def _existing(conn: Connection, fh: FileHash) -> FileRecord:
+    found = store.get_file(conn, fh)
+    if found is None:
+        raise UnknownFile(f"no file is registered as {fh.hex()}")
+    return found
+
+
+def _check_owner(existing: FileRecord, uploader: str) -> None:
+    if existing.uploader != uploader:
+        raise FileOwnershipConflict(
+            f"file {existing.hex} is registered to another uploader ({existing.uploader})")
+
+
+def _change(
+    ctx: Context, conn: Connection, existing: FileRecord, updated: FileRecord,
+    reason: TermsReason,
+) -> FileRecord:
+    """Store new terms and their history row together; the same terms write nothing."""
+    if updated.terms == existing.terms:
+        return existing
+    store.update_terms(conn, updated)
+    history.record_changes(
+        conn, [(existing.file_hash, reason, existing.terms, updated.terms)], ctx.clock())
+    _open_payables(ctx, conn, [updated])
+    return updated
+
+
+def term_history(ctx: Context, file: object) -> list[TermChange]:
+    """Every change of a registered file's terms, oldest first."""
+    fh = file_hash(file)
+    with ctx.ledger.read() as conn:
+        _existing(conn, fh)
+        return history.history(conn, fh)
 
 
 def get_file(ctx: Context, file: object) -> FileRecord:
@@ -115,6 +154,9 @@ def import_catalog(ctx: Context, rows: Iterable[object]) -> ImportReport:
                 unchanged += 1
             else:
                 conflicts.append(f"{rec.hex}: registered to {owner.uploader}, not {rec.uploader}")
-        store.insert_files(conn, list(new.values()), ctx.clock())
+        now = ctx.clock()
+        store.insert_files(conn, list(new.values()), now)
+        history.record_changes(
+            conn, [(r.file_hash, TermsReason.IMPORTED, None, r.terms) for r in new.values()], now)
         _open_payables(ctx, conn, new.values())
     return ImportReport(len(new), unchanged, tuple(conflicts))
