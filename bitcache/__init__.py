@@ -9,6 +9,7 @@ from bitcache.core.accounts import AccountKind, AccountSpec
 from bitcache.core.balances import Balance
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
 from bitcache.core.filehash import FileHash, file_hash
+from bitcache.core.files import FileRecord, FileTerms
 from bitcache.core.journal import ChainReport
 from bitcache.core.money import (
     MAX_MSAT,
@@ -27,6 +28,7 @@ from bitcache.core.money import (
 from bitcache.core.payouts import FeePayer, PayoutPolicy
 from bitcache.core.splits import split_bps, split_by_weights
 from bitcache.core.statement import VerifiedStatement, verify_statement
+from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
 from bitcache.core.treehead import (
     SignedTreeHead,
     anchor_payload,
@@ -54,6 +56,7 @@ from bitcache.services.reconcile import (
     WalletView,
     reconcile,
 )
+from bitcache.services.registry import term_history
 from bitcache.services.settlement import CycleReport, SettlementService
 from bitcache.services.statements import consistency_proof, issue_statement, tree_head
 from bitcache.settlement import SettlementConfig, SettlementState
@@ -72,6 +75,7 @@ from bitcache.wallet import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "KEEP",
     "MAX_MSAT",
     "MSAT_PER_BTC",
     "MSAT_PER_SAT",
@@ -93,7 +97,10 @@ __all__ = [
     "EntryRequest",
     "FeePayer",
     "FileHash",
+    "FileRecord",
+    "FileTerms",
     "HDWallet",
+    "Keep",
     "LedgerStore",
     "Msat",
     "Network",
@@ -109,6 +116,9 @@ __all__ = [
     "SettlementService",
     "SettlementState",
     "SignedTreeHead",
+    "TermChange",
+    "TermsReason",
+    "TermsUpdate",
     "Tip",
     "TxStatus",
     "Utxo",
@@ -138,11 +148,13 @@ __all__ = [
     "posting",
     "public_key_hex",
     "reconcile",
+    "replay",
     "sats_to_msat",
     "save_platform_key",
     "seal",
     "split_bps",
     "split_by_weights",
+    "term_history",
     "tree_head",
     "verify_consistency",
     "verify_statement",

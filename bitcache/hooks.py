@@ -122,7 +122,7 @@ class Hooks:
 
     def term_history(self, file: str | bytes) -> list[TermChange]:
         """Every change of a file's owner, price, size, cap or referrer, oldest first."""
-        return registry.term_history(self.ctx, file)
+        return registry.term_history(self.ledger, file)
 
     def transfer_ownership(self, file: str | bytes, new_uploader: str) -> FileRecord:
         """The platform gives a file to another uploader."""

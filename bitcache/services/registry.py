@@ -29,6 +29,7 @@ from bitcache.errors import FileOwnershipConflict, InvalidInput, UnknownFile
 from bitcache.services.context import Context
 from bitcache.store import files as store
 from bitcache.store import terms as history
+from bitcache.store.ledger import LedgerStore
 
 
 def _open_payables(ctx: Context, conn: Connection, records: Iterable[FileRecord]) -> None:
@@ -104,10 +105,10 @@ def _change(
     return updated
 
 
-def term_history(ctx: Context, file: object) -> list[TermChange]:
-    """Every change of a registered file's terms, oldest first."""
+def term_history(ledger: LedgerStore, file: object) -> list[TermChange]:
+    """Every change of a registered file's owner, price, size, cap or referrer, oldest first."""
     fh = file_hash(file)
-    with ctx.ledger.read() as conn:
+    with ledger.read() as conn:
         _existing(conn, fh)
         return history.history(conn, fh)
 
