@@ -20,8 +20,16 @@ How a posting reads as a line (:func:`classify`):
 * ``reversal``   — a debit with a file hash, in a reversal entry that credits a
   prepaid account back: −1 download;
 * ``payout``     — a debit without a file hash, in a posted/post_pending entry whose
-  memo starts with ``payout`` (``payout <txid>`` names the transaction);
+  memo starts with ``payout`` (``payout <txid>`` names the transaction, and
+  ``payout <txid> sent <n> sat, fee share <m> msat`` also says what reached
+  the uploader on chain and what paid for their output: the debit is
+  ``n × 1000 + m``);
 * ``adjustment`` — any other posting (holds, corrections).
+
+A statement also lists the changes of terms (owner, price, size, cap,
+referrer) of the uploader's files in the period: the platform's signed
+claim, like the opening balance, since the terms history is not part of
+the journal.
 
 Pure: keys come in as arguments; nothing here reads a clock or a database.
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +47,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from bitcache.core.accounts import payable
 from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind
 from bitcache.core.filehash import FileHash
+from bitcache.core.money import MSAT_PER_SAT
+from bitcache.core.terms import TermChange, change_json
 from bitcache.core.treehead import (
     SignedTreeHead,
     anchor_payload,
@@ -62,6 +73,8 @@ __all__ = [
     "classify",
     "entry_json",
     "parse_anchor",
+    "payout_memo",
+    "payout_split",
     "payout_txid",
     "sign_statement",
     "statement_json",
@@ -71,10 +84,12 @@ __all__ = [
     "verify_statement",
 ]
 
-FORMAT = "bitcache-statement/1"
+FORMAT = "bitcache-statement/2"
 _DOMAIN = b"bitcache:statement:v1\x00"
 _HEX = frozenset("0123456789abcdef")
 _PREPAID = "liability:prepaid:"
+_SPLIT = re.compile(r"payout [0-9a-f]{64} sent (0|[1-9][0-9]{0,17}) sat, "
+                    r"fee share (0|[1-9][0-9]{0,17}) msat")
 
 
 class LineKind(enum.Enum):
@@ -88,13 +103,20 @@ class LineKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class LineFacts:
-    """A line's meaning: ``amount_msat`` > 0 adds to what the platform owes the uploader."""
+    """A line's meaning: ``amount_msat`` > 0 adds to what the platform owes the uploader.
+
+    A payout whose entry records its split also has ``received_sat`` (the
+    output value the uploader received on chain) and ``fee_share_msat``
+    (their share of the network fee); both are None on other lines.
+    """
 
     kind: LineKind
     amount_msat: int
     downloads: int
     file_hash: FileHash | None
     txid: str | None
+    received_sat: int | None = None
+    fee_share_msat: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +144,7 @@ class Statement:
     opening_msat: int
     tree_head: SignedTreeHead
     lines: tuple[StatementLine, ...]
+    term_changes: tuple[TermChange, ...] = ()
 
     @property
     def account(self) -> str:
@@ -140,11 +163,18 @@ class FileEarnings:
 
 @dataclass(frozen=True, slots=True)
 class PayoutLine:
-    """A payout: the journal entry that made it final, its transaction and amount."""
+    """A payout: the entry that made it final, its transaction, and what it debited.
+
+    ``amount_msat`` is what left the uploader's balance; of it,
+    ``received_sat`` whole sats reached them on chain and ``fee_share_msat``
+    paid for their output (None when the entry does not record the split).
+    """
 
     entry_id: int
     txid: str | None
     amount_msat: int
+    received_sat: int | None = None
+    fee_share_msat: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +211,32 @@ def payout_txid(memo: str) -> str | None:
     return None
 
 
+def payout_memo(txid: str, received_sat: int | None = None,
+                fee_share_msat: int | None = None) -> str:
+    """The memo of an entry that makes a payout final: ``payout <txid>``, and its split.
+
+    With the split, ``payout <txid> sent <n> sat, fee share <m> msat``:
+    ``n`` sats reached the uploader's output, ``m`` msat was their share of
+    the network fee.
+    """
+    if received_sat is None or fee_share_msat is None:
+        return f"payout {txid}"
+    return f"payout {txid} sent {received_sat} sat, fee share {fee_share_msat} msat"
+
+
+def payout_split(memo: str) -> tuple[int, int] | None:
+    """``(sats received on chain, fee share msat)`` recorded in a payout memo, or None."""
+    found = _SPLIT.fullmatch(memo)
+    return None if found is None else (int(found[1]), int(found[2]))
+
+
+def split_adds_up(debited_msat: int, received_sat: int | None, fee_share_msat: int | None) -> bool:
+    """Whether a payout's split is whole: both parts or neither, summing to the debit."""
+    if received_sat is None or fee_share_msat is None:
+        return received_sat is None and fee_share_msat is None
+    return received_sat * MSAT_PER_SAT + fee_share_msat == debited_msat
+
+
 def _downloader_side(entry: Entry, reversal: bool) -> bool:
     """A download debits a downloader's prepaid account; its reversal credits it back."""
     return any(
@@ -202,7 +258,10 @@ def classify(entry: Entry, index: int) -> LineFacts | None:
         if p.amount > 0 and reversal:
             return LineFacts(LineKind.REVERSAL, amount, -1, p.file_hash, None)
     if p.file_hash is None and p.amount > 0 and not reversal and entry.memo.startswith("payout"):
-        return LineFacts(LineKind.PAYOUT, amount, 0, None, payout_txid(entry.memo))
+        split = payout_split(entry.memo)
+        received, share = (None, None) if split is None else split
+        return LineFacts(LineKind.PAYOUT, amount, 0, None, payout_txid(entry.memo), received,
+                         share)
     return LineFacts(LineKind.ADJUSTMENT, amount, 0, p.file_hash, None)
 
 
@@ -219,7 +278,8 @@ def summarize(statement: Statement) -> Summary:
             files[f.file_hash] = (downloads + f.downloads, msat + f.amount_msat)
             earned += f.amount_msat
         elif f.kind is LineKind.PAYOUT:
-            payouts.append(PayoutLine(line.entry.id, f.txid, -f.amount_msat))
+            payouts.append(PayoutLine(line.entry.id, f.txid, -f.amount_msat, f.received_sat,
+                                      f.fee_share_msat))
             paid -= f.amount_msat
         else:
             adjusted += f.amount_msat
@@ -269,6 +329,8 @@ def _line_json(n: int, line: StatementLine) -> dict[str, object]:
         "downloads": f.downloads,
         "file_hash": _hex_or_none(f.file_hash),
         "txid": f.txid,
+        "received_sat": f.received_sat,
+        "fee_share_msat": f.fee_share_msat,
         "posting": line.posting,
         "entry": entry_json(line.entry),
         "proof": [h.hex() for h in line.proof],
@@ -283,7 +345,8 @@ def summary_json(summary: Summary) -> dict[str, object]:
             for f in summary.files
         ],
         "payouts": [
-            {"entry_id": p.entry_id, "txid": p.txid, "amount_msat": p.amount_msat}
+            {"entry_id": p.entry_id, "txid": p.txid, "amount_msat": p.amount_msat,
+             "received_sat": p.received_sat, "fee_share_msat": p.fee_share_msat}
             for p in summary.payouts
         ],
         "totals": {
@@ -306,6 +369,7 @@ def statement_json(statement: Statement) -> dict[str, object]:
         "period": {"start": statement.start, "end": statement.end},
         "tree_head": statement.tree_head.to_json(),
         "lines": [_line_json(i, line) for i, line in enumerate(statement.lines, 1)],
+        "terms": [change_json(c) for c in statement.term_changes],
         **summary_json(summarize(statement)),
     }
 

@@ -27,16 +27,19 @@ from bitcache.core.statement import (
     Statement,
     StatementLine,
     classify,
+    split_adds_up,
 )
+from bitcache.core.terms import TermChange, change_from_json
 from bitcache.core.treehead import SignedTreeHead
 from bitcache.errors import InvalidInput, StatementInvalid
 
 _TOP = frozenset(
-    {"format", "platform", "uploader", "account", "period", "tree_head", "lines", "files",
-     "payouts", "totals", "signature"}
+    {"format", "platform", "uploader", "account", "period", "tree_head", "lines", "terms",
+     "files", "payouts", "totals", "signature"}
 )
 _LINE = frozenset(
-    {"n", "kind", "amount_msat", "downloads", "file_hash", "txid", "posting", "entry", "proof"}
+    {"n", "kind", "amount_msat", "downloads", "file_hash", "txid", "received_sat",
+     "fee_share_msat", "posting", "entry", "proof"}
 )
 _ENTRY = frozenset(
     {"id", "key", "kind", "ref", "expires_at", "memo", "recorded_at", "prev_hash", "entry_hash",
@@ -181,7 +184,8 @@ def read_statement(doc: Mapping[str, object], key: Ed25519PublicKey) -> Statemen
     ctx = _Context(account, start, end, head)
     lines = tuple(_read_line(i, raw, ctx) for i, raw in enumerate(top.seq("lines"), 1))
     _check_order(lines, account)
-    return Statement(top.text("platform"), uploader, start, end, opening, head, lines)
+    terms = _read_terms(top.seq("terms"), uploader, start, end)
+    return Statement(top.text("platform"), uploader, start, end, opening, head, lines, terms)
 
 
 _TOTALS = frozenset({"earned_msat", "paid_msat", "adjusted_msat", "opening_msat", "closing_msat"})
@@ -200,7 +204,9 @@ def _read_line(n: int, raw: object, ctx: _Context) -> StatementLine:
     actual = classify(entry, index)
     if actual is None:
         raise g.fail(f"a {entry.kind.value} entry moves no posted money and is not a line")
-    _compare(g, _stated_facts(g), actual)
+    stated = _stated_facts(g)
+    _check_split(g, stated)
+    _compare(g, stated, actual)
     if not ctx.start <= entry.recorded_at < ctx.end:
         raise g.fail(f"the entry was recorded at {entry.recorded_at}, outside the period")
     if entry.id > ctx.head.tree_size:
@@ -225,7 +231,22 @@ def _stated_facts(f: _Fields) -> LineFacts:
     return LineFacts(
         kind, f.num("amount_msat"), f.num("downloads"),
         None if file is None else FileHash(file), f.opt_text("txid"),
+        f.opt_num("received_sat"), f.opt_num("fee_share_msat"),
     )
+
+
+def _check_split(f: _Fields, stated: LineFacts) -> None:
+    """A payout's sats received on chain and fee share add up to what it debited."""
+    if stated.kind is not LineKind.PAYOUT:
+        return
+    received, share = stated.received_sat, stated.fee_share_msat
+    if (received is not None and received < 0) or (share is not None and share < 0):
+        raise f.fail("received_sat and fee_share_msat cannot be negative")
+    if not split_adds_up(-stated.amount_msat, received, share):
+        raise f.fail(
+            f"received_sat {received} and fee_share_msat {share} do not add up to the "
+            f"{-stated.amount_msat} msat the payout debited (received × 1000 + fee share)"
+        )
 
 
 def _shown(value: object) -> str:
@@ -237,7 +258,8 @@ def _shown(value: object) -> str:
 
 
 def _compare(f: _Fields, stated: LineFacts, actual: LineFacts) -> None:
-    for name in ("kind", "amount_msat", "downloads", "file_hash", "txid"):
+    for name in ("kind", "amount_msat", "downloads", "file_hash", "txid", "received_sat",
+                 "fee_share_msat"):
         said, real = getattr(stated, name), getattr(actual, name)
         if said != real:
             raise f.fail(
@@ -295,6 +317,29 @@ def _check_order(lines: Sequence[StatementLine], account: str) -> None:
                 f"entry {line.entry.id} has postings to {account} that no line lists "
                 "(a line was removed)"
             )
+
+
+def _read_terms(
+    items: Sequence[object], uploader: str, start: int, end: int
+) -> tuple[TermChange, ...]:
+    """The term changes listed: well formed, in the period, about the uploader, in order."""
+    changes: list[TermChange] = []
+    for n, raw in enumerate(items, 1):
+        try:
+            change = change_from_json(raw)
+        except InvalidInput as exc:
+            raise StatementInvalid(f"terms item {n}: {exc}") from exc
+        if not start <= change.changed_at < end:
+            raise StatementInvalid(
+                f"terms item {n}: changed at {change.changed_at}, outside the period")
+        sides = [change.new] if change.old is None else [change.old, change.new]
+        if not any(uploader in (t.uploader, t.referrer) for t in sides):
+            raise StatementInvalid(
+                f"terms item {n}: file {change.hex} is neither owned nor referred by {uploader}")
+        if changes and change.seq <= changes[-1].seq:
+            raise StatementInvalid(f"terms item {n}: changes must be listed in order")
+        changes.append(change)
+    return tuple(changes)
 
 
 def check_summary(doc: Mapping[str, object], derived: Mapping[str, object]) -> None:

@@ -12,6 +12,8 @@ and new terms, written in the same transaction as the change itself, so an
 uploader's earnings can be explained by the terms in force at each
 download. :func:`replay` folds a file's history back into its current
 terms, checking that each change starts where the previous one ended.
+:func:`change_json` and :func:`change_from_json` are the JSON form a
+statement lists changes in.
 
 Pure: the time comes in as an argument.
 """
@@ -20,11 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from bitcache.core.filehash import FileHash
+from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import (
     FileRecord,
     FileTerms,
@@ -33,8 +35,9 @@ from bitcache.core.files import (
     checked_price,
     checked_referrer,
     checked_size,
+    party_id,
 )
-from bitcache.core.pricing import PriceRule
+from bitcache.core.pricing import PriceKind, PriceRule
 from bitcache.errors import InvalidInput
 
 
@@ -170,3 +173,81 @@ def replay(changes: Iterable[TermChange]) -> FileTerms | None:
                 "terms the history had reached")
         current, last = change.new, change
     return current
+
+
+# -- JSON form (as listed in statements) ---------------------------------------
+
+_CHANGE_KEYS = frozenset({"seq", "file_hash", "changed_at", "reason", "old", "new"})
+_TERMS_KEYS = frozenset({"uploader", "price", "size", "cap", "referrer"})
+_PRICE_KEYS = frozenset({"kind", "amount", "currency"})
+
+
+def terms_json(terms: FileTerms | None) -> dict[str, object] | None:
+    """A file's terms as a JSON object (None stays None)."""
+    if terms is None:
+        return None
+    p = terms.price
+    return {
+        "uploader": terms.uploader,
+        "price": {"kind": p.kind.value, "amount": p.amount, "currency": p.currency},
+        "size": terms.size,
+        "cap": terms.cap,
+        "referrer": terms.referrer,
+    }
+
+
+def change_json(change: TermChange) -> dict[str, object]:
+    """A term change as a JSON object: ``seq``, ``file_hash``, ``changed_at``, ``reason``, terms."""
+    return {
+        "seq": change.seq,
+        "file_hash": change.hex,
+        "changed_at": change.changed_at,
+        "reason": change.reason.value,
+        "old": terms_json(change.old),
+        "new": terms_json(change.new),
+    }
+
+
+def _object(value: object, keys: frozenset[str], what: str) -> Mapping[str, object]:
+    if not isinstance(value, Mapping) or set(value) != keys:
+        raise InvalidInput(f"{what} must be an object with the keys {sorted(keys)}")
+    return value
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise InvalidInput(f"{what} must be a 64-bit integer")
+    return value
+
+
+def terms_from_json(value: object, what: str = "terms") -> FileTerms:
+    """Read back :func:`terms_json` (every value validated; ``InvalidInput`` otherwise)."""
+    obj = _object(value, _TERMS_KEYS, what)
+    price = _object(obj["price"], _PRICE_KEYS, f"{what} price")
+    kind = next((k for k in PriceKind if k.value == price["kind"]), None)
+    if kind is None:
+        raise InvalidInput(f"{what} price kind {price['kind']!r} is not a price kind")
+    terms = FileTerms(
+        party_id(obj["uploader"], "uploader id"),
+        PriceRule(kind, _int(price["amount"], f"{what} price amount"),
+                  price["currency"]),  # type: ignore[arg-type]  # PriceRule checks it
+        checked_size(obj["size"]),
+        checked_cap(obj["cap"]),
+        checked_referrer(obj["referrer"]),
+    )
+    return terms
+
+
+def change_from_json(value: object) -> TermChange:
+    """Read back :func:`change_json` (every value validated; ``InvalidInput`` otherwise)."""
+    obj = _object(value, _CHANGE_KEYS, "a term change")
+    reason = next((r for r in TermsReason if r.value == obj["reason"]), None)
+    if reason is None:
+        raise InvalidInput(f"reason {obj['reason']!r} is not a reason of a term change")
+    old = None if obj["old"] is None else terms_from_json(obj["old"], "old terms")
+    if (old is None) != reason.first:
+        raise InvalidInput(f"a change for reason {reason.value!r} must "
+                           f"{'not ' if reason.first else ''}have old terms")
+    return TermChange(_int(obj["seq"], "seq"), file_hash(obj["file_hash"]),
+                      _int(obj["changed_at"], "changed_at"), reason, old,
+                      terms_from_json(obj["new"], "new terms"))

@@ -22,6 +22,7 @@ from bitcache.core.statement import (
 )
 from bitcache.errors import InvalidInput, StatementInvalid
 from bitcache.store import statements as queries
+from bitcache.store import terms
 from bitcache.store.ledger import LedgerStore
 
 DEFAULT_PLATFORM = "bitcache"
@@ -69,7 +70,12 @@ def issue_statement(
     platform: str = DEFAULT_PLATFORM,
     clock: Callable[[], int] = _now_us,
 ) -> bytes:
-    """The signed statement (a JSON document) of ``uploader`` for ``[start, end)`` µs."""
+    """The signed statement (a JSON document) of ``uploader`` for ``[start, end)`` µs.
+
+    Its lines are the journal postings to the uploader's payable account;
+    it also lists the changes of terms of the files they own or refer
+    that were made in the period.
+    """
     _check_period(start, end)
     account_name(f"liability:payable:{uploader}")
     with ledger.read() as conn:
@@ -77,6 +83,7 @@ def issue_statement(
         postings = queries.payable_postings(ledger, conn, uploader, start, end, size)
         opening = queries.opening_balance(ledger, conn, uploader, start, size)
         root, proofs = queries.inclusion_proofs(conn, (e.id for e, _ in postings), size)
+        changes = terms.changes_of_party(conn, uploader, start, end)
     head = SignedTreeHead(size, root, clock()).sign(signing_key)
     lines = []
     for entry, index in postings:
@@ -84,5 +91,6 @@ def issue_statement(
         if facts is None:  # the query selects moving entries only
             raise StatementInvalid(f"entry {entry.id} moves no posted money")
         lines.append(StatementLine(entry, index, facts, proofs[entry.id]))
-    statement = Statement(platform, uploader, start, end, opening, head, tuple(lines))
+    statement = Statement(platform, uploader, start, end, opening, head, tuple(lines),
+                          tuple(changes))
     return sign_statement(statement, signing_key)

@@ -5,7 +5,9 @@
   ``debit liability:payable:<u> / credit liability:settling`` of
   ``payout × 1000 + fee share`` msat;
 * **final** (N confirmations of version *v*): POST_PENDING of every
-  reservation with memo ``payout <txid>``, then one POSTED entry
+  reservation with memo ``payout <txid> sent <payout> sat, fee share <m> msat``
+  (what reached the uploader's output, and their share of the fee: the
+  reservation is their sum), then one POSTED entry
   ``debit liability:settling`` (payouts + uploaders' fee shares),
   ``debit expense:network_fees`` (the rest of *v*'s fee, the platform's
   share) and ``credit asset:wallet`` (payouts + *v*'s fee: all that left the
@@ -21,6 +23,7 @@ from __future__ import annotations
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, payable
 from bitcache.core.entries import EntryKind, EntryRequest, Posting
 from bitcache.core.money import MSAT_PER_SAT
+from bitcache.core.statement import payout_memo
 from bitcache.errors import InvalidInput
 from bitcache.settlement.model import ReservedPayout, Settlement, Version
 
@@ -44,18 +47,13 @@ def reservation(settlement_id: int, uploader: str, reserved_msat: int) -> EntryR
     )
 
 
-def payout_memo(txid: str) -> str:
-    """The memo of final payout entries: ``payout <txid>`` (statements list payouts by it)."""
-    return f"payout {txid}"
-
-
 def _post(settlement_id: int, payee: ReservedPayout, txid: str) -> EntryRequest:
     return EntryRequest(
         f"settlement:{settlement_id}:post:{payee.uploader}",
         reservation_postings(payee.uploader, payee.reserved_msat),
         EntryKind.POST_PENDING,
         payee.pending_entry_id,
-        memo=payout_memo(txid),
+        memo=payout_memo(txid, payee.payout_sat, payee.fee_share_msat),
     )
 
 

@@ -28,6 +28,8 @@ from tests.settlement.support import (
 from tests.settlement.test_cycle import expected_payout, run_to_final
 
 BALANCE = 10_000_000
+#: What a final payout's memo says reached alice on chain, and her share of the fee.
+SPLIT = f" sent {expected_payout(BALANCE)} sat, fee share 31000 msat"
 
 
 def broadcast_one(
@@ -71,7 +73,8 @@ def test_whichever_version_confirms_is_booked_once(
     s = svc.settlement(sid)
     assert s.confirmed_txid == won.txid
     assert received(chain, script) == expected_payout(BALANCE)
-    assert payout_entries(ledger, "alice") == [(f"payout {won.txid}", BALANCE - BALANCE % 1000)]
+    assert payout_entries(ledger, "alice") == [
+        (f"payout {won.txid}{SPLIT}", BALANCE - BALANCE % 1000)]
     assert ledger.balance(NETWORK_FEES).posted == won.fee_sat * 1000 - 31_000
     check_books(ledger, chain)
 
@@ -89,7 +92,8 @@ def test_a_reorg_that_swaps_the_original_for_the_replacement_pays_once(
     run_to_final(svc, chain, sid)
     assert svc.settlement(sid).confirmed_txid == v2.txid
     assert received(chain, script) == expected_payout(BALANCE)
-    assert payout_entries(ledger, "alice") == [(f"payout {v2.txid}", BALANCE - BALANCE % 1000)]
+    assert payout_entries(ledger, "alice") == [
+        (f"payout {v2.txid}{SPLIT}", BALANCE - BALANCE % 1000)]
     check_books(ledger, chain)
 
 
@@ -162,6 +166,7 @@ def test_an_input_double_spent_by_an_outside_tx_voids_and_pays_once_later(
     run_to_final(svc, chain, again)
     assert received(chain, script) == expected_payout(BALANCE)
     entries = payout_entries(ledger, "alice")
-    assert entries == [(f"payout {svc.settlement(again).confirmed_txid}", BALANCE - BALANCE % 1000)]
+    assert entries == [
+        (f"payout {svc.settlement(again).confirmed_txid}{SPLIT}", BALANCE - BALANCE % 1000)]
     assert -ledger.balance(payable("alice")).posted == BALANCE % 1000
     check_books(ledger, chain)

@@ -60,7 +60,8 @@ def test_a_cycle_pays_every_uploader_once_and_books_match_the_wallet(
     for name, balance in EARNINGS.items():
         assert received(chain, scripts[name]) == expected_payout(balance)
         assert payout_entries(any_ledger, name) == [
-            (f"payout {s.confirmed_txid}", expected_payout(balance) * 1000 + 31_000)
+            (f"payout {s.confirmed_txid} sent {expected_payout(balance)} sat, fee share 31000 msat",
+             expected_payout(balance) * 1000 + 31_000)
         ]
         assert -any_ledger.balance(payable(name)).posted == balance % 1000  # sub-sat remainder
     assert received(chain, scripts["dave"]) == 0
