@@ -287,10 +287,18 @@ def statement(
     _statement_summary(summary, out, as_json)
 
 
+def _split_total(payouts: Any, name: str) -> int | None:
+    """The sum of one part of the payouts' split (None if a payout does not record it)."""
+    parts = [getattr(p, name) for p in payouts]
+    return None if None in parts else sum(parts)
+
+
 def _statement_summary(summary: Any, path: Path, as_json: bool) -> None:
     totals = {
         "earned_msat": summary.earned_msat,
         "paid_msat": summary.paid_msat,
+        "received_sat": _split_total(summary.payouts, "received_sat"),
+        "fee_share_msat": _split_total(summary.payouts, "fee_share_msat"),
         "closing_msat": summary.closing_msat,
         "files": len(summary.files),
         "payouts": len(summary.payouts),
