@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -47,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from bitcache.core.accounts import payable
 from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind
 from bitcache.core.filehash import FileHash
-from bitcache.core.money import MSAT_PER_SAT
+from bitcache.core.payoutmemo import payout_memo, payout_split, payout_txid
 from bitcache.core.terms import TermChange, change_json
 from bitcache.core.treehead import (
     SignedTreeHead,
@@ -86,10 +85,7 @@ __all__ = [
 
 FORMAT = "bitcache-statement/2"
 _DOMAIN = b"bitcache:statement:v1\x00"
-_HEX = frozenset("0123456789abcdef")
 _PREPAID = "liability:prepaid:"
-_SPLIT = re.compile(r"payout [0-9a-f]{64} sent (0|[1-9][0-9]{0,17}) sat, "
-                    r"fee share (0|[1-9][0-9]{0,17}) msat")
 
 
 class LineKind(enum.Enum):
@@ -199,42 +195,6 @@ class VerifiedStatement:
 
 
 # -- meaning of a posting ----------------------------------------------------
-
-
-def payout_txid(memo: str) -> str | None:
-    """The txid of a ``payout <txid>`` memo (64 lowercase hex), or None."""
-    parts = memo.split(" ")
-    if len(parts) >= 2 and parts[0] == "payout":
-        txid = parts[1]
-        if len(txid) == 64 and set(txid) <= _HEX:
-            return txid
-    return None
-
-
-def payout_memo(txid: str, received_sat: int | None = None,
-                fee_share_msat: int | None = None) -> str:
-    """The memo of an entry that makes a payout final: ``payout <txid>``, and its split.
-
-    With the split, ``payout <txid> sent <n> sat, fee share <m> msat``:
-    ``n`` sats reached the uploader's output, ``m`` msat was their share of
-    the network fee.
-    """
-    if received_sat is None or fee_share_msat is None:
-        return f"payout {txid}"
-    return f"payout {txid} sent {received_sat} sat, fee share {fee_share_msat} msat"
-
-
-def payout_split(memo: str) -> tuple[int, int] | None:
-    """``(sats received on chain, fee share msat)`` recorded in a payout memo, or None."""
-    found = _SPLIT.fullmatch(memo)
-    return None if found is None else (int(found[1]), int(found[2]))
-
-
-def split_adds_up(debited_msat: int, received_sat: int | None, fee_share_msat: int | None) -> bool:
-    """Whether a payout's split is whole: both parts or neither, summing to the debit."""
-    if received_sat is None or fee_share_msat is None:
-        return received_sat is None and fee_share_msat is None
-    return received_sat * MSAT_PER_SAT + fee_share_msat == debited_msat
 
 
 def _downloader_side(entry: Entry, reversal: bool) -> bool:

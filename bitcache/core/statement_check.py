@@ -20,6 +20,7 @@ from bitcache.core.accounts import payable
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, content_hash
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
+from bitcache.core.payoutmemo import split_adds_up
 from bitcache.core.statement import (
     FORMAT,
     LineFacts,
@@ -27,7 +28,6 @@ from bitcache.core.statement import (
     Statement,
     StatementLine,
     classify,
-    split_adds_up,
 )
 from bitcache.core.terms import TermChange, change_from_json
 from bitcache.core.treehead import SignedTreeHead

@@ -23,7 +23,7 @@ from __future__ import annotations
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, payable
 from bitcache.core.entries import EntryKind, EntryRequest, Posting
 from bitcache.core.money import MSAT_PER_SAT
-from bitcache.core.statement import payout_memo
+from bitcache.core.payoutmemo import payout_memo
 from bitcache.errors import InvalidInput
 from bitcache.settlement.model import ReservedPayout, Settlement, Version
 
