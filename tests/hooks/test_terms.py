@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 
+from bitcache.core.filehash import file_hash
 from bitcache.core.files import FileTerms
 from bitcache.core.pricing import PriceRule
-from bitcache.core.terms import KEEP, TermsReason, replay
+from bitcache.core.terms import KEEP, TermChange, TermsReason, replay
 from bitcache.errors import (
     DownloadCapReached,
     FileOwnershipConflict,
@@ -173,6 +174,29 @@ def test_files_registered_before_the_history_get_their_terms_recorded(db_url: st
         assert replay(hooks.term_history(FILE)) == hooks.file(FILE).terms
     finally:
         hooks.close()
+
+
+_A = FileTerms("carol", PriceRule.fixed(1))
+_B = dataclasses.replace(_A, cap=3)
+_START = TermChange(1, file_hash(FILE), 10, TermsReason.REGISTERED, None, _A)
+_CAPPED = TermChange(2, file_hash(FILE), 11, TermsReason.UPDATED, _A, _B)
+BROKEN = {
+    "a gap": [_START, dataclasses.replace(_CAPPED, old=_B)],
+    "no start": [_CAPPED],
+    "two starts": [_START, dataclasses.replace(_CAPPED, old=None, reason=TermsReason.IMPORTED)],
+    "out of order": [dataclasses.replace(_START, seq=3), _CAPPED],
+    "another file": [_START, dataclasses.replace(_CAPPED, file_hash=file_hash(FILE2))],
+}
+
+
+def test_replay_folds_a_chain_of_changes() -> None:
+    assert replay([]) is None and replay([_START]) == _A and replay([_START, _CAPPED]) == _B
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_replay_refuses_a_history_that_is_not_one_chain(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        replay(BROKEN[name])
 
 
 # --- property: any sequence of calls leaves the terms of a simple model ----------------------
