@@ -62,12 +62,24 @@ Error codes and exit codes exist only in the CLI.
     │   └── InvalidTransition               state machine transition not allowed
     ├── ReconcileError                      reconcile found a discrepancy
     ├── StatementInvalid                    a statement, tree head or proof fails (names the line)
-    └── HookError                           refusals of the storage-server API
-        ├── UnknownFile
-        ├── FileOwnershipConflict
-        ├── DownloadCapReached
-        ├── FileHeld
-        └── FileNotHeld                     release/refund of a file that is not held
+    ├── HookError                           refusals of the storage-server API
+    │   ├── UnknownFile
+    │   ├── FileOwnershipConflict
+    │   ├── DownloadCapReached
+    │   ├── FileHeld
+    │   └── FileNotHeld                     release/refund of a file that is not held
+    └── ServeError                          refusals of the HTTP service (bitcache serve)
+        ├── AuthenticationFailed            no, malformed, unknown or revoked API key
+        ├── ScopeDenied                     the key has no scope allowing the request
+        ├── TooManyFailures                 a client's authentication failures over the limit
+        ├── LinkInvalid                     a download link whose signature does not verify
+        │   └── LinkExpired                 a genuine link past its expiry
+        ├── LinkUsed                        a link's charge paid for other bytes
+        ├── RangeNotSatisfiable             a Range header that asks no byte of the file
+        ├── FileMissing                     registered, but not on the host's disk
+        ├── IdempotencyKeyReused            an Idempotency-Key sent again with another request
+        ├── RequestInProgress               the first request with that key still runs
+        └── ServiceUnavailable              a part the request needs is not configured
 """
 
 from __future__ import annotations
@@ -371,3 +383,58 @@ class FileHeld(HookError):
 
 class FileNotHeld(HookError):
     """A hold was to be released or refunded, but the file is not held."""
+
+
+# --- the HTTP service ---------------------------------------------------------
+
+
+class ServeError(BitcacheError):
+    """A request to ``bitcache serve`` was refused."""
+
+
+class AuthenticationFailed(ServeError):
+    """No API key, a malformed one, or one that is unknown or revoked."""
+
+
+class ScopeDenied(ServeError):
+    """The API key is genuine but none of its scopes allows this request."""
+
+
+class TooManyFailures(ServeError):
+    """Too many failed authentications from one client; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LinkInvalid(ServeError):
+    """A download link is malformed or its signature does not verify."""
+
+
+class LinkExpired(LinkInvalid):
+    """A genuine download link whose expiry has passed."""
+
+
+class LinkUsed(ServeError):
+    """A link's one charge paid for other bytes than the request asks."""
+
+
+class RangeNotSatisfiable(ServeError):
+    """A Range header that is malformed or asks for no byte of the file."""
+
+
+class FileMissing(ServeError):
+    """The file is registered but the host has no copy of it on disk."""
+
+
+class IdempotencyKeyReused(ServeError):
+    """The Idempotency-Key was sent before with another method, path or body."""
+
+
+class RequestInProgress(ServeError):
+    """The first request with this Idempotency-Key has not finished yet."""
+
+
+class ServiceUnavailable(ServeError):
+    """The service was started without a part this request needs (chain, wallet, key)."""

@@ -18,7 +18,7 @@ prompt. ``--json`` prints one JSON document instead of tables.
 
 from __future__ import annotations
 
-from bitcache.cli import demo_command, ledger_commands, node_commands
+from bitcache.cli import demo_command, ledger_commands, node_commands, serve_commands
 from bitcache.cli.base import EXIT_BACKEND, EXIT_CHECK_FAILED, EXIT_REFUSED, NodeConfig, app
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "ledger_commands",
     "main",
     "node_commands",
+    "serve_commands",
 ]
 
 
