@@ -151,10 +151,10 @@ class Gate:
         return entry is not None and "bytes" not in memo_fields(entry.memo)
 
     def _accel(self, link: Link, receipt: DownloadReceipt | None) -> Response:
+        charged = 0 if receipt is None or receipt.replayed else receipt.price_msat
         headers = {"X-Accel-Redirect": self.config.accel_prefix + link.file,
-                   "Cache-Control": "private, no-store"}
+                   "Cache-Control": "private, no-store",
+                   "X-Bitcache-Charged-Msat": str(charged)}
         if receipt is not None:
-            charged = 0 if receipt.replayed else receipt.price_msat
-            headers["X-Bitcache-Charged-Msat"] = str(charged)
             headers["X-Bitcache-Balance-Msat"] = str(receipt.balance_after_msat)
         return Response(status_code=200, headers=headers)
