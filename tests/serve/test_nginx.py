@@ -1,0 +1,182 @@
+"""A real nginx, configured as docs/serve.md says, serving real files in front of
+`bitcache serve` (a subprocess), on loopback ports, on both engines."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bitcache.serve import keys
+from bitcache.store.ledger import LedgerStore
+from tests.serve.stack import Stack, init_node, nginx_binary, serve_stack
+
+PRICE = 5_000
+SIZE = 100_000
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="session")
+def node_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    nginx_binary()  # skip or fail before paying for a node folder
+    home = tmp_path_factory.mktemp("serve-node") / "node"
+    init_node(home)
+    return home
+
+
+def _stack(node_home: Path, db_url: str, tmp_path: Path, *args: str) -> Iterator[Stack]:
+    with serve_stack(node_home, db_url, tmp_path, *args) as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(node_home: Path, db_url: str, tmp_path: Path) -> Iterator[Stack]:
+    yield from _stack(node_home, db_url, tmp_path)
+
+
+class Host:
+    """The host's side: API keys from the CLI, files on disk, calls to the API."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.storage = self.key("storage")
+        self.operator = self.key("operator")
+        self.api = httpx.Client(base_url=stack.api, timeout=30)
+        self.web = httpx.Client(base_url=stack.web, timeout=30)
+
+    def key(self, *scopes: str) -> dict[str, str]:
+        ledger = LedgerStore.open(self.stack.db, migrate=False)
+        try:
+            made = keys.create_key(ledger, scopes, "tests", time.time_ns() // 1000)
+        finally:
+            ledger.close()
+        return {"Authorization": f"Bearer {made.key}"}
+
+    def add_file(self, **terms: object) -> tuple[str, bytes]:
+        data = os.urandom(SIZE)
+        fh = hashlib.sha256(data).hexdigest()
+        (self.stack.files / fh).write_bytes(data)
+        r = self.api.post("/v1/files", headers=self.storage, json={
+            "file": fh, "uploader": "carol", "price": {"kind": "fixed", "amount": PRICE},
+            "size": SIZE, **terms})
+        assert r.status_code == 200, r.text
+        return fh, data
+
+    def link(self, fh: str, who: str = "bob", ttl: int = 300) -> str:
+        r = self.api.post("/v1/links", headers=self.storage,
+                          json={"file": fh, "downloader": who, "ttl_seconds": ttl})
+        assert r.status_code == 201, r.text
+        return str(r.json()["url"])
+
+    def credit(self, who: str, msat: int) -> None:
+        r = self.api.post(f"/v1/downloaders/{who}/credits", json={"amount_msat": msat},
+                          headers={**self.operator, "Idempotency-Key": f"fund-{who}-{msat}"})
+        assert r.status_code == 200, r.text
+
+    def balance(self, who: str) -> int:
+        r = self.api.get(f"/v1/downloaders/{who}/balance", headers=self.operator)
+        return int(r.json()["available_msat"])
+
+
+def _problem(r: httpx.Response, status: int, slug: str) -> dict[str, object]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    assert r.json()["type"] == f"/problems/{slug}"
+    return dict(r.json())
+
+
+def test_paid_download_402_replays_and_forged_or_expired_links(stack: Stack) -> None:
+    host = Host(stack)
+    fh, data = host.add_file()
+    url = host.link(fh, ttl=4)
+    expires = int(url.split("e=")[1].split("&")[0])
+
+    refused = _problem(host.web.get(url), 402, "insufficient-funds")
+    assert (refused["price_msat"], refused["available_msat"], refused["missing_msat"]) == (
+        PRICE, 0, PRICE)
+    assert str(refused["deposit_address"]).startswith("bcrt1")
+    assert refused["payment_uri"] == f"bitcoin:{refused['deposit_address']}?amount=0.00000005"
+
+    host.credit("bob", 12_000)
+    paid = host.web.get(url)
+    assert paid.status_code == 200 and paid.content == data
+    assert paid.headers["x-bitcache-charged-msat"] == str(PRICE)
+    assert paid.headers["x-bitcache-balance-msat"] == "7000"
+    again = host.web.get(url)  # a retry within the link's lifetime
+    assert again.status_code == 200 and again.content == data
+    assert again.headers["x-bitcache-charged-msat"] == "0"
+    assert host.balance("bob") == 12_000 - PRICE
+
+    _problem(host.web.get(url.replace("d=bob", "d=alice")), 403, "link-invalid")
+    _problem(host.web.get(url.replace(f"e={expires}", f"e={expires + 3600}")), 403,
+             "link-invalid")
+    time.sleep(max(0.0, expires - time.time()) + 0.2)
+    _problem(host.web.get(url), 410, "link-expired")  # after its lifetime: not served
+    assert host.balance("bob") == 12_000 - PRICE and host.balance("alice") == 0
+
+
+def test_range_requests_a_file_missing_on_disk_and_the_cap(stack: Stack) -> None:
+    host = Host(stack)
+    host.credit("bob", 100_000)
+    fh, data = host.add_file()
+    url = host.link(fh)
+    part = host.web.get(url, headers={"Range": "bytes=0-9999"})
+    assert part.status_code == 206 and part.content == data[:10_000]
+    assert part.headers["content-range"] == f"bytes 0-9999/{SIZE}"
+    assert part.headers["x-bitcache-charged-msat"] == str(PRICE // 10)
+    inside = host.web.get(url, headers={"Range": "bytes=100-199"})
+    assert inside.status_code == 206 and inside.content == data[100:200]
+    assert inside.headers["x-bitcache-charged-msat"] == "0"
+    _problem(host.web.get(url, headers={"Range": "bytes=50000-50099"}), 409, "link-used")
+    assert host.balance("bob") == 100_000 - PRICE // 10
+
+    gone, _ = host.add_file()
+    (stack.files / gone).unlink()
+    _problem(host.web.get(host.link(gone)), 404, "file-missing")
+    assert host.balance("bob") == 100_000 - PRICE // 10
+    counted = host.api.get(f"/v1/files/{gone}", headers=host.storage).json()
+    assert counted["downloads"] == 0
+
+    capped, _ = host.add_file(cap=1)
+    assert host.web.get(host.link(capped)).status_code == 200
+    _problem(host.web.get(host.link(capped)), 403, "download-cap-reached")
+    assert host.balance("bob") == 100_000 - PRICE // 10 - PRICE
+
+
+def test_a_hold_and_keys_without_the_scope(stack: Stack) -> None:
+    host = Host(stack)
+    host.credit("bob", 100_000)
+    fh, data = host.add_file()
+    bob_key = host.key("downloader:bob")
+    _problem(host.api.post(f"/v1/files/{fh}/hold", json={},
+                           headers={**host.storage, "Idempotency-Key": "h1"}), 403, "forbidden")
+    _problem(host.api.post("/v1/links", json={"file": fh, "downloader": "bob"},
+                           headers=bob_key), 403, "forbidden")
+    _problem(host.api.get("/v1/downloaders/alice/balance", headers=bob_key), 403, "forbidden")
+    assert host.api.get("/v1/downloaders/bob/balance", headers=bob_key).status_code == 200
+
+    held = host.api.post(f"/v1/files/{fh}/hold", json={},
+                         headers={**host.operator, "Idempotency-Key": "h1"})
+    assert held.status_code == 200, held.text
+    served = host.web.get(host.link(fh))  # the default policy: served, earnings held
+    assert served.status_code == 200 and served.content == data
+    earnings = host.api.get("/v1/uploaders/carol/earnings", headers=host.storage).json()
+    assert earnings["files"] == []
+    assert host.balance("bob") == 100_000 - PRICE
+
+
+def test_a_hold_under_the_refuse_policy(node_home: Path, db_url: str, tmp_path: Path) -> None:
+    for stack in _stack(node_home, db_url, tmp_path, "--hold-policy", "refuse"):
+        host = Host(stack)
+        host.credit("bob", 100_000)
+        fh, _ = host.add_file()
+        held = host.api.post(f"/v1/files/{fh}/hold", json={},
+                             headers={**host.operator, "Idempotency-Key": "h1"})
+        assert held.status_code == 200
+        _problem(host.web.get(host.link(fh)), 451, "file-held")
+        assert host.balance("bob") == 100_000
