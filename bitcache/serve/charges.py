@@ -57,14 +57,18 @@ class SerialHooks:
 
     def __init__(self, hooks: Hooks):
         self.hooks = hooks
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="bitcache-writer")
+        self._writer: ThreadPoolExecutor | None = None
 
     async def _run(self, call: Callable[[], T]) -> T:
+        if self._writer is None:  # made on first use (again after a close)
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="bitcache-writer")
         return await asyncio.get_running_loop().run_in_executor(self._writer, call)
 
     def close(self) -> None:
         """Finish the call in flight and stop the writer thread."""
-        self._writer.shutdown(wait=True)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
 
     async def download(self, file: str | bytes, downloader: str, key: str, *,
                        bytes_served: int | None = None) -> DownloadReceipt:

@@ -49,6 +49,8 @@ _TYPES = (
     ProblemType("file-missing", 404, "File not available",
                 "The file is registered but the host has no copy of it; nothing was charged."),
     ProblemType("unknown-transfer", 404, "Unknown transfer", "No transfer has that id."),
+    ProblemType("unknown-party", 404, "Unknown party",
+                "No account exists yet for that uploader or downloader."),
     ProblemType("not-found", 404, "Not found", "No endpoint has that path."),
     ProblemType("method-not-allowed", 405, "Method not allowed",
                 "The endpoint does not accept that method."),
@@ -133,6 +135,7 @@ _MAP: tuple[tuple[type[e.BitcacheError], str, str | None], ...] = (
     (e.PendingStateError, "transfer-closed", "the transfer was completed, cancelled or "
                                              "has expired"),
     (e.UnknownEntry, "unknown-transfer", "no transfer has this id"),
+    (e.UnknownAccount, "unknown-party", "no account exists yet for this party"),
     (e.IdempotencyConflict, "event-conflict", "the event id was used for another event"),
     (e.LedgerError, "ledger-refused", "the ledger refused the request"),
     (e.StoreError, "unavailable", "the database failed; retry later"),

@@ -44,6 +44,9 @@ class FakeChain:
             raise ChainUnavailable("the node does not answer")
         return Tip(7, "00" * 32)
 
+    def __getattr__(self, name: str) -> Any:
+        raise ChainUnavailable(f"the fake chain has no {name}")
+
 
 @dataclass
 class World:
@@ -83,6 +86,8 @@ def make_world(db_url: str, tmp_path: Path, **options: Any) -> World:
     files.mkdir(exist_ok=True)
     now = [1_800_000_000.0]
     hold_policy = options.pop("hold_policy", None)
+    chain = options.pop("chain", None)
+    platform_key = options.pop("platform_key", None)
     hooks = Hooks.open(db_url, **({"hold_policy": hold_policy} if hold_policy else {}))
     options.setdefault("key_cache_seconds", 0.0)
     serve_options = ServeOptions(files, b"s" * 32, **options)
@@ -94,7 +99,7 @@ def make_world(db_url: str, tmp_path: Path, **options: Any) -> World:
     def opener() -> Iterator[FakeChain]:
         yield FakeChain(state)
 
-    node = NodeParts(wallet, opener, 3)  # type: ignore[arg-type]
+    node = NodeParts(wallet, chain or opener, 3, platform_key)
     service = Service(hooks, serve_options, node, clock=lambda: now[0])
     return World(service, hooks, files, now, state)
 

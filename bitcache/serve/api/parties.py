@@ -105,5 +105,5 @@ ENDPOINTS = (
              earnings, READERS_U, params=UPLOADER, query=PERIOD, reply=EARNINGS),
     Endpoint("GET", "/v1/uploaders/{uploader}/statement",
              "The uploader's signed statement for a period", statement, READERS_U,
-             params=UPLOADER, query=PERIOD, reply={"type": "object"}),
+             params=UPLOADER, query=PERIOD, reply={"type": "object"}, refusals=(404,)),
 )
