@@ -68,7 +68,7 @@ def test_the_service_keeps_its_documented_promises(fuzz_world: World,
             sent = {k: v for k, v in (case.headers or {}).items()
                     if k.lower() != "authorization"}
             response = case.call(headers={**sent, **auth})
-            seen[(operation.path, response.status_code)] += 1
+            seen[(case.operation.path, response.status_code)] += 1
             case.validate_response(response, checks=CHECKS)
 
         try:
