@@ -28,7 +28,9 @@ Error codes and exit codes exist only in the CLI.
     │   ├── PendingStateError               pending already posted/voided, not pending
     │   │   └── PendingExpired
     │   ├── AlreadyReversed
-    │   └── JournalCorrupt                  the hash chain or a balance does not verify
+    │   ├── JournalCorrupt                  the hash chain or a balance does not verify
+    │   ├── UnknownDeposit                  no deposit is recorded for that outpoint
+    │   └── DepositStateError               the deposit's state does not allow that recovery step
     ├── StoreError                          the database failed (wrapped driver error)
     │   └── SchemaError                     database not initialised / wrong version
     ├── WalletError
@@ -175,6 +177,15 @@ class AlreadyReversed(LedgerError):
 
 class JournalCorrupt(LedgerError):
     """The journal's hash chain or a stored balance does not verify."""
+
+
+class UnknownDeposit(LedgerError):
+    """No deposit is recorded for that outpoint."""
+
+
+class DepositStateError(LedgerError):
+    """A deposit is not in a state that allows the asked recovery step (reversing a
+    credit that is backed by the chain, re-crediting one that was never reversed…)."""
 
 
 # --- store ----------------------------------------------------------------

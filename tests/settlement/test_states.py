@@ -7,7 +7,7 @@ import pytest
 from bitcache.chain.protocol import OutPoint, OutSpend
 from bitcache.errors import InvalidTransition
 from bitcache.settlement.states import TRANSITIONS, SettlementState, check_transition
-from bitcache.settlement.tracking import Action, Sighting, decide, observe
+from bitcache.settlement.tracking import Action, ParentFate, Sighting, decide, observe
 
 S = SettlementState
 OURS = frozenset({"a" * 64, "b" * 64})
@@ -67,3 +67,34 @@ def test_decisions() -> None:
     assert step(S.SIGNED, shallow_foreign) is Action.WAIT
     assert step(S.BROADCAST, deep_foreign) is Action.VOID
     assert step(S.CONFIRMED, deep_foreign, k=1, txid="a" * 64) is Action.UNCONFIRM
+
+
+def test_a_vanished_input_is_proven_by_a_deep_conflict_of_its_transaction() -> None:
+    unseen = [OutSpend(False), OutSpend(True, None, None, True)]  # Esplora-like, Core-like
+    parent = INPUTS[0].txid
+
+    def fate(*parents: ParentFate) -> Action:
+        obs = observe(OURS, INPUTS, unseen, 100, parents={p.txid: p for p in parents})
+        return decide(S.BROADCAST, 0, None, obs, required=3, bump_due=False).action
+
+    assert fate() is Action.SEND  # nothing known: rebroadcast
+    assert fate(ParentFate(parent, known=True)) is Action.SEND  # the input exists
+    assert fate(ParentFate(parent, known=False)) is Action.SEND  # gone, no conflict in sight
+    assert fate(ParentFate(parent, False, "e" * 64, 2)) is Action.WAIT  # not proven yet
+    assert fate(ParentFate(parent, False, "e" * 64, 3)) is Action.VOID
+    def gone(depth: int) -> dict[str, ParentFate]:
+        return {parent: ParentFate(parent, False, "e" * 64, depth)}
+
+    obs = observe(OURS, INPUTS, unseen, 100, parents=gone(5))
+    assert (obs.sighting, obs.txid, obs.depth, obs.parent) == (
+        Sighting.PARENT_CONFLICTED, "e" * 64, 5, parent
+    )
+    confirmed = decide(S.CONFIRMED, 1, "a" * 64, obs, required=3, bump_due=False)
+    assert confirmed.action is Action.UNCONFIRM  # confirmed → broadcast first, then void
+    # a deep vanished parent wins over a shallow foreign spend of another input
+    mixed = [OutSpend(False), OutSpend(True, "f" * 64, 0, True, 100)]
+    obs = observe(OURS, INPUTS, mixed, 100, parents=gone(4))
+    assert obs.sighting is Sighting.PARENT_CONFLICTED
+    ours = [OutSpend(False), OutSpend(True, "a" * 64, 0, True, 99)]
+    obs = observe(OURS, INPUTS, ours, 100, parents=gone(4))
+    assert obs.sighting is Sighting.OURS_CONFIRMED
