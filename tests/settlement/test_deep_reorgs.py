@@ -7,10 +7,12 @@ import pytest
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import payable
 from bitcache.errors import ReorgTooDeep
+from bitcache.services.reconcile import Check
 from bitcache.settlement.states import SettlementState
 from bitcache.store.ledger import LedgerStore
 from tests.settlement.reorg_support import N, Node
 from tests.settlement.support import earn, payout_entries, received, register
+from tests.settlement.test_chain_events import steal_input
 from tests.settlement.test_cycle import expected_payout, run_to_final
 
 BALANCE = 10_000_000  # msat owed to alice
@@ -88,3 +90,62 @@ def test_a_settlement_with_no_copy_of_its_input_transaction_waits_for_the_operat
     assert gone.state is SettlementState.VOID
     owed = ledger.balance(payable("alice"))
     assert (-owed.posted, owed.pending_debits) == (BALANCE, 0)  # the credit is back
+
+
+def test_a_reversed_deposit_that_confirms_after_all_is_named_by_reconcile(
+    any_ledger: LedgerStore, chain: RegtestChain
+) -> None:
+    node = Node.open(any_ledger, chain)
+    txid, _ = node.deposit("bob", 40_000)
+    chain.mine(N)
+    [credited] = node.deposits.scan().credited
+    assert node.reconcile().ok
+    chain.reorg(N, new_blocks=N + 1)  # the deposit goes back to the mempool
+    with pytest.raises(ReorgTooDeep):
+        node.deposits.scan()
+    any_ledger.reverse(credited.entry_id, f"reverse-deposit:{txid}:0")  # reversed too early
+    chain.mine(N)  # …and it confirms, N deep
+    assert chain.tx_status(txid).confirmations == N
+    assert node.deposits.scan().credited == ()  # a deposit is never credited twice
+    report = node.reconcile()
+    assert not report.ok
+    named = [d for d in report.discrepancies if d.subject == f"coin {txid}:0"]
+    assert len(named) == 1 and "reversed by entry" in named[0].detail
+    assert f"{N} confirmations" in named[0].detail
+    assert report.wallet is not None
+    assert not [a for a in report.wallet.adjustments if a.kind == "awaiting_credit"]
+    assert report.wallet.difference_sat == 40_000  # on chain, not in the books
+
+
+def test_reconcile_names_a_payout_made_twice_by_a_void_settlement(
+    ledger: LedgerStore, chain: RegtestChain
+) -> None:
+    node = Node.open(ledger, chain)
+    node.fund(50_000_000)
+    script = register(node.settlement, ["alice"])["alice"]
+    earn(ledger, {"alice": BALANCE})
+    (first,) = node.settlement.run_cycle().created
+    stolen_at = chain.tip().height + 1
+    steal_input(node.settlement, chain, first, ledger)  # the operator's other wallet
+    funding = node.fund(50_000_000)  # mines N blocks: the conflict is proven
+    (second,) = node.settlement.run_cycle().created
+    assert node.settlement.settlement(first).state is SettlementState.VOID
+    run_to_final(node.settlement, chain, second)
+    assert node.reconcile().ok
+    # A branch from below the conflict confirms the void settlement's version instead, and
+    # the funding again; the second payout goes back to the mempool and confirms: alice is
+    # paid twice.
+    replayed = [node.settlement.settlement(first).versions[0].raw, chain.raw_transaction(funding)]
+    depth = chain.tip().height - stolen_at + 1
+    chain.reorg(depth, transactions=[r for r in replayed if r is not None])
+    assert node.settlement.settlement(second).confirmed_txid in chain.mempool_txids()
+    chain.mine(N)
+    paid = expected_payout(BALANCE)
+    assert received(chain, script) == 2 * paid
+    report = node.reconcile()
+    assert not report.ok
+    found = {d.subject: d.detail for d in report.discrepancies if d.check is Check.DOUBLE_PAYOUTS}
+    assert set(found) == {f"settlement {first}", f"settlement {first} payee alice"}
+    assert f"paid again by settlement {second}" in found[f"settlement {first} payee alice"]
+    assert f"{paid} sat to recover" in found[f"settlement {first} payee alice"]
+    assert all("not by a settlement of ours" not in d.detail for d in report.discrepancies)
