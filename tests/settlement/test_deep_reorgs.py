@@ -36,8 +36,9 @@ def spending_the_deposit(
 
 
 def test_a_settlement_whose_deposit_left_the_chain_is_voided_and_paid_again(
-    ledger: LedgerStore, chain: RegtestChain
+    any_ledger: LedgerStore, chain: RegtestChain
 ) -> None:
+    ledger = any_ledger
     node, sid, conflict, script = spending_the_deposit(ledger, chain)
     deposit_txid = node.settlement.settlement(sid).inputs[0].outpoint.txid
     first = node.settlement.settlement(sid).versions[0].txid
