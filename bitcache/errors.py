@@ -300,8 +300,10 @@ class BlockRejected(ChainError):
 class ReorgTooDeep(ChainError):
     """A deposit credited after N confirmations was reorganised away.
 
-    ``outpoints`` names them (``txid:vout``); their credits stand until an
-    operator reverses them.
+    ``outpoints`` names them (``txid:vout``); their credits stand (not frozen)
+    until the chain restores them or an operator reverses them; the CLI keeps
+    reporting them until then, or until acknowledged
+    (:mod:`bitcache.services.recovery`).
     """
 
     def __init__(self, message: str, *, outpoints: tuple[str, ...] = ()):

@@ -266,8 +266,8 @@ class DepositService:
             names = tuple(str(d.outpoint) for d in report.reorged)
             raise ReorgTooDeep(
                 f"{len(names)} credited deposit(s) left the best chain after their credit: "
-                f"{', '.join(names)}. Their credits stand until an operator reverses them "
-                "(see reorged_deposits())",
+                f"{', '.join(names)}. Their credits stand until the chain restores them or an "
+                "operator reverses them (see reorged_deposits(), `bitcache deposits reorged`)",
                 outpoints=names,
             )
         return report
