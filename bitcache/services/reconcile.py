@@ -330,8 +330,8 @@ def _awaiting_credit(
         why = (
             "not credited (run a deposit scan if none ran since it reached N)"
             if reversal is None
-            else f"its credit was reversed by entry {reversal}, and the scanner never credits "
-            "a deposit twice: it is lost to the downloader unless credited by hand"
+            else f"its credit was reversed by entry {reversal} and the scanner never credits "
+            "a deposit twice: the coin is in the wallet, nobody is credited for it"
         )
         f.add(
             Check.WALLET,
