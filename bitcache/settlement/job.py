@@ -126,13 +126,15 @@ class SettlementJob:
 
     def observe(self, s: Settlement, tip: Tip) -> Observation:
         """What the chain shows of ``s``'s inputs (spends of each, by us or not), and of
-        the transactions that created the inputs nobody is seen spending."""
+        the transactions that created the inputs nobody is seen spending — except before
+        the first broadcast attempt, when they were just seen as coins."""
         outpoints = [c.outpoint for c in s.inputs]
         spends = [self.chain.outspend(op) for op in outpoints]
         with self.ledger.read() as conn:
             voided = frozenset(rows.voided_txids(conn))
             kept = rows.parents(conn, (op.txid for op in outpoints))
-        fates = parent_fates(self.chain, outpoints, spends, kept, tip.height)
+        fresh = s.state is SettlementState.SIGNED and s.attempts == 0
+        fates = {} if fresh else parent_fates(self.chain, outpoints, spends, kept, tip.height)
         return observe(s.txids, outpoints, spends, tip.height, voided, fates)
 
     def _bump_due(self, s: Settlement, tip: Tip) -> bool:
