@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bitcache.chain.protocol import OutPoint, OutSpend
 from bitcache.errors import InvalidTransition
@@ -98,3 +100,50 @@ def test_a_vanished_input_is_proven_by_a_deep_conflict_of_its_transaction() -> N
     ours = [OutSpend(False), OutSpend(True, "a" * 64, 0, True, 99)]
     obs = observe(OURS, INPUTS, ours, 100, parents=gone(4))
     assert obs.sighting is Sighting.OURS_CONFIRMED
+
+
+_TXIDS = st.sampled_from(["a" * 64, "b" * 64, "e" * 64, "f" * 64])  # a, b ours; e, f not
+_SPEND = st.one_of(
+    st.just(OutSpend(False)),  # unspent (or, on Esplora, unknown)
+    st.just(OutSpend(True, None, None, True)),  # Core: spent deep, spender not found
+    st.builds(lambda t: OutSpend(True, t, 0, False), _TXIDS),
+    st.builds(lambda t, h: OutSpend(True, t, 0, True, h), _TXIDS, st.integers(90, 100)),
+)
+
+
+def _fate(txid: str) -> st.SearchStrategy[ParentFate | None]:
+    conflict = st.builds(
+        lambda d: ParentFate(txid, False, "e" * 64, d), st.integers(1, 10)
+    )
+    return st.one_of(st.none(), st.just(ParentFate(txid, True)),
+                     st.just(ParentFate(txid, False)), conflict)
+
+
+@given(
+    spends=st.tuples(_SPEND, _SPEND),
+    fates=st.tuples(_fate(INPUTS[0].txid), _fate(INPUTS[1].txid)),
+    state=st.sampled_from([S.SIGNED, S.BROADCAST]),
+    required=st.integers(1, 8),
+)
+def test_a_settlement_is_voided_exactly_when_the_chain_proves_it_cannot_confirm(
+    spends: tuple[OutSpend, OutSpend],
+    fates: tuple[ParentFate | None, ParentFate | None],
+    state: S,
+    required: int,
+) -> None:
+    parents = {f.txid: f for f in fates if f is not None}
+    obs = observe(OURS, INPUTS, list(spends), 100, parents=parents)
+    action = decide(state, 0, None, obs, required=required, bump_due=False).action
+    ours_confirmed = any(s.confirmed and s.txid in OURS for s in spends)
+    foreign_proof = any(
+        s.confirmed and s.txid is not None and s.txid not in OURS
+        and s.block_height is not None and 100 - s.block_height + 1 >= required
+        for s in spends
+    )
+    vanished_proof = any(
+        (not s.spent or s.txid is None) and f is not None and not f.known
+        and f.conflict is not None and f.depth >= required
+        for s, f in zip(spends, fates, strict=True)
+    )
+    proven = (foreign_proof or vanished_proof) and not ours_confirmed
+    assert (action is Action.VOID) == proven, (obs, action)
