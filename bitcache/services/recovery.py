@@ -112,7 +112,7 @@ class Recovery:
         with self.ledger.write() as conn:
             record = self._reorged(conn, outpoint)
             store.acknowledge(conn, record, text, self._clock())
-        return next(r for r in self.reorged() if r.deposit.outpoint == outpoint)
+            return self._find(conn, outpoint)
 
     # --- reversing a credit ------------------------------------------------------
 
@@ -135,13 +135,8 @@ class Recovery:
         """
         with self.ledger.read() as conn:
             record = self._deposit(conn, outpoint)
-            done = next(
-                (r for r in store.reorged(conn, include_reversed=True)
-                 if r.deposit.outpoint == outpoint and r.reversed_by is not None),
-                None,
-            )
-        if done is not None:
-            assert done.reversed_by is not None
+            done = self._find(conn, outpoint) if record.status is DepositStatus.REORGED else None
+        if done is not None and done.reversed_by is not None:
             return self._replay(outpoint, done.reversed_by)
         if record.status is not DepositStatus.REORGED:
             raise DepositStateError(
@@ -241,6 +236,11 @@ class Recovery:
         if record is None:
             raise UnknownDeposit(f"no deposit is recorded for {outpoint}")
         return record
+
+    def _find(self, conn: Connection, outpoint: OutPoint) -> ReorgedDeposit:
+        """The reorged deposit ``outpoint``, reversed or not (the caller checked its status)."""
+        found = store.reorged(conn, include_reversed=True)
+        return next(r for r in found if r.deposit.outpoint == outpoint)
 
     def _reorged(self, conn: Connection, outpoint: OutPoint) -> DepositRecord:
         record = self._deposit(conn, outpoint)

@@ -76,6 +76,8 @@ def test_reversing_waits_until_the_transaction_cannot_confirm(
     done = Recovery(ledger).reverse_deposit(op, force=True)  # the operator's call
     assert (done.shortfall_entry, done.replayed) == (None, False)
     assert ledger.balance(prepaid("alice")).posted == 0 and Recovery(ledger).alarms() == []
+    noted = Recovery(ledger).acknowledge(op, "reversed already")  # harmless afterwards
+    assert noted.reversed_by == done.reversal_entry and noted.note == "reversed already"
     assert_books_ok(ledger)
 
 
