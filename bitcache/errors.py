@@ -28,7 +28,9 @@ Error codes and exit codes exist only in the CLI.
     │   ├── PendingStateError               pending already posted/voided, not pending
     │   │   └── PendingExpired
     │   ├── AlreadyReversed
-    │   └── JournalCorrupt                  the hash chain or a balance does not verify
+    │   ├── JournalCorrupt                  the hash chain or a balance does not verify
+    │   ├── UnknownDeposit                  no deposit is recorded for that outpoint
+    │   └── DepositStateError               the deposit's state does not allow that recovery step
     ├── StoreError                          the database failed (wrapped driver error)
     │   └── SchemaError                     database not initialised / wrong version
     ├── WalletError
@@ -177,6 +179,15 @@ class JournalCorrupt(LedgerError):
     """The journal's hash chain or a stored balance does not verify."""
 
 
+class UnknownDeposit(LedgerError):
+    """No deposit is recorded for that outpoint."""
+
+
+class DepositStateError(LedgerError):
+    """A deposit is not in a state that allows the asked recovery step (reversing a
+    credit that is backed by the chain, re-crediting one that was never reversed…)."""
+
+
 # --- store ----------------------------------------------------------------
 
 
@@ -289,8 +300,10 @@ class BlockRejected(ChainError):
 class ReorgTooDeep(ChainError):
     """A deposit credited after N confirmations was reorganised away.
 
-    ``outpoints`` names them (``txid:vout``); their credits stand until an
-    operator reverses them.
+    ``outpoints`` names them (``txid:vout``); their credits stand (not frozen)
+    until the chain restores them or an operator reverses them; the CLI keeps
+    reporting them until then, or until acknowledged
+    (:mod:`bitcache.services.recovery`).
     """
 
     def __init__(self, message: str, *, outpoints: tuple[str, ...] = ()):

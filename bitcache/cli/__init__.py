@@ -7,7 +7,10 @@ Exit codes (every command):
   journal does not verify, the demo's books do not reconcile;
 * 2: bad input or a refused request (a ``BitcacheError`` such as a wrong
   passphrase, an unknown account, an existing wallet, mainnet);
-* 3: the database or the chain backend failed (``StoreError``, ``ChainError``).
+* 3: the database or the chain backend failed (``StoreError``, ``ChainError``);
+* 5: a credited deposit left the best chain (``ReorgTooDeep``): ``settle``
+  keeps exiting 5 while such a deposit's credit stands and no operator has
+  acknowledged it (``bitcache deposits reorged|acknowledge|reverse``).
 
 Commands that need the wallet or the chain read the node folder made by
 ``bitcache init`` (``--home``, or ``BITCACHE_HOME``): ``config.json``, the
@@ -18,19 +21,28 @@ prompt. ``--json`` prints one JSON document instead of tables.
 
 from __future__ import annotations
 
-from bitcache.cli import demo_command, ledger_commands, node_commands
-from bitcache.cli.base import EXIT_BACKEND, EXIT_CHECK_FAILED, EXIT_REFUSED, NodeConfig, app
+from bitcache.cli import demo_command, ledger_commands, node_commands, recovery_commands
+from bitcache.cli.base import (
+    EXIT_BACKEND,
+    EXIT_CHECK_FAILED,
+    EXIT_REFUSED,
+    EXIT_REORG,
+    NodeConfig,
+    app,
+)
 
 __all__ = [
     "EXIT_BACKEND",
     "EXIT_CHECK_FAILED",
     "EXIT_REFUSED",
+    "EXIT_REORG",
     "NodeConfig",
     "app",
     "demo_command",
     "ledger_commands",
     "main",
     "node_commands",
+    "recovery_commands",
 ]
 
 

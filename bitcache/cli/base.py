@@ -19,6 +19,7 @@ from bitcache.errors import (
     BitcacheError,
     ChainError,
     InvalidInput,
+    ReorgTooDeep,
     StoreError,
 )
 
@@ -46,6 +47,9 @@ EXIT_REFUSED = 2
 
 
 EXIT_BACKEND = 3
+
+
+EXIT_REORG = 5
 
 
 CONFIG_FILE = "config.json"
@@ -85,6 +89,8 @@ DEFAULT_DB = "sqlite:///bitcache.sqlite"
 
 def _fail(exc: BitcacheError, as_json: bool = False) -> typer.Exit:
     code = EXIT_BACKEND if isinstance(exc, StoreError | ChainError) else EXIT_REFUSED
+    if isinstance(exc, ReorgTooDeep):
+        code = EXIT_REORG
     if as_json:
         print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
     else:

@@ -25,6 +25,7 @@ from bitcache.cli.base import (
     DEFAULT_DB,
     DEFAULT_HOME,
     EXIT_CHECK_FAILED,
+    EXIT_REORG,
     KEY_FILE,
     SEED_FILE,
     HomeOption,
@@ -40,6 +41,7 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.cli.recovery_commands import print_alarms, reorged_json
 
 
 @app.command()
@@ -148,10 +150,15 @@ def settle(
     anchor: Annotated[bool, typer.Option(help="commit the tree head in an OP_RETURN")] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due."""
+    """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due.
+
+    Exits 5 while a credited deposit that left the best chain is neither reversed nor
+    acknowledged (after running the whole cycle).
+    """
     from bitcache.core.treehead import anchor_payload
     from bitcache.services.deposits import DepositService
     from bitcache.services.platformkey import load_platform_key
+    from bitcache.services.recovery import Recovery
     from bitcache.services.settlement import SettlementService
     from bitcache.services.statements import tree_head
     from bitcache.settlement.model import SettlementConfig
@@ -167,7 +174,7 @@ def settle(
             payload = anchor_payload(tree_head(ledger, key))
         with cfg.chain_backend() as chain:
             deposits = DepositService(ledger, wallet, chain, confirmations=cfg.confirmations)
-            scan = deposits.scan()
+            scan = deposits.scan(raise_on_reorg=False)
             config = SettlementConfig(
                 confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations
             )
@@ -179,23 +186,28 @@ def settle(
                 receive_indices=lambda: [a.index for a in deposits.addresses()],
             )
             report = service.run_cycle(anchor=payload)
+            alarms = Recovery(ledger).alarms()
     data = {
         "deposits_credited": len(scan.credited),
         "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
         "created": list(report.created),
         "skipped": len(report.skipped),
         "notes": list(report.notes),
+        "reorged_deposits": [reorged_json(r) for r in alarms],
     }
     if as_json:
         _emit(data)
-        return
-    console.print(f"deposits credited: {data['deposits_credited']}")
-    for i, state in report.advanced:
-        console.print(f"settlement {i}: {state.value}")
-    for i in report.created:
-        console.print(f"settlement {i}: planned and sent")
-    for note in report.notes:
-        console.print(f"note: {note}")
+    else:
+        console.print(f"deposits credited: {data['deposits_credited']}")
+        for i, state in report.advanced:
+            console.print(f"settlement {i}: {state.value}")
+        for i in report.created:
+            console.print(f"settlement {i}: planned and sent")
+        for note in report.notes:
+            console.print(f"note: {note}")
+        print_alarms(alarms)
+    if alarms:
+        raise typer.Exit(EXIT_REORG)
 
 
 @app.command("reconcile")

@@ -250,22 +250,24 @@ class DepositService:
 
     # -- scanning ------------------------------------------------------------
 
-    def scan(self) -> ScanReport:
+    def scan(self, *, raise_on_reorg: bool = True) -> ScanReport:
         """Credit every deposit with N confirmations not credited yet; check old credits.
 
         Chain errors propagate (a ChainError subclass) and nothing is written.
         Raises ReorgTooDeep, after recording everything else this scan found,
-        when credited deposits were reorganised away.
+        when credited deposits were reorganised away (with ``raise_on_reorg``
+        False they are in ``ScanReport.reorged`` instead; either way they stay
+        listed by :meth:`reorged_deposits` until resolved).
         """
         assigned = [self._verify(a) for a in self.addresses()]
         view = self._observe(assigned)
         report = self._commit(view)
-        if report.reorged:
+        if report.reorged and raise_on_reorg:
             names = tuple(str(d.outpoint) for d in report.reorged)
             raise ReorgTooDeep(
                 f"{len(names)} credited deposit(s) left the best chain after their credit: "
-                f"{', '.join(names)}. Their credits stand until an operator reverses them "
-                "(see reorged_deposits())",
+                f"{', '.join(names)}. Their credits stand until the chain restores them or an "
+                "operator reverses them (see reorged_deposits(), `bitcache deposits reorged`)",
                 outpoints=names,
             )
         return report

@@ -32,6 +32,7 @@ class Check(enum.Enum):
     REORGED_DEPOSITS = "reorged_deposits"
     WALLET = "wallet"
     PAYOUTS = "payouts"
+    DOUBLE_PAYOUTS = "double_payouts"
 
 
 @dataclass(frozen=True, slots=True)

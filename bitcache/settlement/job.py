@@ -13,7 +13,7 @@ crash tests kill the process there).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -42,6 +42,7 @@ from bitcache.errors import (
 from bitcache.settlement.coins import KeyPath, wallet_coins
 from bitcache.settlement.lock import JobLock
 from bitcache.settlement.model import ReservedPayout, Settlement, SettlementConfig, Version
+from bitcache.settlement.parents import fetch_parents, parent_fates
 from bitcache.settlement.postings import final_entries, reservation, void_entries
 from bitcache.settlement.states import SettlementState
 from bitcache.settlement.tracking import Action, Observation, Sighting, Step, decide, observe
@@ -124,12 +125,17 @@ class SettlementJob:
     # --- observing -----------------------------------------------------------
 
     def observe(self, s: Settlement, tip: Tip) -> Observation:
-        """What the chain shows of ``s``'s inputs (spends of each, by us or not)."""
+        """What the chain shows of ``s``'s inputs (spends of each, by us or not), and of
+        the transactions that created the inputs nobody is seen spending — except before
+        the first broadcast attempt, when they were just seen as coins."""
         outpoints = [c.outpoint for c in s.inputs]
         spends = [self.chain.outspend(op) for op in outpoints]
         with self.ledger.read() as conn:
             voided = frozenset(rows.voided_txids(conn))
-        return observe(s.txids, outpoints, spends, tip.height, voided)
+            kept = rows.parents(conn, (op.txid for op in outpoints))
+        fresh = s.state is SettlementState.SIGNED and s.attempts == 0
+        fates = {} if fresh else parent_fates(self.chain, outpoints, spends, kept, tip.height)
+        return observe(s.txids, outpoints, spends, tip.height, voided, fates)
 
     def _bump_due(self, s: Settlement, tip: Tip) -> bool:
         latest = s.latest
@@ -446,8 +452,11 @@ class SettlementJob:
             if outflow > headroom:
                 note = f"the books' {WALLET} covers {headroom} msat, the batch needs {outflow}"
                 return created, [note]
+            parents, missing = fetch_parents(self.chain, selection.coins)
+            if missing:
+                return created, [_no_parent_note(missing)]
             try:
-                sid = self._commit_plan(batch, selection, rate, tip)
+                sid = self._commit_plan(batch, selection, rate, tip, parents)
             except LedgerError as exc:
                 return created, [f"reservation refused: {exc}"]
             headroom -= outflow
@@ -457,10 +466,17 @@ class SettlementJob:
         return created, []
 
     def _commit_plan(
-        self, batch: PayoutBatch, selection: CoinSelection, rate: int, tip: Tip
+        self,
+        batch: PayoutBatch,
+        selection: CoinSelection,
+        rate: int,
+        tip: Tip,
+        parents: Mapping[str, bytes],
     ) -> int:
-        """Commit a planned settlement: row, inputs, change index, one reservation per payee."""
+        """Commit a planned settlement: row, inputs, change index, one reservation per payee,
+        and a copy of each transaction that created an input."""
         with self._tx() as conn:
+            rows.save_parents(conn, parents, self._clock())
             change_index = rows.allocate_change_index(conn)
             new = rows.NewSettlement(rate, tip.height, change_index, batch.anchor, selection.coins)
             sid = rows.insert_settlement(conn, new, self._clock())
@@ -487,4 +503,18 @@ class SettlementJob:
 def _void_reason(obs: Observation) -> str:
     if obs.sighting is Sighting.PARENT_VOIDED:
         return "an input was created by a void settlement"
+    if obs.sighting is Sighting.PARENT_CONFLICTED:
+        return (
+            f"an input no longer exists: its transaction {obs.parent} left the chain and "
+            f"{obs.txid}, which spends one of that transaction's inputs, is "
+            f"{obs.depth} confirmations deep"
+        )
     return f"input spent by {obs.txid}, not ours, {obs.depth} confirmations deep"
+
+
+def _no_parent_note(missing: Sequence[str]) -> str:
+    return (
+        f"batch not sent: the backend does not give transaction {missing[0]}, which created "
+        "an input (a copy is kept to follow its fate after a reorg; Bitcoin Core needs "
+        "txindex=1)"
+    )

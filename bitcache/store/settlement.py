@@ -13,7 +13,7 @@ Invariants kept by the database as well as by the job:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,21 @@ class SettlementPayoutRow(SQLModel, table=True):
     fee_share_msat: int = Field(sa_column=Column(BigInteger, nullable=False))
     pending_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     is_open: bool = Field(sa_column=Column(Boolean, nullable=False))
+
+
+class CoinParentRow(SQLModel, table=True):
+    """A copy of a transaction that created an input of one of our settlements.
+
+    Kept so the fate of that transaction can be followed after it leaves the
+    chain (a reorg, a double spend): its own inputs tell which transaction
+    conflicts with it. Written once per txid, never changed.
+    """
+
+    __tablename__ = "coin_parents"
+
+    txid: str = Field(sa_column=Column(String(64), primary_key=True))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class SettlementLockRow(SQLModel, table=True):
@@ -424,6 +439,31 @@ def move(
             text("UPDATE settlement_payouts SET is_open = :o WHERE settlement_id = :id"),
             {"o": False, "id": sid},
         )
+
+
+def save_parents(conn: Connection, raws: Mapping[str, bytes], now: int) -> None:
+    """Keep a copy of each transaction in ``raws`` (txid -> raw) not kept yet."""
+    kept = set(parents(conn, raws))
+    fresh = [{"t": t, "r": r, "now": now} for t, r in sorted(raws.items()) if t not in kept]
+    if fresh:
+        conn.execute(
+            text("INSERT INTO coin_parents (txid, raw, stored_at) VALUES (:t, :r, :now)"), fresh
+        )
+
+
+def parents(conn: Connection, txids: Iterable[str]) -> dict[str, bytes]:
+    """The kept copies of the transactions ``txids`` (those we have)."""
+    wanted = sorted(set(txids))
+    found: dict[str, bytes] = {}
+    for i in range(0, len(wanted), 500):
+        part = wanted[i : i + 500]
+        marks = ", ".join(f":t{j}" for j in range(len(part)))
+        rows = conn.execute(
+            text(f"SELECT txid, raw FROM coin_parents WHERE txid IN ({marks})"),
+            {f"t{j}": t for j, t in enumerate(part)},
+        )
+        found.update((str(r[0]), bytes(r[1])) for r in rows)
+    return found
 
 
 def note_attempt(conn: Connection, sid: int, error: str, now: int) -> None:

@@ -65,7 +65,7 @@ def test_ledger_only_reconcile_skips_the_chain_checks(world: World) -> None:
     report = reconcile(world.ledger)
     assert report.ok and report.wallet is None
     skipped = {c.check for c in report.checks if c.ok is None}
-    assert skipped == {Check.WALLET, Check.PAYOUTS}
+    assert skipped == {Check.WALLET, Check.PAYOUTS, Check.DOUBLE_PAYOUTS}
     with pytest.raises(InvalidInput):
         reconcile(world.ledger, chain=world.chain)
     with pytest.raises(InvalidPolicy):
