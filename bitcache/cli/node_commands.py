@@ -171,13 +171,7 @@ def settle(
             config = SettlementConfig(
                 confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations
             )
-            service = SettlementService(
-                ledger,
-                chain,
-                wallet,
-                config,
-                receive_indices=lambda: [a.index for a in deposits.addresses()],
-            )
+            service = SettlementService(ledger, chain, wallet, config)
             report = service.run_cycle(anchor=payload)
     data = {
         "deposits_credited": len(scan.credited),
