@@ -137,8 +137,7 @@ def test_a_utxo_spent_behind_the_ledgers_back_is_named(world: World) -> None:
 def test_in_flight_settlements_and_uncredited_deposits_are_explained(world: World) -> None:
     deposits = DepositService(world.ledger, world.wallet, world.chain, confirmations=N)
     config = SettlementConfig(confirmations=N, min_input_confirmations=N)
-    service = SettlementService(world.ledger, world.chain, world.wallet, config,
-                                receive_indices=lambda: [a.index for a in deposits.addresses()])
+    service = SettlementService(world.ledger, world.chain, world.wallet, config)
     world.ledger.record_many(
         [EntryRequest("earn:extra", (Posting(payable("u001"), -40_000_000),
                                      Posting(OPERATOR_EQUITY, 40_000_000)))],
