@@ -248,10 +248,16 @@ class SettlementJob:
         return "; ".join(errors) or "no version to broadcast"
 
     def _send(self, s: Settlement, tip: Tip) -> bool:
-        """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan."""
+        """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan.
+
+        A version paying less than the node's relay floor (it rose since) would be refused
+        for ever: it is replaced at once by a fee bump (same inputs, so still one payout).
+        """
         error = self._broadcast_any(s.versions)
         if error is not None:
             self._note(s, f"broadcast failed: {error}")
+            if self._below_floor(s):
+                self._bump(s, tip)
             return False
         self._hook("sent")
         if s.state is SettlementState.SIGNED:
@@ -260,6 +266,15 @@ class SettlementJob:
         return False
 
     # --- fee bump ------------------------------------------------------------
+
+    def _below_floor(self, s: Settlement) -> bool:
+        """Whether the newest version pays less than the node relays now."""
+        if s.latest is None:
+            return False
+        try:
+            return s.latest.fee_rate_sat_per_kvb < self.chain.relay_floor()
+        except FeeEstimateUnavailable:
+            return False
 
     def _change_spent_by_others(self, s: Settlement) -> bool:
         with self.ledger.read() as conn:

@@ -256,7 +256,9 @@ def test_utxos_without_mempool_and_without_scan_blockhash(
     assert "getrawmempool" not in core.calls()
 
 
-def test_utxos_flag_coinbase_outputs(core: FakeCore, rpc: BitcoinCoreRPC, state: ChainState) -> None:
+def test_utxos_flag_coinbase_outputs(
+    core: FakeCore, rpc: BitcoinCoreRPC, state: ChainState
+) -> None:
     young = state.mine_to(P2WPKH, 50_000)
     plain = state.fund(P2WPKH, 7_000)
     found = {u.outpoint: u for u in rpc.utxos([P2WPKH])}

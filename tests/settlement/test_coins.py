@@ -155,7 +155,8 @@ def test_planning_pays_at_least_the_nodes_relay_floor(ledger: LedgerStore, tmp_p
         s = svc.settlement(sid)
         assert s.fee_rate_sat_per_kvb == 5_000  # not the estimate: the node's floor
         assert chain.relay_floor() == 5_000 > chain.fee_rate(6)
-        assert s.state is SettlementState.BROADCAST and chain.mempool_txids() == [s.versions[0].txid]
+        assert s.state is SettlementState.BROADCAST
+        assert chain.mempool_txids() == [s.versions[0].txid]
 
 
 def test_a_relay_floor_above_the_fee_ceiling_plans_nothing(
