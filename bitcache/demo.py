@@ -210,7 +210,6 @@ class _Demo:
             self.ledger, self.chain, self.wallet,
             SettlementConfig(payout=policy, confirmations=cfg.confirmations,
                              min_input_confirmations=cfg.confirmations),
-            receive_indices=lambda: [a.index for a in self.deposits.addresses()],
         )
         self.hooks = Hooks(self.ledger)
         self.key = generate_platform_key()

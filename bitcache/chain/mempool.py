@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bitcache.chain.blocks import MAX_MONEY_SAT, Tx, dust_threshold_sat
-from bitcache.chain.protocol import OutPoint
+from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint
 from bitcache.errors import (
     BroadcastRejected,
     FeeTooLow,
@@ -24,7 +24,6 @@ from bitcache.errors import (
     NonStandardTransaction,
 )
 
-COINBASE_MATURITY = 100
 _LOCKTIME_THRESHOLD = 500_000_000
 _SEQ_DISABLE = 1 << 31
 _SEQ_TYPE_TIME = 1 << 22

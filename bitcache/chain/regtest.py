@@ -165,25 +165,39 @@ class RegtestChain:
                 for op in self._index.by_script.get(script, ()):
                     coin = self._index.unspent(op)
                     if coin is not None and op not in self._mempool.spends:
-                        found.append(
-                            Utxo(
-                                op,
-                                coin.value_sat,
-                                script,
-                                coin.height,
-                                self._index.hashes[coin.height or 0],
-                            )
-                        )
-            for entry in self._mempool.ordered():
-                for vout, out in enumerate(entry.tx.outputs):
-                    op = OutPoint(entry.tx.txid, vout)
-                    if out.script_pubkey in wanted and op not in self._mempool.spends:
-                        found.append(Utxo(op, out.value_sat, out.script_pubkey, None))
-            confirmed = sorted(
-                (u for u in found if u.height is not None),
-                key=lambda u: (u.height, u.outpoint.txid, u.outpoint.vout),
-            )
-            return confirmed + [u for u in found if u.height is None]
+                        found.append(self._confirmed_utxo(op, coin))
+            pending = self._mempool_outputs(wanted)
+            found += [u for u in pending if u.outpoint not in self._mempool.spends]
+            return _ordered(found)
+
+    def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
+        """Outputs paying ``scripts`` in blocks at ``since_height`` or above, and in the
+        mempool, whether spent or not."""
+        _check_count("since_height", since_height, minimum=0)
+        with self._open():
+            wanted = {bytes(s) for s in scripts}
+            found: list[Utxo] = []
+            for script in wanted:
+                for op in self._index.by_script.get(script, ()):
+                    coin = self._index.outputs[op]
+                    if (coin.height or 0) >= since_height:
+                        found.append(self._confirmed_utxo(op, coin))
+            return _ordered(found + self._mempool_outputs(wanted))
+
+    def _confirmed_utxo(self, op: OutPoint, coin: Coin) -> Utxo:
+        height = coin.height or 0
+        return Utxo(
+            op, coin.value_sat, coin.script_pubkey, height, self._index.hashes[height],
+            coin.is_coinbase,
+        )
+
+    def _mempool_outputs(self, wanted: set[bytes]) -> list[Utxo]:
+        return [
+            Utxo(OutPoint(entry.tx.txid, vout), out.value_sat, out.script_pubkey, None)
+            for entry in self._mempool.ordered()
+            for vout, out in enumerate(entry.tx.outputs)
+            if out.script_pubkey in wanted
+        ]
 
     def tx_status(self, txid: str) -> TxStatus:
         txid = _check_txid(txid)
@@ -222,6 +236,10 @@ class RegtestChain:
         ):
             raise InvalidInput(f"target_blocks must be a positive int, got {target_blocks!r}")
         return self._fee_rate
+
+    def relay_floor(self) -> int:
+        """The mempool policy's minimum relay fee rate (sat/kvB)."""
+        return self._mempool.policy.min_relay_sat_kvb
 
     def broadcast(self, raw_tx: bytes) -> str:
         """Admit a transaction to the mempool (policy, then the kernel's script check)."""
@@ -438,6 +456,15 @@ class RegtestChain:
             return [parse_tx(bytes.fromhex(raw)) for raw in raws]
         except (ValueError, KeyError, TypeError) as exc:
             raise ChainError(f"{path} is not a readable mempool file: {exc}") from exc
+
+
+def _ordered(found: list[Utxo]) -> list[Utxo]:
+    """Confirmed outputs by height and outpoint, then mempool outputs in mempool order."""
+    confirmed = sorted(
+        (u for u in found if u.height is not None),
+        key=lambda u: (u.height, u.outpoint.txid, u.outpoint.vout),
+    )
+    return confirmed + [u for u in found if u.height is None]
 
 
 def _wall_clock() -> int:

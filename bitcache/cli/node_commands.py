@@ -178,13 +178,7 @@ def settle(
             config = SettlementConfig(
                 confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations
             )
-            service = SettlementService(
-                ledger,
-                chain,
-                wallet,
-                config,
-                receive_indices=lambda: [a.index for a in deposits.addresses()],
-            )
+            service = SettlementService(ledger, chain, wallet, config)
             report = service.run_cycle(anchor=payload)
             alarms = Recovery(ledger).alarms()
     data = {

@@ -3,7 +3,11 @@
 :class:`DepositService` hands each downloader a deposit address of the
 wallet's external chain (index 0 is the operator's funding address), and
 :meth:`DepositService.scan` credits every output paying those addresses once
-it has ``confirmations`` confirmations:
+it has ``confirmations`` confirmations — spent or not: outputs are found by
+the transaction that created them (:meth:`ChainBackend.received`, read from a
+little below the last scan's reach), so a deposit spent before its credit
+(by anyone, with the wallet's keys) is still credited, and reconcile then
+names the spend:
 
 * ``asset:wallet`` is debited and ``liability:prepaid:<downloader>`` (or
   ``equity:operator`` for the funding address) credited with the value in
@@ -63,6 +67,9 @@ OPERATOR_INDEX = 0
 DEFAULT_CONFIRMATIONS = 3
 #: Credited deposits buried deeper than this below the tip are not re-checked.
 DEFAULT_WATCH_DEPTH = 2016
+#: Blocks a scan reads below the lowest height an uncredited deposit could have (room for a
+#: reorg that moved a transaction to a lower block).
+RESCAN_MARGIN = 6
 _MAX_SAT = 21_000_000 * SAT_PER_BTC
 _VIEW_ATTEMPTS = 3
 _HEX = frozenset("0123456789abcdef")
@@ -186,13 +193,19 @@ class DepositService:
     def _assign(self, account: str) -> DepositAddress:
         with self.ledger.read() as conn:
             found = store.address_of_account(conn, account)
+            unscanned = found is None and store.scan_state(conn) is None
         if found is None:
+            # Before the first scan, the tip at which the first address is issued is
+            # where deposits can start: the scan reads history from there, not genesis.
+            tip = _check_tip(self.chain.tip()) if unscanned else None
             with self.ledger.write() as conn:
                 found = store.address_of_account(conn, account)
                 if found is None:
                     if account != OPERATOR_EQUITY:
                         self._ensure_operator(conn)
                     found = self._new_address(conn, account)
+                    if tip is not None and store.scan_state(conn) is None:
+                        store.save_scan_state(conn, tip, self._clock())
         return self._verify(found)
 
     def _ensure_operator(self, conn: Connection) -> None:
@@ -282,11 +295,21 @@ class DepositService:
                 pass
         raise ChainUnavailable("the chain kept moving while deposits were scanned; scan again")
 
+    def _history_from(self) -> int:
+        """The lowest height whose outputs a scan reads: a little below where an output
+        could still have had fewer than N confirmations at the last scan (0 before any)."""
+        with self.ledger.read() as conn:
+            state = store.scan_state(conn)
+        if state is None:
+            return 0
+        return max(0, state.tip.height - self.confirmations + 1 - RESCAN_MARGIN)
+
     def _observe_once(self, assigned: Sequence[DepositAddress]) -> _View:
         tip = _check_tip(self.chain.tip())
         hashes = _BlockHashes(self.chain, tip)
         by_script = {a.script_pubkey: a for a in assigned}
-        found = self.chain.utxos(list(by_script)) if by_script else []
+        since = self._history_from()
+        found = self.chain.received(list(by_script), since) if by_script else []
         ready: list[_Ready] = []
         waiting: list[Sighting] = []
         for utxo in _checked_utxos(found, by_script, tip):

@@ -63,6 +63,7 @@ from bitcache.services.findings import (
 from bitcache.services.journal_audit import ContentEncoder, JournalAudit, journal_pass
 from bitcache.settlement.model import Settlement
 from bitcache.settlement.states import SettlementState
+from bitcache.store import deposits as deposit_rows
 from bitcache.store import reconcile as sql
 from bitcache.store import settlement as rows
 from bitcache.store.ledger import LedgerStore
@@ -231,6 +232,7 @@ class _Books:
     void: list[Settlement]
     confirmations: int
     deposit_confirmations: int
+    scanned_height: int | None
 
 
 def _read_books(
@@ -250,7 +252,14 @@ def _read_books(
         rows.settlements_in(conn, [SettlementState.FINAL]),
         rows.settlements_in(conn, [SettlementState.VOID]),
         *depths,
+        _scanned_height(conn),
     )
+
+
+def _scanned_height(conn: Connection) -> int | None:
+    """The tip height the last deposit scan saw (``None`` before any scan)."""
+    state = deposit_rows.scan_state(conn)
+    return None if state is None else state.tip.height
 
 
 def _visible_version(chain: ChainBackend, s: Settlement) -> str | None:
@@ -316,17 +325,19 @@ def _awaiting_credit(
         if u.script_pubkey not in books.scripts.receive or u.outpoint in books.credited:
             continue
         index, depth = books.scripts.receive[u.script_pubkey], u.confirmations(tip)
-        if depth < books.deposit_confirmations:
+        reversal = books.reversed.get(u.outpoint)
+        waiting = _awaiting_scan(u, books) if reversal is None else None
+        if depth < books.deposit_confirmations or waiting is not None:
+            note = f"{depth} confirmation(s), not credited yet" if waiting is None else waiting
             found.append(
                 Adjustment(
                     "awaiting_credit",
                     f"coin {u.outpoint}",
                     u.value_sat,
-                    f"receive index {index}, {depth} confirmation(s), not credited yet",
+                    f"receive index {index}, {note}",
                 )
             )
             continue
-        reversal = books.reversed.get(u.outpoint)
         why = (
             "not credited (run a deposit scan if none ran since it reached N)"
             if reversal is None
@@ -340,6 +351,22 @@ def _awaiting_credit(
             f"(N = {books.deposit_confirmations}): {why}",
         )
     return found
+
+
+def _awaiting_scan(u: Utxo, books: _Books) -> str | None:
+    """Why a coin at depth N is not credited *yet*: it reached N after the last deposit
+    scan (the next scan credits it), or ``None`` when a scan has seen it at N."""
+    if u.height is None:
+        return None
+    deep_at = u.height + books.deposit_confirmations - 1
+    if books.scanned_height is not None and books.scanned_height >= deep_at:
+        return None
+    seen = (
+        "no deposit scan ran yet"
+        if books.scanned_height is None
+        else (f"the last deposit scan saw block {books.scanned_height}")
+    )
+    return f"N deep since block {deep_at}, {seen}: the next scan credits it"
 
 
 def _wallet(chain: ChainBackend, books: _Books, f: Findings) -> WalletView:

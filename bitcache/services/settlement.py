@@ -56,7 +56,6 @@ class SettlementService:
         *,
         clock: Callable[[], int] | None = None,
         hook: Hook | None = None,
-        receive_indices: Callable[[], Iterable[int]] | None = None,
     ) -> None:
         if chain.network is not wallet.network:
             raise ChainMismatch(
@@ -76,7 +75,6 @@ class SettlementService:
             self.lock,
             clock=self._clock,
             hook=hook,
-            receive_indices=receive_indices,
         )
 
     # --- payout addresses ----------------------------------------------------

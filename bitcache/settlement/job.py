@@ -13,7 +13,7 @@ crash tests kill the process there).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -47,6 +47,7 @@ from bitcache.settlement.postings import final_entries, reservation, void_entrie
 from bitcache.settlement.states import SettlementState
 from bitcache.settlement.tracking import Action, Observation, Sighting, Step, decide, observe
 from bitcache.store import settlement as rows
+from bitcache.store.holdings import holdings
 from bitcache.store.ledger import LedgerStore
 from bitcache.tx.builder import build_transaction
 from bitcache.tx.coinselect import CoinSelection, SpendableCoin, select_coins, use_coins
@@ -87,13 +88,11 @@ class SettlementJob:
         *,
         clock: Callable[[], int],
         hook: Hook | None = None,
-        receive_indices: Callable[[], Iterable[int]] | None = None,
     ) -> None:
         self.ledger, self.chain, self.wallet, self.config = ledger, chain, wallet, config
         self.lock = lock
         self._clock = clock
         self._hook = hook or _no_hook
-        self._receive_indices = receive_indices
         self._paths: dict[KeyPath, bytes] = {}
 
     # --- storage helpers -----------------------------------------------------
@@ -255,10 +254,16 @@ class SettlementJob:
         return "; ".join(errors) or "no version to broadcast"
 
     def _send(self, s: Settlement, tip: Tip) -> bool:
-        """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan."""
+        """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan.
+
+        A version paying less than the node's relay floor (it rose since) would be refused
+        for ever: it is replaced at once by a fee bump (same inputs, so still one payout).
+        """
         error = self._broadcast_any(s.versions)
         if error is not None:
             self._note(s, f"broadcast failed: {error}")
+            if self._below_floor(s):
+                self._bump(s, tip)
             return False
         self._hook("sent")
         if s.state is SettlementState.SIGNED:
@@ -267,6 +272,15 @@ class SettlementJob:
         return False
 
     # --- fee bump ------------------------------------------------------------
+
+    def _below_floor(self, s: Settlement) -> bool:
+        """Whether the newest version pays less than the node relays now."""
+        if s.latest is None:
+            return False
+        try:
+            return s.latest.fee_rate_sat_per_kvb < self.chain.relay_floor()
+        except FeeEstimateUnavailable:
+            return False
 
     def _change_spent_by_others(self, s: Settlement) -> bool:
         with self.ledger.read() as conn:
@@ -278,10 +292,14 @@ class SettlementJob:
             estimate = self.chain.fee_rate(self.config.fee_target_blocks)
         except FeeEstimateUnavailable:
             estimate = latest.fee_rate_sat_per_kvb
-        step = self.config.bump_step_sat_per_kvb
-        rate = max(
-            choose_fee_rate(estimate, self.config.payout), latest.fee_rate_sat_per_kvb + step
-        )
+        try:
+            floor = self.chain.relay_floor()
+        except FeeEstimateUnavailable:
+            floor = 0
+        payout, step = self.config.payout, self.config.bump_step_sat_per_kvb
+        if floor > payout.fee_ceiling_sat_per_kvb:
+            return None
+        rate = max(choose_fee_rate(estimate, payout, floor), latest.fee_rate_sat_per_kvb + step)
         selection = use_coins(s.inputs, s.payments(), rate, anchor=s.anchor)
         vsize = vsize_of(selection.weight)
         required = latest.fee_sat + -(-step * vsize // 1000)
@@ -395,19 +413,21 @@ class SettlementJob:
         return found
 
     def spendable_coins(self, tip: Tip) -> list[SpendableCoin]:
-        """Wallet coins a new batch may spend (see :mod:`bitcache.settlement.coins`)."""
+        """Coins the books hold that the chain shows unspent and spendable now
+        (see :mod:`bitcache.settlement.coins`): never an uncredited deposit."""
         with self.ledger.read() as conn:
-            change_count = rows.next_change_index(conn)
+            held = holdings(conn)
             reserved = rows.reserved_outpoints(conn)
-        receive = (
-            self._receive_indices() if self._receive_indices else range(self.config.receive_scan)
+        scripts = sorted({self._script(*path) for path in held.key_paths()})
+        utxos = self.chain.utxos(scripts) if scripts else []
+        return wallet_coins(
+            utxos,
+            held,
+            lambda path: self._script(*path),
+            reserved,
+            tip.height,
+            self.config.min_input_confirmations,
         )
-        paths: dict[bytes, KeyPath] = {}
-        for chain, indices in ((Chain.EXTERNAL, receive), (Chain.INTERNAL, range(change_count))):
-            for index in indices:
-                paths[self._script(chain, index)] = (chain, index)
-        utxos = self.chain.utxos(list(paths)) if paths else []
-        return wallet_coins(utxos, paths, reserved, tip.height, self.config.min_input_confirmations)
 
     def _wallet_headroom(self) -> int:
         """msat the books' asset:wallet can still see leave: its balance less what is in flight."""
@@ -430,9 +450,16 @@ class SettlementJob:
             return PlanOutcome(notes=("no uploader is due a payout",))
         try:
             estimate = self.chain.fee_rate(self.config.fee_target_blocks)
+            floor = self.chain.relay_floor()
         except FeeEstimateUnavailable as exc:
             return PlanOutcome(notes=(f"no fee estimate: {exc}",))
-        plan = plan_payouts(payables, self.config.payout, estimate, anchor=anchor)
+        ceiling = self.config.payout.fee_ceiling_sat_per_kvb
+        if floor > ceiling:
+            note = f"the node relays nothing under {floor} sat/kvB, above the fee ceiling {ceiling}"
+            return PlanOutcome(notes=(note,))
+        plan = plan_payouts(
+            payables, self.config.payout, estimate, anchor=anchor, relay_floor_sat_per_kvb=floor
+        )
         created, notes = self._send_batches(plan, tip)
         return PlanOutcome(tuple(created), plan.skipped, tuple(notes))
 

@@ -105,10 +105,10 @@ class SettlementConfig:
     * ``fee_target_blocks``: confirmation target asked of the fee estimator;
     * ``max_in_flight``: settlements in flight at once before a new batch is
       planned; ``batch_interval_blocks``: blocks between two plannings;
-    * ``min_input_confirmations``: confirmations a wallet coin needs before
-      it is spent (our own change excepted);
-    * ``receive_scan``: receive-chain indices scanned for wallet coins when no
-      list of issued deposit indices is given;
+    * ``min_input_confirmations``: confirmations a coin the books hold (a
+      credited deposit or funding) must still have when it is spent (our own
+      change excepted). It is never a reason to spend a coin: only coins the
+      books hold are spent (see :mod:`bitcache.settlement.coins`);
     * ``lock_lease_seconds``: how long the job lock holds without renewal.
     """
 
@@ -121,7 +121,6 @@ class SettlementConfig:
     max_in_flight: int = 1
     batch_interval_blocks: int = 0
     min_input_confirmations: int = 1
-    receive_scan: int = 100
     lock_lease_seconds: int = 600
 
     def __post_init__(self) -> None:
@@ -134,7 +133,6 @@ class SettlementConfig:
         _positive("max_in_flight", self.max_in_flight)
         _positive("batch_interval_blocks", self.batch_interval_blocks, 0)
         _positive("min_input_confirmations", self.min_input_confirmations)
-        _positive("receive_scan", self.receive_scan, 0)
         _positive("lock_lease_seconds", self.lock_lease_seconds)
         if self.payout.fee_floor_sat_per_kvb < self.limits.min_fee_rate_sat_per_kvb:
             raise InvalidPolicy(

@@ -11,6 +11,7 @@ from bitcoin.core import CTransaction, b2lx
 from contract import ContractFacts, check_backend_contract
 
 from bitcache.chain.blocks import block_subsidy, parse_tx, script_num_push, serialize_tx
+from bitcache.chain.mempool import RelayPolicy
 from bitcache.chain.protocol import ChainBackend, OutPoint
 from bitcache.chain.regtest import ANYONE_CAN_SPEND_SCRIPT, RegtestChain
 from bitcache.errors import (
@@ -248,6 +249,17 @@ def test_fee_below_the_floor_is_refused(funded_chain: RegtestChain, key) -> None
     chain.broadcast(key.spend([coin], [(key.script, coin[1] - 110)]))
 
 
+def test_relay_floor_is_the_mempool_policy(tmp_path: Path, key) -> None:
+    with RegtestChain.open(tmp_path / "floor", policy=RelayPolicy(min_relay_sat_kvb=2_500)) as c:
+        assert c.relay_floor() == 2_500
+        c.mine(101, to_script=key.script)
+        coin = mature_coin(c, key.script)
+        low = key.spend([coin], [(key.script, coin[1] - 200)])  # 110 vB: 1.8 sat/vB
+        with pytest.raises(FeeTooLow):
+            c.broadcast(low)  # the floor it reports is the floor it applies
+        c.broadcast(key.spend([coin], [(key.script, coin[1] - 300)]))  # 2.7 sat/vB
+
+
 def test_garbage_and_bad_arguments(regtest_chain: RegtestChain) -> None:
     with pytest.raises(BroadcastRejected) as info:
         regtest_chain.broadcast(b"\x02\x00\x00\x00garbage")
@@ -316,7 +328,11 @@ def test_regtest_chain_meets_the_backend_contract(
     coin = mature_coin(chain, key.script)
     spender = chain.broadcast(pay(key, coin, other_key.script, 3 * COIN))
     chain.mine(2)
-    facts = ContractFacts(other_key.script, spender, 0, 3 * COIN, coin[0], spender)
+    young = mature_coin(chain, key.script, height=101)  # a coinbase 3 blocks deep
+    facts = ContractFacts(
+        other_key.script, spender, 0, 3 * COIN, coin[0], spender, key.script, coin[1],
+        young[0], key.script, 1000,
+    )
     check_backend_contract(chain, facts)
 
 
