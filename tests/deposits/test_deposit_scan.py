@@ -232,6 +232,24 @@ def test_funded_addresses_open_the_gap_limit(
         service.deposit_address("d4")
 
 
+def test_a_thousand_unpaid_addresses_never_stall_issuing_and_the_last_is_found(
+    service: DepositService, ledger: LedgerStore, chain: RegtestChain, faucet: Faucet
+) -> None:
+    """Visitors who ask for an address and never pay do not block the next one: bitcache
+    scans every address it issued, so it needs no wallet-recovery gap limit."""
+    addresses = [service.deposit_address(f"visitor{i}") for i in range(1, 1001)]
+    assert len(set(addresses)) == 1000
+    assert [a.index for a in service.addresses()] == list(range(1001))  # 0: the operator
+    assert service.scan().credited == ()
+    faucet.pay(script_of(service, "visitor1000"), 54_321)
+    chain.mine(N)
+    [credit] = service.scan().credited
+    assert (credit.index, credit.account) == (1000, "liability:prepaid:visitor1000")
+    assert prepaid_msat(ledger, "liability:prepaid:visitor1000") == 54_321_000
+    assert service.deposit_address("visitor1001")  # and issuing goes on
+    assert_books_ok(ledger)
+
+
 # --- a chain backend that misbehaves ---------------------------------------------
 
 
