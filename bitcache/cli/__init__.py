@@ -7,7 +7,11 @@ Exit codes (every command):
   journal does not verify, the demo's books do not reconcile;
 * 2: bad input or a refused request (a ``BitcacheError`` such as a wrong
   passphrase, an unknown account, an existing wallet, mainnet);
-* 3: the database or the chain backend failed (``StoreError``, ``ChainError``).
+* 3: the database or the chain backend failed (``StoreError``, ``ChainError``;
+  for ``settle``, also a broadcast that could not reach the backend);
+* 5: ``settle``: a settlement is not moving — its broadcast was refused by
+  the node (the reason is printed; the job retries every cycle) or it is
+  unconfirmed ``--stall-after-blocks`` blocks after it was planned.
 
 Commands that need the wallet or the chain read the node folder made by
 ``bitcache init`` (``--home``, or ``BITCACHE_HOME``): ``config.json``, the
@@ -19,12 +23,20 @@ prompt. ``--json`` prints one JSON document instead of tables.
 from __future__ import annotations
 
 from bitcache.cli import demo_command, ledger_commands, node_commands
-from bitcache.cli.base import EXIT_BACKEND, EXIT_CHECK_FAILED, EXIT_REFUSED, NodeConfig, app
+from bitcache.cli.base import (
+    EXIT_BACKEND,
+    EXIT_CHECK_FAILED,
+    EXIT_REFUSED,
+    EXIT_STALLED,
+    NodeConfig,
+    app,
+)
 
 __all__ = [
     "EXIT_BACKEND",
     "EXIT_CHECK_FAILED",
     "EXIT_REFUSED",
+    "EXIT_STALLED",
     "NodeConfig",
     "app",
     "demo_command",

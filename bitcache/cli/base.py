@@ -48,6 +48,10 @@ EXIT_REFUSED = 2
 EXIT_BACKEND = 3
 
 
+#: ``settle``: a settlement is not moving (broadcast refused, or unconfirmed too long).
+EXIT_STALLED = 5
+
+
 CONFIG_FILE = "config.json"
 
 

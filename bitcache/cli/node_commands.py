@@ -21,10 +21,13 @@ from bitcache.errors import (
 
 if TYPE_CHECKING:
     from bitcache.services.reconcile import ReconcileReport
+    from bitcache.services.settlement import CycleReport
 from bitcache.cli.base import (
     DEFAULT_DB,
     DEFAULT_HOME,
+    EXIT_BACKEND,
     EXIT_CHECK_FAILED,
+    EXIT_STALLED,
     KEY_FILE,
     SEED_FILE,
     HomeOption,
@@ -40,6 +43,16 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS
+
+StallOption = Annotated[
+    int,
+    typer.Option(
+        "--stall-after-blocks",
+        min=1,
+        help="report a settlement still unconfirmed this many blocks after planning",
+    ),
+]
 
 
 @app.command()
@@ -146,9 +159,14 @@ def deposit_address(
 def settle(
     home: HomeOption = DEFAULT_HOME,
     anchor: Annotated[bool, typer.Option(help="commit the tree head in an OP_RETURN")] = True,
+    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
     as_json: JsonOption = False,
 ) -> None:
-    """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due."""
+    """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due.
+
+    Exits 5 when a settlement is not moving (its broadcast refused by the node,
+    or unconfirmed too long), 3 when a broadcast could not reach the backend.
+    """
     from bitcache.core.treehead import anchor_payload
     from bitcache.services.deposits import DepositService
     from bitcache.services.platformkey import load_platform_key
@@ -169,7 +187,8 @@ def settle(
             deposits = DepositService(ledger, wallet, chain, confirmations=cfg.confirmations)
             scan = deposits.scan()
             config = SettlementConfig(
-                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations
+                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations,
+                stall_after_blocks=stall_after_blocks,
             )
             service = SettlementService(
                 ledger,
@@ -179,23 +198,45 @@ def settle(
                 receive_indices=lambda: [a.index for a in deposits.addresses()],
             )
             report = service.run_cycle(anchor=payload)
-    data = {
-        "deposits_credited": len(scan.credited),
-        "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
-        "created": list(report.created),
-        "skipped": len(report.skipped),
-        "notes": list(report.notes),
-    }
+    _settle_report(len(scan.credited), report, as_json)
+
+
+def _settle_report(credited: int, report: CycleReport, as_json: bool) -> None:
+    """Print what the cycle did; exit 5 if a settlement is not moving, 3 if a broadcast
+    did not reach the backend."""
+    from bitcache.settlement.stalls import StallKind
+
     if as_json:
-        _emit(data)
-        return
-    console.print(f"deposits credited: {data['deposits_credited']}")
-    for i, state in report.advanced:
-        console.print(f"settlement {i}: {state.value}")
-    for i in report.created:
-        console.print(f"settlement {i}: planned and sent")
-    for note in report.notes:
-        console.print(f"note: {note}")
+        _emit({
+            "deposits_credited": credited,
+            "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
+            "created": list(report.created),
+            "created_states": [
+                {"settlement": i, "state": s.value} for i, s in report.created_states
+            ],
+            "skipped": len(report.skipped),
+            "notes": list(report.notes),
+            "stalled": [
+                {"settlement": x.settlement_id, "state": x.state.value, "kind": x.kind.value,
+                 "since_height": x.since_height, "detail": x.detail}
+                for x in report.stalled
+            ],
+        })
+    else:
+        console.print(f"deposits credited: {credited}")
+        for i, state in report.advanced:
+            console.print(f"settlement {i}: {state.value}")
+        for i, state in report.created_states:
+            console.print(f"settlement {i}: planned, now {state.value}")
+        for stall in report.stalled:
+            console.print(f"[red]not moving:[/red] {stall}", markup=True, highlight=False)
+        for note in report.notes:
+            console.print(f"note: {note}")
+    kinds = {x.kind for x in report.stalled}
+    if kinds - {StallKind.BROADCAST_FAILED}:
+        raise typer.Exit(EXIT_STALLED)
+    if kinds:
+        raise typer.Exit(EXIT_BACKEND)
 
 
 @app.command("reconcile")
@@ -203,6 +244,7 @@ def reconcile_command(
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
     ledger_only: Annotated[bool, typer.Option(help="skip the wallet and payout checks")] = False,
+    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
@@ -218,7 +260,9 @@ def reconcile_command(
                 bar.update(task, completed=done, total=total)
 
             if ledger_only or cfg is None:
-                report = reconcile(ledger, progress=progress)
+                report = reconcile(
+                    ledger, progress=progress, stall_after_blocks=stall_after_blocks
+                )
             else:
                 with cfg.chain_backend() as chain:
                     report = reconcile(
@@ -227,6 +271,7 @@ def reconcile_command(
                         wallet=cfg.watch_only(),
                         confirmations=cfg.confirmations,
                         progress=progress,
+                        stall_after_blocks=stall_after_blocks,
                     )
     if as_json:
         _emit(report.to_json())

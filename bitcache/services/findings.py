@@ -32,6 +32,7 @@ class Check(enum.Enum):
     REORGED_DEPOSITS = "reorged_deposits"
     WALLET = "wallet"
     PAYOUTS = "payouts"
+    SETTLEMENTS = "settlements"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,10 @@ failure does raise). The checks:
   their credit are accounted for (each adjustment is listed);
 * ``payouts`` (needs a chain): every payee of a final settlement has an
   output with its script and amount in a transaction with at least N
-  confirmations.
+  confirmations;
+* ``settlements``: no settlement in flight is stalled — its last broadcast
+  refused by the node, or (with a chain) unconfirmed ``stall_after_blocks``
+  blocks after it was planned (:mod:`bitcache.settlement.stalls`).
 
 The first four run in one streamed pass over the journal (chunked reads;
 hash chain, per-entry balance and per-account sums together); the rest are
@@ -55,7 +58,8 @@ from bitcache.services.findings import (
     WalletView,
 )
 from bitcache.services.journal_audit import ContentEncoder, JournalAudit, journal_pass
-from bitcache.settlement.model import Settlement
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, Settlement
+from bitcache.settlement.stalls import StallKind, stalls
 from bitcache.settlement.states import SettlementState
 from bitcache.store import reconcile as sql
 from bitcache.store import settlement as rows
@@ -378,6 +382,35 @@ def _payouts(chain: ChainBackend, books: _Books, f: Findings) -> None:
             )
 
 
+def _stalled(
+    chain: ChainBackend | None, flying: Sequence[Settlement], after_blocks: int, f: Findings
+) -> CheckResult:
+    """Settlements that are not moving: refused by the node, or unconfirmed too long (a
+    backend that could not be reached is retried, and shows here once it lasts that long)."""
+    tip = None if chain is None or not flying else chain.tip().height
+    for stall in stalls(flying, tip, after_blocks):
+        if stall.kind is not StallKind.BROADCAST_FAILED:
+            subject = f"settlement {stall.settlement_id}"
+            f.add(Check.SETTLEMENTS, subject, f"{stall.state.value}: {stall.detail}")
+    if chain is None:
+        return f.result(Check.SETTLEMENTS, "broadcast refusals only (no chain for the age check)")
+    return f.result(Check.SETTLEMENTS, f"stall limit {after_blocks} blocks")
+
+
+def _check_arguments(
+    chain: ChainBackend | None, wallet: HDWallet | None, limits: dict[str, int]
+) -> None:
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidPolicy(f"{name} must be a positive int, got {value!r}")
+    if (chain is None) != (wallet is None):
+        raise InvalidInput("the chain checks need both a chain backend and the wallet")
+    if chain is not None and wallet is not None and chain.network is not wallet.network:
+        raise InvalidInput(
+            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
+        )
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 
@@ -389,21 +422,18 @@ def reconcile(
     confirmations: int = 6,
     receive_indices: Iterable[int] = (),
     progress: Progress | None = None,
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS,
 ) -> ReconcileReport:
     """Run every check; the chain checks need ``chain`` and ``wallet`` (watch-only is enough).
 
     ``confirmations`` is N, the depth final payouts must have.
+    ``stall_after_blocks``: a settlement unconfirmed this many blocks after it
+    was planned is reported as not moving.
     ``receive_indices`` adds receive-chain indices to the assigned deposit
     addresses (for wallets funded outside :class:`DepositService`).
     """
-    if isinstance(confirmations, bool) or not isinstance(confirmations, int) or confirmations < 1:
-        raise InvalidPolicy(f"confirmations must be a positive int, got {confirmations!r}")
-    if (chain is None) != (wallet is None):
-        raise InvalidInput("the chain checks need both a chain backend and the wallet")
-    if chain is not None and wallet is not None and chain.network is not wallet.network:
-        raise InvalidInput(
-            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
-        )
+    limits = {"confirmations": confirmations, "stall_after_blocks": stall_after_blocks}
+    _check_arguments(chain, wallet, limits)
     f = Findings()
     with ledger.read() as conn:
         entries = journal_pass(conn, f, progress)
@@ -412,7 +442,9 @@ def reconcile(
         books = (
             None if wallet is None else _read_books(conn, wallet, receive_indices, confirmations)
         )
-    ledger_checks = [c for c in Check if c not in (Check.WALLET, Check.PAYOUTS)]
+        flying = rows.settlements_in(conn, [s for s in SettlementState if s.in_flight])
+    chain_checks = (Check.WALLET, Check.PAYOUTS, Check.SETTLEMENTS)
+    ledger_checks = [c for c in Check if c not in chain_checks]
     results = [f.result(c) for c in ledger_checks]
     view = None
     if chain is None or books is None:
@@ -422,5 +454,6 @@ def reconcile(
         view = _wallet(chain, books, f)
         _payouts(chain, books, f)
         results += [f.result(Check.WALLET), f.result(Check.PAYOUTS, f"N = {confirmations}")]
+    results.append(_stalled(chain, flying, stall_after_blocks, f))
     found = tuple(d for c in Check for d in f.listed[c])
     return ReconcileReport(entries, tuple(results), found, view)
