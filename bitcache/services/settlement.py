@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import payable
 from bitcache.core.payouts import Skipped
-from bitcache.errors import ChainMismatch, InvalidInput
+from bitcache.errors import ChainError, ChainMismatch, InvalidInput
 from bitcache.settlement.job import IN_FLIGHT, Hook, SettlementJob
 from bitcache.settlement.lock import JobLock
 from bitcache.settlement.model import Settlement, SettlementConfig
@@ -139,8 +139,17 @@ class SettlementService:
             outcome = job.plan_and_send(anchor)
         created = tuple((sid, self.job.load(sid).state) for sid in outcome.created)
         return CycleReport(
-            advanced, outcome.created, outcome.skipped, outcome.notes, created, self.stalled()
+            advanced, outcome.created, outcome.skipped, outcome.notes, created,
+            self._stalled_after_cycle(),
         )
+
+    def _stalled_after_cycle(self) -> tuple[Stall, ...]:
+        """Stalled settlements; if the tip cannot be read now, those the books show alone
+        (the cycle's work is done and committed: the next cycle meets the failure)."""
+        try:
+            return self.stalled()
+        except ChainError:
+            return stalls(self.settlements(), None, self.config.stall_after_blocks)
 
     def abandon(self, settlement_id: int, reason: str) -> Settlement:
         """Void a settlement on the operator's word and return the credit to its payees.
