@@ -274,14 +274,14 @@ class SettlementJob:
         for version in reversed(versions):
             try:
                 self.chain.broadcast(version.raw)
+            except BroadcastRejected as exc:
+                error, why = str(exc), exc.reason  # the node's own words
             except ChainError as exc:
-                refused = isinstance(exc, BroadcastRejected)
-                unreachable = unreachable or not refused
-                errors.append(f"{version.txid[:16]}: {exc}")
-                why = exc.reason if isinstance(exc, BroadcastRejected) else str(exc)
-                reasons.append(why if len(versions) == 1 else f"version {version.n}: {why}")
-                continue
-            return None
+                error, why, unreachable = str(exc), str(exc), True
+            else:
+                return None
+            errors.append(f"{version.txid[:16]}: {error}")
+            reasons.append(why if len(versions) == 1 else f"version {version.n}: {why}")
         failure = BroadcastFailure.UNREACHABLE if unreachable else BroadcastFailure.REFUSED
         detail = "; ".join(errors) or "no version to broadcast"
         return _Unsent(failure, "; ".join(reasons) or detail, detail)
