@@ -203,7 +203,7 @@ class _Demo:
         self.wallet = HDWallet.from_seed(HOT_WALLET_SEED, Network.REGTEST)
         self.deposits = DepositService(
             self.ledger, self.wallet, self.chain,
-            confirmations=cfg.confirmations, gap_limit=cfg.downloaders + 20,
+            confirmations=cfg.confirmations,
         )
         policy = PayoutPolicy(min_payout_sat=5_000)
         self.settlement = SettlementService(

@@ -5,9 +5,12 @@ on libbitcoinkernel (py-bitcoinkernel): it mines blocks, keeps a mempool with
 Bitcoin Core's relay policy (:mod:`bitcache.chain.mempool`), indexes every
 confirmed output by script, every transaction and every spend, and can reorg
 by mining a longer competing branch. The kernel persists blocks and the
-chainstate in ``<folder>/kernel``; the mempool is kept in
-``<folder>/mempool.json``; the indexes are rebuilt from the kernel's blocks
-when the folder is reopened, so a stopped demo resumes at the same tip.
+chainstate in ``<folder>/kernel``, and every block it accepts is also
+logged in ``<folder>/blocks.log`` until the kernel flushes (at close), so a
+killed process loses none (:mod:`bitcache.chain.blocklog`); the mempool is
+kept in ``<folder>/mempool.json``, replaced atomically. The indexes are
+rebuilt from the kernel's blocks when the folder is reopened, so a stopped
+(or killed) demo resumes at the same tip with the same mempool.
 
 Whatever consensus refuses, the kernel refuses — with its own reason
 (``bad-cb-amount``, ``time-too-new``…) surfaced as :class:`BlockRejected`.
@@ -27,12 +30,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from bitcache.chain.blocklog import BlockLog, replace_file
 from bitcache.chain.blocks import (
     Tx,
     assemble_block,
     block_subsidy,
     build_coinbase,
     parse_tx,
+    sha256d,
 )
 from bitcache.chain.kernel import ChainIndex, Kernel, no_script_check, verify_scripts
 from bitcache.chain.mempool import Coin, Mempool, MempoolEntry, NextBlock, RelayPolicy
@@ -59,6 +64,7 @@ MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
 MAX_TEMPLATE_WEIGHT = 3_990_000
 _MEMPOOL_FILE = "mempool.json"
 _KERNEL_DIR = "kernel"
+_BLOCK_LOG = "blocks.log"
 
 
 class RegtestChain:
@@ -68,12 +74,14 @@ class RegtestChain:
         self,
         folder: Path,
         kernel: Kernel,
+        blocks: BlockLog,
         clock: Callable[[], int],
         fee_rate_sat_kvb: int,
         policy: RelayPolicy,
     ) -> None:
         self._folder = folder
         self._kernel: Kernel | None = kernel
+        self._blocks = blocks
         self._clock = clock
         self._fee_rate = fee_rate_sat_kvb
         self._mempool = Mempool(policy)
@@ -89,7 +97,12 @@ class RegtestChain:
         fee_rate_sat_kvb: int = DEFAULT_FEE_RATE_SAT_KVB,
         policy: RelayPolicy | None = None,
     ) -> RegtestChain:
-        """Open (or create) the chain kept in ``folder``; one open chain per folder."""
+        """Open (or create) the chain kept in ``folder``; one open chain per folder.
+
+        The blocks logged since the kernel last flushed are replayed first; then
+        the saved mempool is re-admitted. Nothing is written before that is
+        done, so a process killed at any point of ``open`` loses nothing.
+        """
         folder = Path(folder)
         if (
             isinstance(fee_rate_sat_kvb, bool)
@@ -101,11 +114,31 @@ class RegtestChain:
             raise InvalidInput(f"{folder} is not a directory")
         (folder / _KERNEL_DIR).mkdir(parents=True, exist_ok=True)
         kernel = Kernel(folder / _KERNEL_DIR)
-        chain = cls(folder, kernel, clock or _wall_clock, fee_rate_sat_kvb, policy or RelayPolicy())
-        saved = chain._read_mempool_file()
-        chain._sync()
-        chain._readmit(saved, verify=True)
+        try:
+            blocks = BlockLog(folder / _BLOCK_LOG)
+        except OSError as exc:
+            kernel.close()
+            raise ChainUnavailable(f"cannot open the block log in {folder}: {exc}") from exc
+        chain = cls(
+            folder, kernel, blocks, clock or _wall_clock, fee_rate_sat_kvb, policy or RelayPolicy()
+        )
+        try:
+            chain._restore()
+        except BaseException:
+            chain._release()
+            raise
         return chain
+
+    def _restore(self) -> None:
+        """Replay the block log, rebuild the indexes, re-admit the saved mempool."""
+        for raw in self._blocks.blocks:
+            with contextlib.suppress(BlockRejected):
+                self._k.process(raw, sha256d(raw[:80])[::-1].hex())
+        saved = self._read_mempool_file()
+        self._sync(save=False)
+        self._readmit(saved, verify=True)
+        if [e.tx.txid for e in self._mempool.ordered()] != [tx.txid for tx in saved]:
+            self._save_mempool()
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -116,6 +149,15 @@ class RegtestChain:
                 self._save_mempool()
                 self._kernel.close()
                 self._kernel = None
+                self._blocks.clear()  # the kernel holds every logged block now
+                self._blocks.close()
+
+    def _release(self) -> None:
+        """Let go of the folder without writing anything (a failed open)."""
+        if self._kernel is not None:
+            self._kernel.close()
+            self._kernel = None
+        self._blocks.close()
 
     def __enter__(self) -> RegtestChain:
         return self
@@ -260,10 +302,13 @@ class RegtestChain:
         _check_count("n", n, minimum=0)
         hashes = []
         with self._open():
-            for _ in range(n):
-                entries = self._template()
-                fees = sum(e.fee_sat for e in entries)
-                hashes.append(self._mine_on_tip([e.tx for e in entries], fees, to_script))
+            try:
+                for _ in range(n):
+                    entries = self._template()
+                    fees = sum(e.fee_sat for e in entries)
+                    hashes.append(self._mine_on_tip([e.tx for e in entries], fees, to_script))
+            finally:
+                self._blocks.sync()
         return hashes
 
     def mine_transaction_directly(self, *raw_txs: bytes, to_script: bytes | None = None) -> str:
@@ -271,7 +316,10 @@ class RegtestChain:
         policy (consensus still applies). Mempool transactions in conflict are dropped."""
         txs = [_decode(raw) for raw in raw_txs]
         with self._open():
-            return self._mine_on_tip(txs, self._known_fees(txs), to_script)
+            try:
+                return self._mine_on_tip(txs, self._known_fees(txs), to_script)
+            finally:
+                self._blocks.sync()
 
     def reorg(
         self,
@@ -298,9 +346,11 @@ class RegtestChain:
             if depth > self._index.height:
                 raise InvalidInput(f"depth {depth} exceeds the tip height {self._index.height}")
             fork = self._index.height - depth
-            first = self._orphaned_and_mempool(fork) + extra if include_mempool else extra
+            orphaned = self._orphaned_and_mempool(fork)
+            first = orphaned + extra if include_mempool else extra
             fees = self._known_fees(first)
             hashes, parent = [], self._index.hashes[fork]
+            self._save_txs(orphaned)  # what a reopen re-admits if killed after the switch
             try:
                 for i in range(count):
                     parent = self._mine_block(
@@ -308,6 +358,7 @@ class RegtestChain:
                     )
                     hashes.append(parent)
             finally:
+                self._blocks.sync()
                 self._sync()
             if self._index.hashes[-1] != hashes[-1]:
                 raise BlockRejected(
@@ -396,6 +447,7 @@ class RegtestChain:
         coinbase = build_coinbase(height, pay_to, block_subsidy(height) + fees, txs, os.urandom(4))
         block = assemble_block(parent, when, [coinbase, *txs])
         k.process(block.raw, block.block_hash)
+        self._blocks.append(block.raw)
         return block.block_hash
 
     def _next_block(self) -> NextBlock:
@@ -407,8 +459,9 @@ class RegtestChain:
 
         return NextBlock(self._index.height + 1, mtp_at(self._index.height), mtp_at)
 
-    def _sync(self) -> None:
-        """Bring the index and the mempool in line with the kernel's active chain."""
+    def _sync(self, *, save: bool = True) -> None:
+        """Bring the index and the mempool in line with the kernel's active chain
+        (and save the mempool if it changed, unless ``save`` is False)."""
         k, index = self._k, self._index
         fork = min(index.height, k.height)
         while fork > 0 and k.hash_at(fork) != index.hashes[fork]:
@@ -425,7 +478,7 @@ class RegtestChain:
             self._readmit(orphaned + [e.tx for e in self._mempool.ordered()])
         elif connected:
             self._mempool.remove_confirmed(connected)
-        if orphaned or connected:
+        if save and (orphaned or connected):
             self._save_mempool()
 
     def _readmit(self, txs: Sequence[Tx], verify: bool = False) -> None:
@@ -441,11 +494,13 @@ class RegtestChain:
                 )
 
     def _save_mempool(self) -> None:
-        path = self._folder / _MEMPOOL_FILE
-        tmp = path.with_suffix(".tmp")
-        raws = [e.tx.raw.hex() for e in self._mempool.ordered()]
-        tmp.write_text(json.dumps({"version": 1, "transactions": raws}))
-        os.replace(tmp, path)
+        self._save_txs([e.tx for e in self._mempool.ordered()])
+
+    def _save_txs(self, txs: Sequence[Tx]) -> None:
+        """Replace the mempool file by ``txs`` (atomically: a kill leaves old or new)."""
+        raws = [tx.raw.hex() for tx in txs]
+        data = json.dumps({"version": 1, "transactions": raws}).encode()
+        replace_file(self._folder / _MEMPOOL_FILE, data)
 
     def _read_mempool_file(self) -> list[Tx]:
         path = self._folder / _MEMPOOL_FILE

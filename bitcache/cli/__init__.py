@@ -7,7 +7,11 @@ Exit codes (every command):
   journal does not verify, the demo's books do not reconcile;
 * 2: bad input or a refused request (a ``BitcacheError`` such as a wrong
   passphrase, an unknown account, an existing wallet, mainnet);
-* 3: the database or the chain backend failed (``StoreError``, ``ChainError``);
+* 3: the database or the chain backend failed (``StoreError``, ``ChainError``;
+  for ``settle``, also a broadcast that could not reach the backend);
+* 4: ``settle``: a settlement is not moving — its broadcast was refused by
+  the node (the reason is printed; the job retries every cycle) or it is
+  unconfirmed ``--stall-after-blocks`` blocks after it was planned;
 * 5: a credited deposit left the best chain (``ReorgTooDeep``): ``settle``
   keeps exiting 5 while such a deposit's credit stands and no operator has
   acknowledged it (``bitcache deposits reorged|acknowledge|reverse``).
@@ -27,6 +31,7 @@ from bitcache.cli.base import (
     EXIT_CHECK_FAILED,
     EXIT_REFUSED,
     EXIT_REORG,
+    EXIT_STALLED,
     NodeConfig,
     app,
 )
@@ -36,6 +41,7 @@ __all__ = [
     "EXIT_CHECK_FAILED",
     "EXIT_REFUSED",
     "EXIT_REORG",
+    "EXIT_STALLED",
     "NodeConfig",
     "app",
     "demo_command",

@@ -49,6 +49,9 @@ EXIT_REFUSED = 2
 EXIT_BACKEND = 3
 
 
+#: ``settle``: a settlement is not moving (broadcast refused, or unconfirmed too long).
+EXIT_STALLED = 4
+#: ``settle``: a credited deposit left the best chain and nobody acknowledged it.
 EXIT_REORG = 5
 
 

@@ -21,11 +21,15 @@ from bitcache.errors import (
 
 if TYPE_CHECKING:
     from bitcache.services.reconcile import ReconcileReport
+    from bitcache.store.deposits import ReorgedDeposit
+    from bitcache.services.settlement import CycleReport
 from bitcache.cli.base import (
     DEFAULT_DB,
     DEFAULT_HOME,
+    EXIT_BACKEND,
     EXIT_CHECK_FAILED,
     EXIT_REORG,
+    EXIT_STALLED,
     KEY_FILE,
     SEED_FILE,
     HomeOption,
@@ -42,6 +46,16 @@ from bitcache.cli.base import (
     console,
 )
 from bitcache.cli.recovery_commands import print_alarms, reorged_json
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS
+
+StallOption = Annotated[
+    int,
+    typer.Option(
+        "--stall-after-blocks",
+        min=1,
+        help="report a settlement still unconfirmed this many blocks after planning",
+    ),
+]
 
 
 @app.command()
@@ -148,12 +162,15 @@ def deposit_address(
 def settle(
     home: HomeOption = DEFAULT_HOME,
     anchor: Annotated[bool, typer.Option(help="commit the tree head in an OP_RETURN")] = True,
+    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
     as_json: JsonOption = False,
 ) -> None:
     """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due.
 
     Exits 5 while a credited deposit that left the best chain is neither reversed nor
-    acknowledged (after running the whole cycle).
+    acknowledged (after running the whole cycle); otherwise 4 when a settlement is
+    not moving (its broadcast refused by the node, or unconfirmed too long), 3 when a
+    broadcast could not reach the backend.
     """
     from bitcache.core.treehead import anchor_payload
     from bitcache.services.deposits import DepositService
@@ -176,32 +193,57 @@ def settle(
             deposits = DepositService(ledger, wallet, chain, confirmations=cfg.confirmations)
             scan = deposits.scan(raise_on_reorg=False)
             config = SettlementConfig(
-                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations
+                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations,
+                stall_after_blocks=stall_after_blocks,
             )
             service = SettlementService(ledger, chain, wallet, config)
             report = service.run_cycle(anchor=payload)
             alarms = Recovery(ledger).alarms()
-    data = {
-        "deposits_credited": len(scan.credited),
-        "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
-        "created": list(report.created),
-        "skipped": len(report.skipped),
-        "notes": list(report.notes),
-        "reorged_deposits": [reorged_json(r) for r in alarms],
-    }
+    _settle_report(len(scan.credited), report, alarms, as_json)
+
+
+def _settle_report(
+    credited: int, report: CycleReport, alarms: list[ReorgedDeposit], as_json: bool
+) -> None:
+    """Print what the cycle did; exit 5 on a reorg alarm, 4 if a settlement is not moving,
+    3 if a broadcast did not reach the backend."""
+    from bitcache.settlement.stalls import StallKind
+
     if as_json:
-        _emit(data)
+        _emit({
+            "deposits_credited": credited,
+            "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
+            "created": list(report.created),
+            "created_states": [
+                {"settlement": i, "state": s.value} for i, s in report.created_states
+            ],
+            "skipped": len(report.skipped),
+            "notes": list(report.notes),
+            "stalled": [
+                {"settlement": x.settlement_id, "state": x.state.value, "kind": x.kind.value,
+                 "since_height": x.since_height, "detail": x.detail}
+                for x in report.stalled
+            ],
+            "reorged_deposits": [reorged_json(r) for r in alarms],
+        })
     else:
-        console.print(f"deposits credited: {data['deposits_credited']}")
+        console.print(f"deposits credited: {credited}")
         for i, state in report.advanced:
             console.print(f"settlement {i}: {state.value}")
-        for i in report.created:
-            console.print(f"settlement {i}: planned and sent")
+        for i, state in report.created_states:
+            console.print(f"settlement {i}: planned, now {state.value}")
+        for stall in report.stalled:
+            console.print(f"[red]not moving:[/red] {stall}", markup=True, highlight=False)
         for note in report.notes:
             console.print(f"note: {note}")
         print_alarms(alarms)
+    kinds = {x.kind for x in report.stalled}
     if alarms:
         raise typer.Exit(EXIT_REORG)
+    if kinds - {StallKind.BROADCAST_FAILED}:
+        raise typer.Exit(EXIT_STALLED)
+    if kinds:
+        raise typer.Exit(EXIT_BACKEND)
 
 
 @app.command("reconcile")
@@ -209,6 +251,7 @@ def reconcile_command(
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
     ledger_only: Annotated[bool, typer.Option(help="skip the wallet and payout checks")] = False,
+    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
@@ -224,7 +267,9 @@ def reconcile_command(
                 bar.update(task, completed=done, total=total)
 
             if ledger_only or cfg is None:
-                report = reconcile(ledger, progress=progress)
+                report = reconcile(
+                    ledger, progress=progress, stall_after_blocks=stall_after_blocks
+                )
             else:
                 with cfg.chain_backend() as chain:
                     report = reconcile(
@@ -233,6 +278,7 @@ def reconcile_command(
                         wallet=cfg.watch_only(),
                         confirmations=cfg.confirmations,
                         progress=progress,
+                        stall_after_blocks=stall_after_blocks,
                     )
     if as_json:
         _emit(report.to_json())

@@ -58,7 +58,7 @@ from bitcache.store.deposits import (
     ScanState,
 )
 from bitcache.store.ledger import LedgerStore
-from bitcache.wallet.gaplimit import DEFAULT_GAP_LIMIT, next_deposit_index
+from bitcache.wallet.gaplimit import next_deposit_index
 from bitcache.wallet.keys import HDWallet
 
 #: External-chain index reserved for the operator's funding of the hot wallet.
@@ -147,6 +147,11 @@ class DepositService:
     ``wallet`` may be watch-only: only public derivation is used.
     ``watch_depth`` bounds how far below the tip credited deposits are
     re-checked for reorgs on every scan (None: all of them).
+    ``gap_limit``: None (the default) hands out addresses without limit — the
+    scan asks about every issued address, so none needs a wallet's recovery
+    gap; an int refuses a new address more than that many indices past the
+    highest funded one (for a seed that other wallets must be able to
+    restore with that gap), raising GapLimitExceeded.
     """
 
     def __init__(
@@ -156,13 +161,13 @@ class DepositService:
         chain: ChainBackend,
         *,
         confirmations: int = DEFAULT_CONFIRMATIONS,
-        gap_limit: int = DEFAULT_GAP_LIMIT,
+        gap_limit: int | None = None,
         watch_depth: int | None = DEFAULT_WATCH_DEPTH,
         clock: Callable[[], int] | None = None,
     ) -> None:
         _check_parts(ledger, wallet, chain)
         self.confirmations = _positive("confirmations", confirmations)
-        self.gap_limit = _positive("gap_limit", gap_limit)
+        self.gap_limit = None if gap_limit is None else _positive("gap_limit", gap_limit)
         self.watch_depth = None if watch_depth is None else _positive("watch_depth", watch_depth)
         self.ledger, self.wallet, self.chain = ledger, wallet, chain
         self._clock = clock or _now_us
@@ -174,8 +179,8 @@ class DepositService:
         """The downloader's deposit address: assigned on first call, the same ever after.
 
         Raises InvalidAccountName for a name that cannot form a prepaid
-        account, GapLimitExceeded when a new address would leave more than
-        ``gap_limit`` unfunded addresses in a row.
+        account; GapLimitExceeded only when a ``gap_limit`` is configured and
+        a new address would leave more than that many unfunded in a row.
         """
         if not isinstance(downloader, str):
             raise InvalidAccountName(f"downloader must be text, got {type(downloader).__name__}")
@@ -215,6 +220,8 @@ class DepositService:
     def _new_address(self, conn: Connection, account: str) -> DepositAddress:
         if account == OPERATOR_EQUITY:
             index = OPERATOR_INDEX
+        elif self.gap_limit is None:
+            index = store.next_index(conn)
         else:
             issued = store.issued_indices(conn) | {OPERATOR_INDEX}
             funded = store.funded_indices(conn)
@@ -222,6 +229,7 @@ class DepositService:
         key = self.wallet.receive_key(index)
         address = DepositAddress(index, account, key.script_pubkey, key.address)
         store.insert_address(conn, address, self._clock())
+        self._verified.add(address)  # derived from this wallet just now
         return address
 
     def _verify(self, address: DepositAddress) -> DepositAddress:
@@ -270,10 +278,16 @@ class DepositService:
         Raises ReorgTooDeep, after recording everything else this scan found,
         when credited deposits were reorganised away (with ``raise_on_reorg``
         False they are in ``ScanReport.reorged`` instead; either way they stay
-        listed by :meth:`reorged_deposits` until resolved).
+        listed by :meth:`reorged_deposits` until resolved). Raises WalletMismatch
+        when the wallet does not derive the first or the last stored address,
+        or an address that received an output.
         """
-        assigned = [self._verify(a) for a in self.addresses()]
+        assigned = self.addresses()
+        for address in {assigned[0], assigned[-1]} if assigned else ():
+            self._verify(address)
         view = self._observe(assigned)
+        for address in {r.address for r in view.ready}:
+            self._verify(address)
         report = self._commit(view)
         if report.reorged and raise_on_reorg:
             names = tuple(str(d.outpoint) for d in report.reorged)

@@ -31,6 +31,9 @@ failure does raise). The checks:
   confirmed (a reorg beyond N can confirm one after its payees' credit was
   released and paid again); each one is named with its payees and the
   amounts to recover.
+* ``settlements``: no settlement in flight is stalled — its last broadcast
+  refused by the node, or (with a chain) unconfirmed ``stall_after_blocks``
+  blocks after it was planned (:mod:`bitcache.settlement.stalls`).
 
 The first four run in one streamed pass over the journal (chunked reads;
 hash chain, per-entry balance and per-account sums together); the rest are
@@ -61,7 +64,8 @@ from bitcache.services.findings import (
     WalletView,
 )
 from bitcache.services.journal_audit import ContentEncoder, JournalAudit, journal_pass
-from bitcache.settlement.model import Settlement
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, Settlement
+from bitcache.settlement.stalls import StallKind, stalls
 from bitcache.settlement.states import SettlementState
 from bitcache.store import deposits as deposit_rows
 from bitcache.store import reconcile as sql
@@ -494,6 +498,35 @@ def _paid_again(books: _Books, void_id: int, uploader: str) -> str:
     return f"; paid again by settlement {later[0]}" if later else ""
 
 
+def _stalled(
+    chain: ChainBackend | None, flying: Sequence[Settlement], after_blocks: int, f: Findings
+) -> CheckResult:
+    """Settlements that are not moving: refused by the node, or unconfirmed too long (a
+    backend that could not be reached is retried, and shows here once it lasts that long)."""
+    tip = None if chain is None or not flying else chain.tip().height
+    for stall in stalls(flying, tip, after_blocks):
+        if stall.kind is not StallKind.BROADCAST_FAILED:
+            subject = f"settlement {stall.settlement_id}"
+            f.add(Check.SETTLEMENTS, subject, f"{stall.state.value}: {stall.detail}")
+    if chain is None:
+        return f.result(Check.SETTLEMENTS, "broadcast refusals only (no chain for the age check)")
+    return f.result(Check.SETTLEMENTS, f"stall limit {after_blocks} blocks")
+
+
+def _check_arguments(
+    chain: ChainBackend | None, wallet: HDWallet | None, limits: dict[str, int]
+) -> None:
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidPolicy(f"{name} must be a positive int, got {value!r}")
+    if (chain is None) != (wallet is None):
+        raise InvalidInput("the chain checks need both a chain backend and the wallet")
+    if chain is not None and wallet is not None and chain.network is not wallet.network:
+        raise InvalidInput(
+            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
+        )
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 
@@ -506,24 +539,24 @@ def reconcile(
     deposit_confirmations: int | None = None,
     receive_indices: Iterable[int] = (),
     progress: Progress | None = None,
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS,
 ) -> ReconcileReport:
     """Run every check; the chain checks need ``chain`` and ``wallet`` (watch-only is enough).
 
     ``confirmations`` is N, the depth final payouts must have;
     ``deposit_confirmations`` the depth at which deposits are credited (default: N).
+    ``stall_after_blocks``: a settlement unconfirmed this many blocks after it
+    was planned is reported as not moving.
     ``receive_indices`` adds receive-chain indices to the assigned deposit
     addresses (for wallets funded outside :class:`DepositService`).
     """
     deposit_depth = confirmations if deposit_confirmations is None else deposit_confirmations
-    for name, depth in (("confirmations", confirmations), ("deposit_confirmations", deposit_depth)):
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise InvalidPolicy(f"{name} must be a positive int, got {depth!r}")
-    if (chain is None) != (wallet is None):
-        raise InvalidInput("the chain checks need both a chain backend and the wallet")
-    if chain is not None and wallet is not None and chain.network is not wallet.network:
-        raise InvalidInput(
-            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
-        )
+    limits = {
+        "confirmations": confirmations,
+        "deposit_confirmations": deposit_depth,
+        "stall_after_blocks": stall_after_blocks,
+    }
+    _check_arguments(chain, wallet, limits)
     f = Findings()
     with ledger.read() as conn:
         entries = journal_pass(conn, f, progress)
@@ -531,8 +564,9 @@ def reconcile(
         _deposits(conn, f)
         depths = (confirmations, deposit_depth)
         books = None if wallet is None else _read_books(conn, wallet, receive_indices, depths)
+        flying = rows.settlements_in(conn, [s for s in SettlementState if s.in_flight])
     chain_checks = (Check.WALLET, Check.PAYOUTS, Check.DOUBLE_PAYOUTS)
-    results = [f.result(c) for c in Check if c not in chain_checks]
+    results = [f.result(c) for c in Check if c not in (*chain_checks, Check.SETTLEMENTS)]
     view = None
     if chain is None or books is None:
         skip = "no chain backend given"
@@ -546,5 +580,6 @@ def reconcile(
             f.result(Check.PAYOUTS, f"N = {confirmations}"),
             f.result(Check.DOUBLE_PAYOUTS),
         ]
+    results.append(_stalled(chain, flying, stall_after_blocks, f))
     found = tuple(d for c in Check for d in f.listed[c])
     return ReconcileReport(entries, tuple(results), found, view)

@@ -31,6 +31,7 @@ from bitcache.core.payouts import (
     plan_payouts,
 )
 from bitcache.errors import (
+    BroadcastRejected,
     ChainError,
     FeeEstimateUnavailable,
     InsufficientWalletFunds,
@@ -41,7 +42,13 @@ from bitcache.errors import (
 )
 from bitcache.settlement.coins import KeyPath, wallet_coins
 from bitcache.settlement.lock import JobLock
-from bitcache.settlement.model import ReservedPayout, Settlement, SettlementConfig, Version
+from bitcache.settlement.model import (
+    BroadcastFailure,
+    ReservedPayout,
+    Settlement,
+    SettlementConfig,
+    Version,
+)
 from bitcache.settlement.parents import fetch_parents, parent_fates
 from bitcache.settlement.postings import final_entries, reservation, void_entries
 from bitcache.settlement.states import SettlementState
@@ -58,12 +65,23 @@ from bitcache.wallet.keys import Chain, HDWallet
 
 Hook = Callable[[str], None]
 IN_FLIGHT = tuple(s for s in SettlementState if s.in_flight)
+_SEEN = (Sighting.OURS_MEMPOOL, Sighting.OURS_CONFIRMED)
 MAX_STEPS = 8
 _ACCOUNTS = (default_spec(SETTLING), default_spec(NETWORK_FEES), default_spec(WALLET))
 
 
 def _no_hook(point: str) -> None:
     """Default hook: nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsent:
+    """Why no version of a settlement went through: the kind, the node's reason (or the
+    backend's error), and every version's error for ``last_error``."""
+
+    failure: BroadcastFailure
+    reason: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +139,18 @@ class SettlementJob:
         with self._tx() as conn:
             rows.note_attempt(conn, s.id, error, self._clock())
 
+    def _note_unsent(self, s: Settlement, unsent: _Unsent, tip: Tip) -> None:
+        """Count the attempt and keep why the broadcast failed (in one transaction)."""
+        with self._tx() as conn:
+            rows.note_attempt(conn, s.id, f"broadcast failed: {unsent.detail}", self._clock())
+            rows.record_broadcast_failure(conn, s.id, unsent.failure, unsent.reason, tip.height)
+
+    def _clear_unsent(self, s: Settlement) -> None:
+        """A version went through or is on chain: forget the last broadcast failure."""
+        if s.broadcast_problem is not None:
+            with self._tx() as conn:
+                rows.clear_broadcast_failure(conn, s.id)
+
     # --- observing -----------------------------------------------------------
 
     def observe(self, s: Settlement, tip: Tip) -> Observation:
@@ -157,6 +187,8 @@ class SettlementJob:
                 if s.state is SettlementState.PLANNED
                 else self.observe(s, tip)
             )
+            if obs.sighting in _SEEN:
+                self._clear_unsent(s)
             step = decide(
                 s.state,
                 s.confirmations,
@@ -241,31 +273,38 @@ class SettlementJob:
         self._hook("signed")
         return True
 
-    def _broadcast_any(self, versions: Sequence[Version]) -> str | None:
-        """Broadcast the newest version a node accepts; None and the errors noted if none."""
-        errors = []
+    def _broadcast_any(self, versions: Sequence[Version]) -> _Unsent | None:
+        """Broadcast the newest version a node accepts; None, or why none went through."""
+        errors, reasons, unreachable = [], [], False
         for version in reversed(versions):
             try:
                 self.chain.broadcast(version.raw)
+            except BroadcastRejected as exc:
+                error, why = str(exc), exc.reason  # the node's own words
             except ChainError as exc:
-                errors.append(f"{version.txid[:16]}: {exc}")
-                continue
-            return None
-        return "; ".join(errors) or "no version to broadcast"
+                error, why, unreachable = str(exc), str(exc), True
+            else:
+                return None
+            errors.append(f"{version.txid[:16]}: {error}")
+            reasons.append(why if len(versions) == 1 else f"version {version.n}: {why}")
+        failure = BroadcastFailure.UNREACHABLE if unreachable else BroadcastFailure.REFUSED
+        detail = "; ".join(errors) or "no version to broadcast"
+        return _Unsent(failure, "; ".join(reasons) or detail, detail)
 
     def _send(self, s: Settlement, tip: Tip) -> bool:
-        """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan.
+        """(Re)broadcast; a refusal is kept and retried next cycle, never a reason to re-plan.
 
         A version paying less than the node's relay floor (it rose since) would be refused
         for ever: it is replaced at once by a fee bump (same inputs, so still one payout).
         """
-        error = self._broadcast_any(s.versions)
-        if error is not None:
-            self._note(s, f"broadcast failed: {error}")
+        unsent = self._broadcast_any(s.versions)
+        if unsent is not None:
+            self._note_unsent(s, unsent, tip)
             if self._below_floor(s):
                 self._bump(s, tip)
             return False
         self._hook("sent")
+        self._clear_unsent(s)
         if s.state is SettlementState.SIGNED:
             self._move(s, SettlementState.BROADCAST, "broadcast", broadcast_height=tip.height)
             return True
@@ -330,9 +369,9 @@ class SettlementJob:
             rows.insert_version(conn, s.id, version)
             rows.move(conn, s.id, s.state, SettlementState.BROADCAST, self._clock())
         self._hook("bumped")
-        error = self._broadcast_any([version])
-        if error is not None:
-            self._note(s, f"broadcast of the fee bump failed: {error}")
+        unsent = self._broadcast_any([version])
+        if unsent is not None:  # the previous version is still in the mempool
+            self._note(s, f"broadcast of the fee bump failed: {unsent.detail}")
             return
         self._hook("bump-sent")
 
