@@ -21,8 +21,8 @@ from bitcache.errors import (
 
 if TYPE_CHECKING:
     from bitcache.services.reconcile import ReconcileReport
-    from bitcache.store.deposits import ReorgedDeposit
     from bitcache.services.settlement import CycleReport
+    from bitcache.store.deposits import ReorgedDeposit
 from bitcache.cli.base import (
     DEFAULT_DB,
     DEFAULT_HOME,
