@@ -5,13 +5,16 @@ init, deposit-address, settle, reconcile, statement, verify.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bitcache.errors import (
@@ -20,9 +23,14 @@ from bitcache.errors import (
 )
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
     from bitcache.services.reconcile import ReconcileReport
 from bitcache.cli.base import (
-    DEFAULT_DB,
+    CONFIG_FILE,
     DEFAULT_HOME,
     EXIT_CHECK_FAILED,
     KEY_FILE,
@@ -40,6 +48,18 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.cli.node import (
+    CHAIN_DIR,
+    LEDGER_FILE,
+    absolute,
+    check_chain,
+    read_file,
+    read_secret,
+    resolve_db,
+    shown_url,
+    sqlite_file,
+    write_file,
+)
 
 
 @app.command()
@@ -50,6 +70,15 @@ def init(
     ),
     chain: Annotated[str, typer.Option(help="regtest (embedded), rpc or esplora")] = "rpc",
     chain_url: Annotated[str, typer.Option(help="node or Esplora URL")] = "",
+    rpc_user: Annotated[
+        str, typer.Option(help="Bitcoin Core rpcuser (with --rpc-password-file)")
+    ] = "",
+    rpc_password_file: Annotated[
+        Path | None, typer.Option(help="file holding the rpcpassword (config.json keeps its path)")
+    ] = None,
+    rpc_cookie_file: Annotated[
+        Path | None, typer.Option(help="bitcoind's .cookie file (default: the network's own)")
+    ] = None,
     db: OptDb = None,
     confirmations: Annotated[int, typer.Option(help="N: deposits and payouts")] = 3,
     as_json: JsonOption = False,
@@ -58,53 +87,23 @@ def init(
 
     The mnemonic is generated from the operating system's randomness, sealed
     with the passphrase (scrypt + AES-256-GCM) and never printed or written
-    in clear: back up wallet.seed and the passphrase.
+    in clear: back up wallet.seed and the passphrase. Every input is checked
+    before anything is written, and if a step fails (the database, say) what
+    this run made is removed: no seed or key is left behind.
     """
-    from bitcache.network import network
-    from bitcache.services.platformkey import (
-        generate_platform_key,
-        public_key_hex,
-        save_platform_key,
-    )
-    from bitcache.store.database import make_engine, sqlite_url, upgrade
-    from bitcache.wallet.keys import HDWallet, generate_mnemonic
-    from bitcache.wallet.seedbox import seal
+    from bitcache.services.platformkey import public_key_hex
 
     with _errors(as_json):
-        net = network(network_name)
-        if (home / SEED_FILE).exists():
-            raise InvalidInput(f"{home / SEED_FILE} exists: refusing to overwrite a wallet")
-        if chain not in ("regtest", "rpc", "esplora") or (chain == "regtest") != (
-            net.value == "regtest"
-        ):
-            raise InvalidInput("--chain regtest goes with --network regtest; rpc or esplora else")
-        passphrase = _passphrase(confirm=True)
-        home.mkdir(parents=True, exist_ok=True)
-        mnemonic = generate_mnemonic(secrets.token_bytes(32))
-        wallet = HDWallet.from_mnemonic(mnemonic, net)
-        seed_path = home / SEED_FILE
-        with os.fdopen(os.open(seed_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(seal(mnemonic, passphrase))
-        del mnemonic
-        key = generate_platform_key()
-        save_platform_key(key, home / KEY_FILE, passphrase=passphrase)
-        spec = {"kind": chain, "url": chain_url}
-        if chain == "regtest":
-            spec = {"kind": "regtest", "path": str(home / "chain")}
-        cfg = NodeConfig(
-            home,
-            net.value,
-            db or sqlite_url(home / "ledger.sqlite"),
-            spec,
-            wallet.account_xpub(),
-            confirmations,
+        planned = _init_config(
+            home, network_name, chain, chain_url, db, confirmations,
+            {"rpc_user": rpc_user, "rpc_password_file": rpc_password_file,
+             "rpc_cookie_file": rpc_cookie_file},
         )
-        upgrade(make_engine(cfg.db))
-        cfg.save()
+        cfg, key = _create_node(planned, _passphrase(confirm=True))
     facts = {
-        "home": str(home),
-        "network": net.value,
-        "db": cfg.db,
+        "home": str(cfg.home),
+        "network": cfg.network,
+        "db": shown_url(cfg.db),
         "chain": chain,
         "account_xpub": cfg.account_xpub,
         "platform_public_key": public_key_hex(key),
@@ -113,11 +112,126 @@ def init(
         _emit({"ok": True, **facts})
         return
     for name, value in facts.items():
-        console.print(f"{name}: {value}")
+        console.print(f"{name}: {escape(value)}")
     console.print(
         "[yellow]back up[/yellow] wallet.seed and platform.key with the passphrase: the "
         "mnemonic is never shown, and without the passphrase the coins are lost"
     )
+
+
+def _init_config(
+    home: Path,
+    network_name: str,
+    chain: str,
+    chain_url: str,
+    db: str | None,
+    confirmations: int,
+    credentials: dict[str, Any],
+) -> NodeConfig:
+    """The new node's config, every input checked before anything is written (no xpub yet)."""
+    from bitcache.network import network
+    from bitcache.store.database import make_engine, sqlite_url
+
+    net, folder = network(network_name), absolute(home)
+    for name in (SEED_FILE, KEY_FILE, CONFIG_FILE):
+        if (folder / name).exists():
+            raise InvalidInput(f"{folder / name} exists: refusing to overwrite a node")
+    if isinstance(confirmations, bool) or confirmations < 1:
+        raise InvalidInput(f"--confirmations must be at least 1, got {confirmations}")
+    spec = _chain_spec(folder, chain, chain_url, credentials)
+    check_chain(spec, net.value)
+    if chain == "regtest":
+        import bitcache.chain.regtest  # noqa: F401  (MissingExtra without the kernel extra)
+    url = resolve_db(db, absolute(Path())) if db else sqlite_url(folder / LEDGER_FILE)
+    make_engine(url).dispose()  # refuses an unsupported or malformed URL; connects to nothing
+    return NodeConfig(folder, net.value, url, spec, "", confirmations)
+
+
+def _chain_spec(
+    folder: Path, chain: str, chain_url: str, credentials: dict[str, Any]
+) -> dict[str, str]:
+    """The ``chain`` object of config.json: Bitcoin Core credentials by path, never by value."""
+    given = {k: v for k, v in credentials.items() if v}
+    if given and chain != "rpc":
+        raise InvalidInput(
+            "--rpc-user, --rpc-password-file and --rpc-cookie-file go with --chain rpc"
+        )
+    if chain == "regtest":
+        if chain_url:
+            raise InvalidInput("--chain regtest is embedded in the node folder: no --chain-url")
+        return {"kind": "regtest", "path": str(folder / CHAIN_DIR)}
+    spec = {"kind": chain, "url": chain_url}
+    for name, value in given.items():
+        spec[name] = value if name == "rpc_user" else str(absolute(value))
+    if "rpc_password_file" in spec:
+        read_secret(Path(spec["rpc_password_file"]), "the RPC password file")
+    return spec
+
+
+def _create_node(planned: NodeConfig, passphrase: str) -> tuple[NodeConfig, Ed25519PrivateKey]:
+    """Database, sealed seed, platform key, config.json: all of them, or none."""
+    from bitcache.network import network
+    from bitcache.services.platformkey import generate_platform_key, save_platform_key
+    from bitcache.store.database import make_engine, upgrade
+    from bitcache.wallet.keys import HDWallet, generate_mnemonic
+    from bitcache.wallet.seedbox import seal
+
+    made = _Made()
+    try:
+        made.folder(planned.home)
+        made.database(planned.db)
+        engine = make_engine(planned.db)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+        mnemonic = generate_mnemonic(secrets.token_bytes(32))
+        xpub = HDWallet.from_mnemonic(mnemonic, network(planned.network)).account_xpub()
+        seed = made.file(planned.home / SEED_FILE)
+        with os.fdopen(os.open(seed, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(seal(mnemonic, passphrase))
+        del mnemonic
+        key = generate_platform_key()
+        save_platform_key(key, made.file(planned.home / KEY_FILE), passphrase=passphrase)
+        cfg = replace(planned, account_xpub=xpub)
+        made.file(planned.home / (CONFIG_FILE + ".tmp"))
+        made.file(planned.home / CONFIG_FILE)
+        cfg.save()
+    except BaseException:
+        made.undo()
+        raise
+    return cfg, key
+
+
+class _Made:
+    """The files and folders one ``init`` created, so that a failed init leaves none."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+
+    def file(self, path: Path) -> Path:
+        if not path.exists():
+            self.paths.append(path)
+        return path
+
+    def folder(self, path: Path) -> None:
+        for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
+            self.paths.append(missing)
+        path.mkdir(parents=True, exist_ok=True)
+
+    def database(self, url: str) -> None:
+        found = sqlite_file(url)
+        if found is not None:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                self.file(found.with_name(found.name + suffix))
+
+    def undo(self) -> None:
+        for path in reversed(self.paths):
+            with contextlib.suppress(OSError):
+                if path.is_dir():
+                    path.rmdir()  # only if empty: never removes what another hand put there
+                else:
+                    path.unlink(missing_ok=True)
 
 
 @app.command("deposit-address")
@@ -210,7 +324,7 @@ def reconcile_command(
 
     with _errors(as_json):
         cfg = None if ledger_only and db else NodeConfig.load(home)
-        ledger = _ledger(db or (cfg.db if cfg else DEFAULT_DB))
+        ledger = _ledger(_node_db(home, db) if cfg is None else db or cfg.db)
         with _bar(as_json) as bar:
             task = bar.add_task("journal", total=None)
 
@@ -282,9 +396,23 @@ def statement(
         document = issue_statement(
             _ledger(_node_db(home, db)), uploader, since, end, key, platform=platform
         )
-        out.write_bytes(document)
+        write_file(out, document, "the statement")
         summary = verify_statement(document, key.public_key()).summary
     _statement_summary(summary, out, as_json)
+
+
+def _public_key(given: str) -> Ed25519PublicKey:
+    """``--public-key``: a file holding the key, or the key itself in hex."""
+    from bitcache.services.platformkey import load_public_key, parse_public_key
+
+    if Path(given).is_file():
+        return load_public_key(given)
+    try:
+        return parse_public_key(given)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"--public-key {given!r} is neither a file nor a key in hex: {exc}"
+        ) from exc
 
 
 def _statement_summary(summary: Any, path: Path, as_json: bool) -> None:
@@ -313,15 +441,10 @@ def verify(
 ) -> None:
     """Verify a statement offline with the platform's public key alone (no database)."""
     from bitcache.core.statement import verify_statement
-    from bitcache.services.platformkey import load_public_key, parse_public_key
 
     with _errors(as_json):
-        key = (
-            load_public_key(public_key)
-            if Path(public_key).is_file()
-            else parse_public_key(public_key)
-        )
-        data = document.read_bytes()
+        key = _public_key(public_key)
+        data = read_file(document, "the statement")
         try:
             verified = verify_statement(data, key)
         except StatementInvalid as exc:
