@@ -105,13 +105,8 @@ class DemoConfig:
                 raise InvalidPolicy(f"demo {name} must be a whole number >= {least}, got {value!r}")
 
 
-def prepare_folder(folder: Path) -> None:
-    """Make ``folder`` ready for a fresh run, or refuse it (InvalidInput) if it is not ours.
-
-    A new or empty folder is taken; a folder an earlier demo marked loses
-    only what a run writes (:data:`DEMO_OUTPUTS` and the statements); any
-    other folder is refused untouched.
-    """
+def check_folder(folder: Path) -> None:
+    """Refuse (InvalidInput) a folder the demo may not use: not new, not empty, not the demo's."""
     if folder.exists() and not folder.is_dir():
         raise InvalidInput(f"demo folder {folder} is a file, not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / DEMO_MARKER).is_file():
@@ -119,6 +114,16 @@ def prepare_folder(folder: Path) -> None:
             f"demo folder {folder} is not empty and was not made by the demo: refusing to "
             "clear it; give --folder a new or empty folder"
         )
+
+
+def prepare_folder(folder: Path) -> None:
+    """Make ``folder`` ready for a fresh run, or refuse it (see :func:`check_folder`).
+
+    A new or empty folder is taken; a folder an earlier demo marked loses
+    only what a run writes (:data:`DEMO_OUTPUTS` and the statements); any
+    other folder is refused untouched.
+    """
+    check_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / DEMO_MARKER).write_text(
         "made by `bitcache demo`: each run of the demo clears what the last one wrote here\n"

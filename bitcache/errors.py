@@ -19,7 +19,7 @@ Error codes and exit codes exist only in the CLI.
     │   │   ├── AddressEncodingMismatch     bech32 used for v1+, or bech32m for v0
     │   │   └── WitnessProgramError         wrong witness version / program length
     │   ├── InvalidPolicy                   nonsensical configuration value
-    │   └── InvalidConfig                   a node folder's config.json or files missing or malformed
+    │   └── InvalidConfig                   a node folder's config.json, seed or key is bad
     ├── LedgerError                         a valid request the books refuse
     │   ├── UnknownAccount
     │   ├── AccountConflict                 account exists with another kind/limit

@@ -127,11 +127,13 @@ DEFAULT_HOME = Path("bitcache-node")
 
 
 def _fail(exc: BitcacheError, as_json: bool = False) -> typer.Exit:
+    """Report ``exc`` on one line (standard error; with --json, standard output) and its code."""
     code = EXIT_BACKEND if isinstance(exc, StoreError | ChainError) else EXIT_REFUSED
+    message = " ".join(str(exc).split())
     if as_json:
-        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": message}))
     else:
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}")
+        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {escape(message)}")
     return typer.Exit(code)
 
 

@@ -37,19 +37,21 @@ def demo(
     FOLDER must be new, empty, or made by an earlier demo (which this run
     clears); any other folder is refused untouched.
     """
-    with _errors(as_json), _bar(as_json) as bar:
-        from bitcache.demo import DemoConfig, run_demo
+    with _errors(as_json):
+        from bitcache.demo import DemoConfig, check_folder, run_demo
 
         cfg = DemoConfig(folder=folder, downloads=downloads)
-        task = bar.add_task("downloads", total=downloads)
+        check_folder(folder)
+        with _bar(as_json) as bar:
+            task = bar.add_task("downloads", total=downloads)
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage == "downloads":
-                bar.update(task, completed=done)
-            else:
-                bar.console.print(f"… {stage}")
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage == "downloads":
+                    bar.update(task, completed=done)
+                else:
+                    bar.console.print(f"… {stage}")
 
-        result = run_demo(cfg, progress)
+            result = run_demo(cfg, progress)
     if as_json:
         _emit(_demo_json(result))
     else:

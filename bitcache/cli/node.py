@@ -88,7 +88,7 @@ def shown_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return "<malformed URL>"
+        return "a URL with a password" if "@" in url else repr(url)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -96,7 +96,7 @@ def sqlite_file(url: str) -> Path | None:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise InvalidInput(f"database URL {shown_url(url)} is malformed: {exc}") from exc
+        raise InvalidInput(f"database URL {shown_url(url)} is malformed") from exc
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)

@@ -160,6 +160,8 @@ def _chain_spec(
         if chain_url:
             raise InvalidInput("--chain regtest is embedded in the node folder: no --chain-url")
         return {"kind": "regtest", "path": str(folder / CHAIN_DIR)}
+    if chain == "esplora" and not chain_url:
+        raise InvalidInput("--chain esplora needs --chain-url, the Esplora server's API URL")
     spec = {"kind": chain, "url": chain_url}
     for name, value in given.items():
         spec[name] = value if name == "rpc_user" else str(absolute(value))
