@@ -109,7 +109,11 @@ def check_folder(folder: Path) -> None:
     """Refuse (InvalidInput) a folder the demo may not use: not new, not empty, not the demo's."""
     if folder.exists() and not folder.is_dir():
         raise InvalidInput(f"demo folder {folder} is a file, not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / DEMO_MARKER).is_file():
+    try:
+        taken = folder.is_dir() and any(folder.iterdir())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the demo folder {folder}: {exc.strerror or exc}") from exc
+    if taken and not (folder / DEMO_MARKER).is_file():
         raise InvalidInput(
             f"demo folder {folder} is not empty and was not made by the demo: refusing to "
             "clear it; give --folder a new or empty folder"
@@ -124,6 +128,14 @@ def prepare_folder(folder: Path) -> None:
     other folder is refused untouched.
     """
     check_folder(folder)
+    try:
+        _clear_folder(folder)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise InvalidInput(f"cannot prepare the demo folder {folder}: {reason}") from exc
+
+
+def _clear_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / DEMO_MARKER).write_text(
         "made by `bitcache demo`: each run of the demo clears what the last one wrote here\n"

@@ -88,10 +88,11 @@ class _Console(Console):
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
 
-console = _Console(soft_wrap=False)
+console = _Console()
 
 
-err_console = _Console(stderr=True)
+#: Errors are one line each: a terminal folds a long one, never rich.
+err_console = _Console(stderr=True, soft_wrap=True)
 
 
 EXIT_CHECK_FAILED = 1
@@ -151,13 +152,15 @@ def _emit(data: object) -> None:
 
 
 def _bar(disable: bool) -> Progress:
+    """A progress bar on standard error, shown only when that is a terminal (not in logs)."""
+    err = Console(stderr=True)
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=disable,
+        console=err,
+        disable=disable or not err.is_terminal,
     )
 
 

@@ -191,10 +191,10 @@ def _whole_output(out: Path) -> Iterator[Any]:
             spool.seek(0)
             shutil.copyfileobj(spool, sys.stdout)
         return
+    if out.is_dir():
+        raise InvalidInput(f"cannot write the export to {out}: it is a folder")
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        if out.is_dir():
-            raise IsADirectoryError(21, "Is a directory")
         handle = temporary.open("w", newline="", encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot write the export to {out}: {exc.strerror or exc}") from exc

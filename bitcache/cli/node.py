@@ -61,10 +61,10 @@ def read_file(path: Path, what: str) -> bytes:
 
 def write_file(path: Path, data: bytes, what: str) -> None:
     """Write ``data`` whole or not at all: a temporary file beside ``path``, then a rename."""
+    if path.is_dir():
+        raise InvalidInput(f"cannot write {what} to {path}: it is a folder")
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "Is a directory")
         temporary.write_bytes(data)
         os.replace(temporary, path)
     except OSError as exc:

@@ -112,7 +112,7 @@ def init(
         _emit({"ok": True, **facts})
         return
     for name, value in facts.items():
-        console.print(f"{name}: {escape(value)}")
+        console.print(f"{name}: {escape(value)}", soft_wrap=True)  # a value stays whole
     console.print(
         "[yellow]back up[/yellow] wallet.seed and platform.key with the passphrase: the "
         "mnemonic is never shown, and without the passphrase the coins are lost"
@@ -408,7 +408,10 @@ def _public_key(given: str) -> Ed25519PublicKey:
     from bitcache.services.platformkey import load_public_key, parse_public_key
 
     if Path(given).is_file():
-        return load_public_key(given)
+        try:
+            return load_public_key(given)
+        except InvalidInput as exc:
+            raise InvalidInput(f"--public-key file {given}: {exc}") from exc
     try:
         return parse_public_key(given)
     except InvalidInput as exc:
