@@ -240,10 +240,17 @@ class NodeConfig:
         }
 
     def save(self) -> None:
-        """Write ``config.json`` whole or not at all (a temporary file, then a rename)."""
+        """Write ``config.json`` whole or not at all (a temporary file, then a rename).
+
+        Mode 0600: the account public key reveals every address, and a
+        database URL may carry a password.
+        """
         path = self.home / CONFIG_FILE
         temporary = path.with_name(CONFIG_FILE + ".tmp")
-        temporary.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(self.to_json(), indent=2) + "\n"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(temporary, path)
 
     def watch_only(self) -> HDWallet:

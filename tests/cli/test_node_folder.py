@@ -143,7 +143,7 @@ def test_init_keeps_bitcoin_core_credentials_by_path(
             "--chain-url", core.url, "--rpc-user", RPC_AUTH[0], "--rpc-password-file",
             "../rpcpassword")
     text = (home / "config.json").read_text()
-    assert RPC_AUTH[1] not in text
+    assert RPC_AUTH[1] not in text and (home / "config.json").stat().st_mode & 0o777 == 0o600
     assert json.loads(text)["chain"]["rpc_password_file"] == str(secret)
     with NodeConfig.load(home).chain_backend() as chain:
         assert chain.tip().height == 7  # the fake node checks the user and password
