@@ -140,11 +140,19 @@ def _fail(exc: BitcacheError, as_json: bool = False) -> typer.Exit:
 
 @contextmanager
 def _errors(as_json: bool = False) -> Iterator[None]:
-    """Turn bitcache errors into the documented exit codes."""
+    """Turn bitcache errors into the documented exit codes.
+
+    A path the system refuses (a name too long, no permission) is the
+    operator's input too: it is reported as InvalidInput, never a traceback.
+    """
     try:
         yield
     except BitcacheError as exc:
         raise _fail(exc, as_json) from exc
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        refused = InvalidInput(f"cannot use{where}: {exc.strerror or exc}")
+        raise _fail(refused, as_json) from exc
 
 
 def _emit(data: object) -> None:

@@ -136,6 +136,8 @@ CASES = [
     Case("balance of a database file that does not exist",
          ["balance", "equity:operator", "--db", "sqlite:///{tmp}/missing.sqlite"],
          "InvalidInput", unchanged=("{tmp}/missing.sqlite",)),
+    Case("balance: a node path too long for the system", ["balance", "x", "--home", "n" * 5000],
+         "InvalidInput"),
     Case("balance: a malformed account", ["balance", "equity operator"], "InvalidAccountName"),
     Case("earnings: a negative time", ["earnings", "carol", "--since", "-1"], "InvalidInput"),
     *[
