@@ -51,6 +51,7 @@ from bitcache.chain.http import (
     Sleep,
     answer_hash,
     answer_height,
+    check_base_url,
     check_hash,
     field,
     full_jitter,
@@ -106,7 +107,7 @@ class Esplora(HttpBackend):
         allow_mainnet: bool = False,
     ) -> None:
         self._network = resolve_network(network, allow_mainnet=allow_mainnet)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url, "esplora URL").rstrip("/")
         self._genesis = check_hash(genesis_hash or GENESIS_HASHES[self._network], "genesis hash")
         self._checked = not verify_network
         self._http = HttpTransport(

@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pbk
-from pbk.script import PrecomputedTransactionData
-
 from bitcache.chain.blocks import (
     Tx,
     parse_block_txs,
@@ -29,7 +26,17 @@ from bitcache.errors import (
     BroadcastRejected,
     ChainError,
     ChainUnavailable,
+    MissingExtra,
 )
+
+try:
+    import pbk
+    from pbk.script import PrecomputedTransactionData
+except ImportError as exc:  # the optional `kernel` extra
+    raise MissingExtra(
+        "the embedded regtest chain needs libbitcoinkernel, which is not installed: "
+        "pip install 'bitcache[kernel]'"
+    ) from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ from bitcache.chain.http import (
     answer_hash,
     answer_height,
     btc_to_sat,
+    check_base_url,
     check_hash,
     field,
     full_jitter,
@@ -144,7 +145,7 @@ def _core_transient(response: httpx.Response) -> bool:
 
 def _with_port(url: str | None, net: Network) -> str:
     """The node URL, with the network's default RPC port when none is given."""
-    parsed = httpx.URL(url or "http://127.0.0.1")
+    parsed = httpx.URL(check_base_url(url or "http://127.0.0.1", "bitcoind URL"))
     if parsed.port is None:
         parsed = parsed.copy_with(port=net.rpc_port)
     return str(parsed).rstrip("/")

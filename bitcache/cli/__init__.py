@@ -19,13 +19,20 @@ Exit codes (every command):
 Commands that need the wallet or the chain read the node folder made by
 ``bitcache init`` (``--home``, or ``BITCACHE_HOME``): ``config.json``, the
 encrypted seed ``wallet.seed`` and the encrypted platform key
-``platform.key``. The passphrase comes from ``BITCACHE_PASSPHRASE`` or a
-prompt. ``--json`` prints one JSON document instead of tables.
+``platform.key``; commands over the ledger alone take ``--db`` or use the
+node's database. The passphrase comes from ``BITCACHE_PASSPHRASE`` or a
+prompt. ``--json`` prints one JSON document instead of tables. An error is
+one ``error: <ErrorClass>: <message>`` line on standard error (with
+``--json``, the JSON document), never a traceback.
 """
 
 from __future__ import annotations
 
+# isort: off
+from bitcache.cli import init_command  # registered first: `init` heads the command list
 from bitcache.cli import demo_command, ledger_commands, node_commands, recovery_commands
+
+# isort: on
 from bitcache.cli.base import (
     EXIT_BACKEND,
     EXIT_CHECK_FAILED,
@@ -45,6 +52,7 @@ __all__ = [
     "NodeConfig",
     "app",
     "demo_command",
+    "init_command",
     "ledger_commands",
     "main",
     "node_commands",
