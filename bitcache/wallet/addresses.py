@@ -135,10 +135,7 @@ def address_for_script(script_pubkey: bytes, network: Network) -> str:
     )
 
 
-
-def payout_script_for_key(
-    pubkey: bytes, script_type: ScriptType, network: Network
-) -> PayoutScript:
+def payout_script_for_key(pubkey: bytes, script_type: ScriptType, network: Network) -> PayoutScript:
     """The single-key destination of a compressed public key for ``script_type``.
 
     P2PKH, P2SH (wrapping P2WPKH, as BIP49), P2WPKH (BIP84) and P2TR (the
