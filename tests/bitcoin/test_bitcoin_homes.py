@@ -59,6 +59,8 @@ def test_each_bitcoin_concept_is_defined_once_in_bitcache_bitcoin() -> None:
 
 def test_no_module_hashes_ripemd160_or_taproot_tweaks_by_hand() -> None:
     for path, tree in _modules():
+        if path == HOME / "hashes.py":
+            continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
                 text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
