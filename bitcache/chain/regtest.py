@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from bitcache.bitcoin.script import p2wsh_script
 from bitcache.bitcoin.transaction import Transaction, parse_transaction
 from bitcache.chain.blocks import assemble_block, block_subsidy, build_coinbase
 from bitcache.chain.kernel import ChainIndex, Kernel, no_script_check, verify_scripts
@@ -46,7 +47,7 @@ from bitcache.network import Network
 ANYONE_CAN_SPEND_WITNESS_SCRIPT = b"\x51"
 #: P2WSH of ``OP_TRUE``, the default coinbase destination (spend it with the
 #: witness ``[ANYONE_CAN_SPEND_WITNESS_SCRIPT]``).
-ANYONE_CAN_SPEND_SCRIPT = b"\x00\x20" + hashlib.sha256(ANYONE_CAN_SPEND_WITNESS_SCRIPT).digest()
+ANYONE_CAN_SPEND_SCRIPT = p2wsh_script(hashlib.sha256(ANYONE_CAN_SPEND_WITNESS_SCRIPT).digest())
 DEFAULT_FEE_RATE_SAT_KVB = 1000
 #: A block may be at most two hours ahead of the clock (Bitcoin Core's MAX_FUTURE_BLOCK_TIME).
 MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
