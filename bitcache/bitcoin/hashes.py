@@ -6,15 +6,14 @@ without the legacy provider, and there bip-utils' compiled RIPEMD-160 is used
 instead (it ships one through its own pycryptodome dependency), so bitcache
 imports nothing from a package it does not declare. The choice is made once,
 at import: hashlib's is about four times faster per call, and ``hash160``
-runs for every input signed and every key derived.
+runs for every input signed and every key derived. bip-utils is imported only
+when it is needed: importing it takes about a second.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-
-from bip_utils import Ripemd160
 
 
 def sha256d(data: bytes) -> bytes:
@@ -32,6 +31,8 @@ def _hashlib_ripemd160(data: bytes) -> bytes:
 
 
 def _bip_utils_ripemd160(data: bytes) -> bytes:
+    from bip_utils import Ripemd160
+
     return bytes(Ripemd160.QuickDigest(data))
 
 
