@@ -1,9 +1,11 @@
 """CompactSize, bitcoin's variable-length integer, and a reader of serialized bytes.
 
 A count or length below 0xfd is one byte; larger values take a marker byte
-(0xfd, 0xfe, 0xff) and 2, 4 or 8 little-endian bytes. :class:`ByteReader`
-walks serialized transactions and blocks; running past the end is an
-``InvalidInput`` whose message says "bytes end early".
+(0xfd, 0xfe, 0xff) and 2, 4 or 8 little-endian bytes, and only when the
+shorter form cannot hold the value: a longer encoding is non-canonical and
+Bitcoin Core refuses it. :class:`ByteReader` walks serialized transactions
+and blocks; running past the end is an ``InvalidInput`` whose message says
+"bytes end early".
 
 Own code rather than python-bitcoinlib's ``VarIntSerializer``: that one writes
 to and reads from an ``io.BytesIO`` stream, one call per integer, where these
@@ -17,7 +19,8 @@ import struct
 
 from bitcache.errors import InvalidInput
 
-_WIDTHS = {0xFD: "<H", 0xFE: "<I", 0xFF: "<Q"}
+_WIDTHS = {0xFD: ("<H", 0xFD), 0xFE: ("<I", 0x1_0000), 0xFF: ("<Q", 0x1_0000_0000)}
+"""Marker byte → (format of the value that follows, smallest value it may encode)."""
 
 
 def compact_size(n: int) -> bytes:
@@ -67,10 +70,16 @@ class ByteReader:
         return value
 
     def compact(self) -> int:
-        """The next CompactSize integer."""
+        """The next CompactSize integer; a non-canonical (too long) encoding is refused."""
         first = self.take(1)[0]
-        fmt = _WIDTHS.get(first)
-        return first if fmt is None else self.unpack(fmt)
+        width = _WIDTHS.get(first)
+        if width is None:
+            return first
+        fmt, smallest = width
+        value = self.unpack(fmt)
+        if value < smallest:
+            raise InvalidInput(f"non-canonical CompactSize {value} at offset {self.pos}")
+        return value
 
     def var_bytes(self) -> bytes:
         """The next CompactSize-prefixed byte string."""

@@ -8,9 +8,10 @@ Esplora.
 Constructed parts are checked (an output's value is an int of sats within
 MAX_MONEY; a transaction has inputs, outputs, one witness per input or none).
 :func:`parse_transaction` accepts what Bitcoin Core's decoder accepts and no
-more: it refuses truncated data, trailing bytes, an unknown flag byte and a
-segwit flag with no witness, but leaves consensus rules (an output's range,
-empty outputs) to whoever validates the transaction, as Core does.
+more: it refuses truncated data, trailing bytes, a non-canonical CompactSize,
+an unknown flag byte and a segwit flag with no witness, but leaves consensus
+rules (an output's range, empty outputs) to whoever validates the
+transaction, as Core does.
 
 bitcache's own code rather than python-bitcoinlib's ``CTransaction``, for
 three reasons, measured on a signed batch of 20 inputs and 1,000 outputs
@@ -19,9 +20,9 @@ through python-bitcoinlib's stream serializer, and the output bytes are kept
 so that BIP143's hashOutputs and every size computation reuse them; parsing it
 into this model with its txid and wtxid takes 1.3 ms here against 3.2 to
 3.7 ms through ``CTransaction.deserialize``, a conversion and its hashes; and
-python-bitcoinlib's decoder does not refuse an unknown flag byte or a witness
-flag with no witness, which the embedded chain must refuse as Bitcoin Core
-does. python-bitcoinlib stays the independent check: the tests compare
+python-bitcoinlib's decoder does not refuse a non-canonical CompactSize or a
+witness flag with no witness, which the embedded chain must refuse as Bitcoin
+Core does. python-bitcoinlib stays the independent check: the tests compare
 serialisations, txids and weights with it.
 """
 

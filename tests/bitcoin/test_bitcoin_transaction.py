@@ -11,7 +11,7 @@ from bitcoin.core import CTransaction, b2lx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitcache.bitcoin.compact import compact_size
+from bitcache.bitcoin.compact import ByteReader, compact_size, compact_size_len
 from bitcache.bitcoin.transaction import (
     MAX_SAT,
     Transaction,
@@ -145,3 +145,21 @@ def test_coinbase_is_one_input_spending_the_null_outpoint() -> None:
     assert not Transaction(2, (TxIn(OutPoint("00" * 32, 0), 0),), out, 0).is_coinbase
     two = (TxIn(null, 0), TxIn(OutPoint("11" * 32, 0), 0))
     assert not Transaction(2, two, out, 0).is_coinbase
+
+
+@pytest.mark.parametrize(
+    "encoding", ["fd0100", "fdfc00", "fe01000000", "feffff0000", "ff" + "01" + "00" * 7]
+)
+def test_a_non_canonical_compact_size_is_refused(encoding: str) -> None:
+    # Bitcoin Core's ReadCompactSize: "non-canonical ReadCompactSize()".
+    raw = UNSIGNED[:4] + bytes.fromhex(encoding) + UNSIGNED[5:]
+    with pytest.raises(InvalidInput, match="non-canonical"):
+        parse_transaction(raw)
+
+
+@pytest.mark.parametrize("n", [0, 0xFC, 0xFD, 0xFFFF, 0x1_0000, 0xFFFF_FFFF, 0x1_0000_0000])
+def test_compact_size_round_trips_at_each_boundary(n: int) -> None:
+    encoded = compact_size(n)
+    reader = ByteReader(encoded)
+    assert reader.compact() == n and reader.at_end
+    assert len(encoded) == compact_size_len(n)
