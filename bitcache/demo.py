@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coincurve import PrivateKey
-from coincurve.keys import PublicKeyXOnly
 
+from bitcache.bitcoin.script import p2wsh_script
+from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
 from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import (
     ANYONE_CAN_SPEND_SCRIPT,
@@ -47,6 +48,7 @@ from bitcache.chain.regtest import (
 )
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.payouts import PayoutPolicy
+from bitcache.core.scripttype import ScriptType
 from bitcache.core.statement import verify_statement
 from bitcache.core.treehead import anchor_payload
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
@@ -61,9 +63,7 @@ from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.states import SettlementState
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.sign import hash160
-from bitcache.tx.transaction import Transaction, TxIn, TxOut, parse_transaction
-from bitcache.wallet.addresses import address_for_script
+from bitcache.wallet.addresses import address_for_script, payout_script_for_key
 from bitcache.wallet.keys import HDWallet
 
 #: Demo-only seeds: public, so no real secret exists anywhere in the demo.
@@ -197,26 +197,11 @@ def uploader_address(index: int) -> tuple[str, str]:
     secret = hashlib.sha256(UPLOADER_SEED + index.to_bytes(4, "big")).digest()
     pub = PrivateKey(secret).public_key.format(compressed=True)
     kind = ADDRESS_KINDS[index % len(ADDRESS_KINDS)]
-    if kind == "p2tr":  # BIP86: key-path-only output key
-        internal = pub[1:]
-        tweak = _tagged_hash(b"TapTweak", internal)
-        key = PublicKeyXOnly(internal)
-        key.tweak_add(tweak)
-        script = b"\x51\x20" + key.format()
-    elif kind == "p2pkh":
-        script = b"\x76\xa9\x14" + hash160(pub) + b"\x88\xac"
-    elif kind == "p2sh":  # P2SH-wrapped P2WPKH
-        script = b"\xa9\x14" + hash160(b"\x00\x14" + hash160(pub)) + b"\x87"
-    elif kind == "p2wsh":  # <pub> OP_CHECKSIG
-        script = b"\x00\x20" + hashlib.sha256(b"\x21" + pub + b"\xac").digest()
-    else:
-        script = b"\x00\x14" + hash160(pub)
-    return kind, address_for_script(script, Network.REGTEST)
-
-
-def _tagged_hash(tag: bytes, data: bytes) -> bytes:
-    t = hashlib.sha256(tag).digest()
-    return hashlib.sha256(t + t + data).digest()
+    if kind == "p2wsh":  # <pub> OP_CHECKSIG
+        script = p2wsh_script(hashlib.sha256(b"\x21" + pub + b"\xac").digest())
+        return kind, address_for_script(script, Network.REGTEST)
+    # P2TR is BIP86's key-path output; P2SH wraps P2WPKH
+    return kind, payout_script_for_key(pub, ScriptType(kind), Network.REGTEST).address
 
 
 def faucet_transaction(

@@ -30,15 +30,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from bitcache.bitcoin.hashes import sha256d
+from bitcache.bitcoin.script import p2wsh_script
+from bitcache.bitcoin.transaction import Transaction, parse_transaction
 from bitcache.chain.blocklog import BlockLog, replace_file
-from bitcache.chain.blocks import (
-    Tx,
-    assemble_block,
-    block_subsidy,
-    build_coinbase,
-    parse_tx,
-    sha256d,
-)
+from bitcache.chain.blocks import assemble_block, block_subsidy, build_coinbase
 from bitcache.chain.kernel import ChainIndex, Kernel, no_script_check, verify_scripts
 from bitcache.chain.mempool import Coin, Mempool, MempoolEntry, NextBlock, RelayPolicy
 from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
@@ -56,7 +52,7 @@ from bitcache.network import Network
 ANYONE_CAN_SPEND_WITNESS_SCRIPT = b"\x51"
 #: P2WSH of ``OP_TRUE``, the default coinbase destination (spend it with the
 #: witness ``[ANYONE_CAN_SPEND_WITNESS_SCRIPT]``).
-ANYONE_CAN_SPEND_SCRIPT = b"\x00\x20" + hashlib.sha256(ANYONE_CAN_SPEND_WITNESS_SCRIPT).digest()
+ANYONE_CAN_SPEND_SCRIPT = p2wsh_script(hashlib.sha256(ANYONE_CAN_SPEND_WITNESS_SCRIPT).digest())
 DEFAULT_FEE_RATE_SAT_KVB = 1000
 #: A block may be at most two hours ahead of the clock (Bitcoin Core's MAX_FUTURE_BLOCK_TIME).
 MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
@@ -383,7 +379,7 @@ class RegtestChain:
 
     # --- internals ----------------------------------------------------------
 
-    def _orphaned_and_mempool(self, fork: int) -> list[Tx]:
+    def _orphaned_and_mempool(self, fork: int) -> list[Transaction]:
         """Transactions of the blocks above ``fork``, then the mempool, in a valid order."""
         blocks = self._index.block_txs[fork + 1 :]
         orphaned = [tx for txs in blocks for tx in txs if not tx.is_coinbase]
@@ -394,7 +390,7 @@ class RegtestChain:
         skipped: set[str] = set()
         weight = 0
         for entry in self._mempool.ordered():
-            parents = {i.prevout.txid for i in entry.tx.inputs}
+            parents = {i.outpoint.txid for i in entry.tx.inputs}
             if parents & skipped or weight + entry.tx.weight > MAX_TEMPLATE_WEIGHT:
                 skipped.add(entry.tx.txid)
                 continue
@@ -402,16 +398,16 @@ class RegtestChain:
             chosen.append(entry)
         return chosen
 
-    def _known_fees(self, txs: Sequence[Tx]) -> int:
+    def _known_fees(self, txs: Sequence[Transaction]) -> int:
         """Fees of ``txs`` whose inputs are all known (others count zero: a coinbase
         may claim less than it could)."""
         batch: dict[OutPoint, Coin] = {}
         total = 0
         for tx in txs:
             coins = [
-                batch.get(i.prevout)
-                or self._index.outputs.get(i.prevout)
-                or self._mempool.coin(i.prevout)
+                batch.get(i.outpoint)
+                or self._index.outputs.get(i.outpoint)
+                or self._mempool.coin(i.outpoint)
                 for i in tx.inputs
             ]
             for vout, out in enumerate(tx.outputs):
@@ -421,7 +417,7 @@ class RegtestChain:
                 total += max(0, paid_in - sum(o.value_sat for o in tx.outputs))
         return total
 
-    def _mine_on_tip(self, txs: Sequence[Tx], fees: int, to_script: bytes | None) -> str:
+    def _mine_on_tip(self, txs: Sequence[Transaction], fees: int, to_script: bytes | None) -> str:
         try:
             block_hash = self._mine_block(self._index.hashes[-1], txs, fees, to_script)
         finally:
@@ -431,7 +427,7 @@ class RegtestChain:
         return block_hash
 
     def _mine_block(
-        self, parent: str, txs: Sequence[Tx], fees: int, to_script: bytes | None
+        self, parent: str, txs: Sequence[Transaction], fees: int, to_script: bytes | None
     ) -> str:
         k = self._k
         entry = k.entry(parent)
@@ -466,10 +462,10 @@ class RegtestChain:
         fork = min(index.height, k.height)
         while fork > 0 and k.hash_at(fork) != index.hashes[fork]:
             fork -= 1
-        orphaned: list[Tx] = []
+        orphaned: list[Transaction] = []
         while index.height > fork:
             orphaned = index.disconnect_tip() + orphaned
-        connected: list[Tx] = []
+        connected: list[Transaction] = []
         for height in range(fork + 1, k.height + 1):
             txs = k.block_txs(height)
             index.connect(k.hash_at(height), txs)
@@ -481,7 +477,7 @@ class RegtestChain:
         if save and (orphaned or connected):
             self._save_mempool()
 
-    def _readmit(self, txs: Sequence[Tx], verify: bool = False) -> None:
+    def _readmit(self, txs: Sequence[Transaction], verify: bool = False) -> None:
         """Rebuild the mempool from ``txs``, silently dropping those no longer valid."""
         self._mempool = Mempool(self._mempool.policy)
         nxt = self._next_block()
@@ -496,19 +492,19 @@ class RegtestChain:
     def _save_mempool(self) -> None:
         self._save_txs([e.tx for e in self._mempool.ordered()])
 
-    def _save_txs(self, txs: Sequence[Tx]) -> None:
+    def _save_txs(self, txs: Sequence[Transaction]) -> None:
         """Replace the mempool file by ``txs`` (atomically: a kill leaves old or new)."""
         raws = [tx.raw.hex() for tx in txs]
         data = json.dumps({"version": 1, "transactions": raws}).encode()
         replace_file(self._folder / _MEMPOOL_FILE, data)
 
-    def _read_mempool_file(self) -> list[Tx]:
+    def _read_mempool_file(self) -> list[Transaction]:
         path = self._folder / _MEMPOOL_FILE
         if not path.exists():
             return []
         try:
             raws = json.loads(path.read_text())["transactions"]
-            return [parse_tx(bytes.fromhex(raw)) for raw in raws]
+            return [parse_transaction(bytes.fromhex(raw)) for raw in raws]
         except (ValueError, KeyError, TypeError) as exc:
             raise ChainError(f"{path} is not a readable mempool file: {exc}") from exc
 
@@ -526,11 +522,11 @@ def _wall_clock() -> int:
     return int(time.time())
 
 
-def _decode(raw: bytes) -> Tx:
+def _decode(raw: bytes) -> Transaction:
     if not isinstance(raw, bytes | bytearray):
         raise InvalidInput(f"a raw transaction must be bytes, got {type(raw).__name__}")
     try:
-        return parse_tx(bytes(raw))
+        return parse_transaction(bytes(raw))
     except InvalidInput as exc:
         raise BroadcastRejected(
             f"cannot decode transaction: {exc}", reason="TX decode failed"

@@ -30,11 +30,12 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bitcache.bitcoin.script import null_data_script
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.tx.fees import MAX_FEE_RATE, check_fee_rate, clamp_fee_rate
-from bitcache.tx.outputs import Payment, null_data_script
+from bitcache.tx.outputs import Payment
 from bitcache.tx.sizes import (
     MAX_STANDARD_TX_WEIGHT,
     P2WPKH_INPUT_WU,

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
 from bitcache.core.money import MSAT_PER_SAT
@@ -71,7 +72,6 @@ from bitcache.store import deposits as deposit_rows
 from bitcache.store import reconcile as sql
 from bitcache.store import settlement as rows
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.transaction import parse_transaction
 from bitcache.wallet.keys import HDWallet
 
 __all__ = [

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bitcache.chain.blocks import parse_tx
+from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.protocol import COINBASE_MATURITY, ChainBackend, OutPoint
 from bitcache.errors import BroadcastRejected, ChainError
 
@@ -61,7 +61,7 @@ def check_backend_contract(backend: ChainBackend, facts: ContractFacts) -> None:
     assert status.confirmations == tip.height - utxo.height + 1 == utxo.confirmations(tip.height)
     assert status.block_hash == backend.block_hash(utxo.height)
     raw = backend.raw_transaction(facts.funding_txid)
-    assert raw is not None and parse_tx(raw).txid == facts.funding_txid
+    assert raw is not None and parse_transaction(raw).txid == facts.funding_txid
 
     spend = backend.outspend(facts.spent)
     assert (spend.spent, spend.txid, spend.vin, spend.confirmed) == (

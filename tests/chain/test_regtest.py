@@ -10,7 +10,9 @@ import pytest
 from bitcoin.core import CTransaction, b2lx
 from contract import ContractFacts, check_backend_contract
 
-from bitcache.chain.blocks import block_subsidy, parse_tx, script_num_push, serialize_tx
+from bitcache.bitcoin.script import script_num_push
+from bitcache.bitcoin.transaction import Transaction, parse_transaction
+from bitcache.chain.blocks import block_subsidy
 from bitcache.chain.mempool import RelayPolicy
 from bitcache.chain.protocol import ChainBackend, OutPoint
 from bitcache.chain.regtest import ANYONE_CAN_SPEND_SCRIPT, RegtestChain
@@ -48,15 +50,16 @@ def pay(key, coin, to_script, amount, fee=FEE, **kw):
 def test_bip143_signed_transaction_parses_and_reserializes() -> None:
     vector = json.loads((VECTORS / "bip143.json").read_text())["native_p2wpkh"]
     raw = bytes.fromhex(vector["signed_tx"])
-    tx = parse_tx(raw)
-    assert serialize_tx(tx.version, tx.inputs, tx.outputs, tx.locktime) == raw
+    tx = parse_transaction(raw)
+    rebuilt = Transaction(tx.version, tx.inputs, tx.outputs, tx.locktime, tx.witnesses)
+    assert rebuilt.serialize() == raw
     assert tx.txid == b2lx(CTransaction.deserialize(raw).GetTxid())
-    assert tx.inputs[1].witness[1].hex() == vector["public_key"]
+    assert tx.witnesses[1][1].hex() == vector["public_key"]
     assert tx.outputs[0].value_sat == 112_340_000
     with pytest.raises(InvalidInput):
-        parse_tx(raw[:-1])
+        parse_transaction(raw[:-1])
     with pytest.raises(InvalidInput):
-        parse_tx(raw + b"\x00")
+        parse_transaction(raw + b"\x00")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from bitcache.bitcoin.hashes import hash160
+from bitcache.bitcoin.script import p2wpkh_script
 from bitcache.chain.protocol import COINBASE_MATURITY, Utxo
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, SETTLING, WALLET, default_spec, payable
@@ -16,8 +18,6 @@ from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.outputs import p2wpkh_script
-from bitcache.tx.sign import hash160
 from bitcache.wallet.addresses import address_for_script, parse_address
 from bitcache.wallet.keys import HDWallet
 
