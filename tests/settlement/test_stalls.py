@@ -33,6 +33,13 @@ from tests.settlement.support import (
 STRICT = RelayPolicy(min_relay_sat_kvb=5_000)
 
 
+@pytest.fixture
+def floor_rose_unreported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node enforces a floor above the one it reported (its mempool filled up after the
+    planner asked), so the settlement is planned below what the node now accepts."""
+    monkeypatch.setattr(RegtestChain, "relay_floor", lambda self: RelayPolicy().min_relay_sat_kvb)
+
+
 def _stalled_in(report: ReconcileReport) -> list[str]:
     """The settlements check's findings, as 'subject: detail'."""
     [result] = [c for c in report.checks if c.check is Check.SETTLEMENTS]
@@ -48,7 +55,7 @@ def _chain_reconcile(ledger: LedgerStore, chain: RegtestChain, **kw: object) -> 
 
 
 def test_a_refused_broadcast_is_reported_with_the_nodes_reason_until_one_goes_through(
-    any_ledger: LedgerStore, tmp_path: Path
+    any_ledger: LedgerStore, tmp_path: Path, floor_rose_unreported: None
 ) -> None:
     folder = tmp_path / "regtest"
     with RegtestChain.open(folder, policy=STRICT) as chain:
