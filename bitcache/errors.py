@@ -18,7 +18,8 @@ Error codes and exit codes exist only in the CLI.
     │   │   ├── AddressChecksumError        bad bech32/bech32m/base58 checksum
     │   │   ├── AddressEncodingMismatch     bech32 used for v1+, or bech32m for v0
     │   │   └── WitnessProgramError         wrong witness version / program length
-    │   └── InvalidPolicy                   nonsensical configuration value
+    │   ├── InvalidPolicy                   nonsensical configuration value
+    │   └── InvalidConfig                   a node folder's config.json, seed or key is bad
     ├── LedgerError                         a valid request the books refuse
     │   ├── UnknownAccount
     │   ├── AccountConflict                 account exists with another kind/limit
@@ -28,7 +29,9 @@ Error codes and exit codes exist only in the CLI.
     │   ├── PendingStateError               pending already posted/voided, not pending
     │   │   └── PendingExpired
     │   ├── AlreadyReversed
-    │   └── JournalCorrupt                  the hash chain or a balance does not verify
+    │   ├── JournalCorrupt                  the hash chain or a balance does not verify
+    │   ├── UnknownDeposit                  no deposit is recorded for that outpoint
+    │   └── DepositStateError               the deposit's state does not allow that recovery step
     ├── StoreError                          the database failed (wrapped driver error)
     │   └── SchemaError                     database not initialised / wrong version
     ├── WalletError
@@ -62,6 +65,7 @@ Error codes and exit codes exist only in the CLI.
     │   └── InvalidTransition               state machine transition not allowed
     ├── ReconcileError                      reconcile found a discrepancy
     ├── StatementInvalid                    a statement, tree head or proof fails (names the line)
+    ├── MissingExtra                        an optional part (the ``kernel`` extra) is not installed
     ├── HookError                           refusals of the storage-server API
     │   ├── UnknownFile
     │   ├── FileOwnershipConflict
@@ -140,6 +144,10 @@ class InvalidPolicy(InvalidInput):
     """A configuration or policy value makes no sense."""
 
 
+class InvalidConfig(InvalidInput):
+    """A node folder's ``config.json``, seed or key file is missing, unreadable or malformed."""
+
+
 # --- ledger ---------------------------------------------------------------
 
 
@@ -187,6 +195,15 @@ class AlreadyReversed(LedgerError):
 
 class JournalCorrupt(LedgerError):
     """The journal's hash chain or a stored balance does not verify."""
+
+
+class UnknownDeposit(LedgerError):
+    """No deposit is recorded for that outpoint."""
+
+
+class DepositStateError(LedgerError):
+    """A deposit is not in a state that allows the asked recovery step (reversing a
+    credit that is backed by the chain, re-crediting one that was never reversed…)."""
 
 
 # --- store ----------------------------------------------------------------
@@ -301,8 +318,10 @@ class BlockRejected(ChainError):
 class ReorgTooDeep(ChainError):
     """A deposit credited after N confirmations was reorganised away.
 
-    ``outpoints`` names them (``txid:vout``); their credits stand until an
-    operator reverses them.
+    ``outpoints`` names them (``txid:vout``); their credits stand (not frozen)
+    until the chain restores them or an operator reverses them; the CLI keeps
+    reporting them until then, or until acknowledged
+    (:mod:`bitcache.services.recovery`).
     """
 
     def __init__(self, message: str, *, outpoints: tuple[str, ...] = ()):
@@ -356,6 +375,13 @@ class StatementInvalid(BitcacheError):
     def __init__(self, message: str, *, line: int | None = None):
         super().__init__(message)
         self.line = line
+
+
+# --- installation ---------------------------------------------------------
+
+
+class MissingExtra(BitcacheError):
+    """An optional part of bitcache is not installed (``pip install 'bitcache[kernel]'``)."""
 
 
 # --- hooks ----------------------------------------------------------------

@@ -43,6 +43,9 @@ class PerCallChain:
     def utxos(self, scripts: Sequence[bytes]) -> list[Utxo]:
         return self._call(lambda c: c.utxos(scripts))
 
+    def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
+        return self._call(lambda c: c.received(scripts, since_height))
+
     def tx_status(self, txid: str) -> TxStatus:
         return self._call(lambda c: c.tx_status(txid))
 
@@ -54,6 +57,9 @@ class PerCallChain:
 
     def fee_rate(self, target_blocks: int) -> int:
         return self._call(lambda c: c.fee_rate(target_blocks))
+
+    def relay_floor(self) -> int:
+        return self._call(lambda c: c.relay_floor())
 
     def broadcast(self, raw_tx: bytes) -> str:
         return self._call(lambda c: c.broadcast(raw_tx))

@@ -32,6 +32,8 @@ class Check(enum.Enum):
     REORGED_DEPOSITS = "reorged_deposits"
     WALLET = "wallet"
     PAYOUTS = "payouts"
+    DOUBLE_PAYOUTS = "double_payouts"
+    SETTLEMENTS = "settlements"
 
 
 @dataclass(frozen=True, slots=True)

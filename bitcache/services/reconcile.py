@@ -21,10 +21,19 @@ failure does raise). The checks:
 * ``wallet`` (needs a chain and the wallet): ``asset:wallet`` equals the
   value of the wallet's coins on chain — confirmed, plus our own unconfirmed
   change — to the sat, once in-flight settlements and deposits awaiting
-  their credit are accounted for (each adjustment is listed);
+  their credit (under N confirmations) are accounted for (each adjustment is
+  listed); a deposit coin at N confirmations or more that is not credited
+  (say, its credit was reversed and it confirmed after all) is named;
 * ``payouts`` (needs a chain): every payee of a final settlement has an
   output with its script and amount in a transaction with at least N
-  confirmations.
+  confirmations;
+* ``double_payouts`` (needs a chain): no version of a void settlement is
+  confirmed (a reorg beyond N can confirm one after its payees' credit was
+  released and paid again); each one is named with its payees and the
+  amounts to recover.
+* ``settlements``: no settlement in flight is stalled — its last broadcast
+  refused by the node, or (with a chain) unconfirmed ``stall_after_blocks``
+  blocks after it was planned (:mod:`bitcache.settlement.stalls`).
 
 The first four run in one streamed pass over the journal (chunked reads;
 hash chain, per-entry balance and per-account sums together); the rest are
@@ -39,6 +48,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
 from bitcache.core.money import MSAT_PER_SAT
@@ -55,12 +65,13 @@ from bitcache.services.findings import (
     WalletView,
 )
 from bitcache.services.journal_audit import ContentEncoder, JournalAudit, journal_pass
-from bitcache.settlement.model import Settlement
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, Settlement
+from bitcache.settlement.stalls import StallKind, stalls
 from bitcache.settlement.states import SettlementState
+from bitcache.store import deposits as deposit_rows
 from bitcache.store import reconcile as sql
 from bitcache.store import settlement as rows
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.transaction import parse_transaction
 from bitcache.wallet.keys import HDWallet
 
 __all__ = [
@@ -210,29 +221,49 @@ def _scripts(conn: Connection, wallet: HDWallet, receive: Iterable[int]) -> _Wal
 
 @dataclass(frozen=True, slots=True)
 class _Books:
-    """What the database says about the wallet, read in one transaction."""
+    """What the database says about the wallet, read in one transaction.
+
+    ``confirmations`` is N of payouts, ``deposit_confirmations`` N of deposits;
+    ``reversed`` names the entry that reversed each deposit credit reversed.
+    """
 
     wallet_msat: int
     scripts: _WalletScripts
     credited: dict[OutPoint, int]
+    reversed: dict[OutPoint, int]
     in_flight: list[Settlement]
     final: list[Settlement]
+    void: list[Settlement]
     confirmations: int
+    deposit_confirmations: int
+    scanned_height: int | None
 
 
 def _read_books(
-    conn: Connection, wallet: HDWallet, receive: Iterable[int], confirmations: int
+    conn: Connection, wallet: HDWallet, receive: Iterable[int], depths: tuple[int, int]
 ) -> _Books:
     balance = next((a.posted for a in sql.accounts(conn) if a.name == WALLET), 0)
     flying = [s for s in SettlementState if s.in_flight]
+    reversed_by = {
+        c.outpoint: c.reversed_by for c in sql.deposit_credits(conn) if c.reversed_by is not None
+    }
     return _Books(
         balance,
         _scripts(conn, wallet, receive),
         sql.credited_outpoints(conn),
+        reversed_by,
         rows.settlements_in(conn, flying),
         rows.settlements_in(conn, [SettlementState.FINAL]),
-        confirmations,
+        rows.settlements_in(conn, [SettlementState.VOID]),
+        *depths,
+        _scanned_height(conn),
     )
+
+
+def _scanned_height(conn: Connection) -> int | None:
+    """The tip height the last deposit scan saw (``None`` before any scan)."""
+    state = deposit_rows.scan_state(conn)
+    return None if state is None else state.tip.height
 
 
 def _visible_version(chain: ChainBackend, s: Settlement) -> str | None:
@@ -243,18 +274,25 @@ def _visible_version(chain: ChainBackend, s: Settlement) -> str | None:
     return spend.txid if spend.spent and spend.txid in s.txids else None
 
 
+def _unseen_note(chain: ChainBackend, s: Settlement) -> str:
+    """Why no version of ``s`` is on chain: its inputs are unspent, or one no longer exists."""
+    for coin in s.inputs:
+        if not chain.tx_status(coin.outpoint.txid).known:
+            return (
+                f"{s.state.value}: no version on chain, and input {coin.outpoint} no longer "
+                "exists (its transaction left the chain): the job voids the settlement once a "
+                "conflict of that transaction is N deep; an operator may abandon it"
+            )
+    return f"{s.state.value}: no version on chain, its inputs are unspent"
+
+
 def _in_flight_adjustments(chain: ChainBackend, books: _Books) -> list[Adjustment]:
     found = []
     for s in books.in_flight:
         txid = _visible_version(chain, s)
         if txid is None:
             found.append(
-                Adjustment(
-                    "in_flight_settlement",
-                    f"settlement {s.id}",
-                    0,
-                    f"{s.state.value}: no version on chain, its inputs are unspent",
-                )
+                Adjustment("in_flight_settlement", f"settlement {s.id}", 0, _unseen_note(chain, s))
             )
             continue
         v = s.version(txid)
@@ -281,21 +319,58 @@ def _counted(utxos: Sequence[Utxo], books: _Books, ours: frozenset[str]) -> list
     ]
 
 
-def _awaiting_credit(coins: Sequence[Utxo], books: _Books, tip: int) -> list[Adjustment]:
+def _awaiting_credit(
+    coins: Sequence[Utxo], books: _Books, tip: int, f: Findings
+) -> list[Adjustment]:
+    """Deposit coins not credited: under N confirmations an adjustment, at N or more a
+    discrepancy (the scanner credits a coin at N; one it will not credit is lost)."""
     found = []
     for u in coins:
-        if u.script_pubkey in books.scripts.receive and u.outpoint not in books.credited:
-            index = books.scripts.receive[u.script_pubkey]
+        if u.script_pubkey not in books.scripts.receive or u.outpoint in books.credited:
+            continue
+        index, depth = books.scripts.receive[u.script_pubkey], u.confirmations(tip)
+        reversal = books.reversed.get(u.outpoint)
+        waiting = _awaiting_scan(u, books) if reversal is None else None
+        if depth < books.deposit_confirmations or waiting is not None:
+            note = f"{depth} confirmation(s), not credited yet" if waiting is None else waiting
             found.append(
                 Adjustment(
                     "awaiting_credit",
                     f"coin {u.outpoint}",
                     u.value_sat,
-                    f"receive index {index}, {u.confirmations(tip)} "
-                    "confirmation(s), not credited yet",
+                    f"receive index {index}, {note}",
                 )
             )
+            continue
+        why = (
+            "not credited (run a deposit scan if none ran since it reached N)"
+            if reversal is None
+            else f"its credit was reversed by entry {reversal} and the scanner never credits "
+            "a deposit twice: the coin is in the wallet, nobody is credited for it"
+        )
+        f.add(
+            Check.WALLET,
+            f"coin {u.outpoint}",
+            f"{u.value_sat} sat on receive index {index}, {depth} confirmations "
+            f"(N = {books.deposit_confirmations}): {why}",
+        )
     return found
+
+
+def _awaiting_scan(u: Utxo, books: _Books) -> str | None:
+    """Why a coin at depth N is not credited *yet*: it reached N after the last deposit
+    scan (the next scan credits it), or ``None`` when a scan has seen it at N."""
+    if u.height is None:
+        return None
+    deep_at = u.height + books.deposit_confirmations - 1
+    if books.scanned_height is not None and books.scanned_height >= deep_at:
+        return None
+    seen = (
+        "no deposit scan ran yet"
+        if books.scanned_height is None
+        else (f"the last deposit scan saw block {books.scanned_height}")
+    )
+    return f"N deep since block {deep_at}, {seen}: the next scan credits it"
 
 
 def _wallet(chain: ChainBackend, books: _Books, f: Findings) -> WalletView:
@@ -304,7 +379,7 @@ def _wallet(chain: ChainBackend, books: _Books, f: Findings) -> WalletView:
     utxos = chain.utxos(scripts) if scripts else []
     ours = frozenset(t for s in (*books.in_flight, *books.final) for t in s.txids)
     coins = _counted(utxos, books, ours)
-    adjustments = _in_flight_adjustments(chain, books) + _awaiting_credit(coins, books, tip)
+    adjustments = _in_flight_adjustments(chain, books) + _awaiting_credit(coins, books, tip, f)
     view = WalletView(
         books.wallet_msat, sum(u.value_sat for u in coins), tuple(adjustments), len(coins)
     )
@@ -332,11 +407,20 @@ def _name_missing(
 ) -> None:
     """Name credited deposits gone from the chain's UTXO set without one of our settlements."""
     spent_by_us = {c.outpoint for s in (*books.in_flight, *books.final) for c in s.inputs}
+    void = {t: s.id for s in books.void for t in s.txids}
     for op, value in sorted(books.credited.items(), key=lambda kv: str(kv[0])):
         if op in present or op in spent_by_us:
             continue
         spend = chain.outspend(op)
         if spend.spent and spend.txid in ours:
+            continue
+        if spend.spent and spend.txid in void:
+            f.add(
+                Check.WALLET,
+                f"coin {op}",
+                f"{value} sat credited deposit spent by {spend.txid}, a version of void "
+                f"settlement {void[spend.txid]}: a payout made again (see double_payouts)",
+            )
             continue
         how = f"spent by {spend.txid}" if spend.txid else "gone from the chain"
         f.add(
@@ -378,6 +462,71 @@ def _payouts(chain: ChainBackend, books: _Books, f: Findings) -> None:
             )
 
 
+def _double_payouts(chain: ChainBackend, books: _Books, f: Findings) -> None:
+    """Name each void settlement with a version on chain: its payees were paid although
+    their reservations were released (and they are paid again by a later batch)."""
+    for s in books.void:
+        status = next(
+            (st for st in (chain.tx_status(v.txid) for v in s.versions) if st.confirmed), None
+        )
+        if status is None:
+            continue
+        v = s.version(status.txid)
+        f.add(
+            Check.DOUBLE_PAYOUTS,
+            f"settlement {s.id}",
+            f"void, but its version {v.n} (tx {v.txid}) is confirmed, {status.confirmations} "
+            f"deep: {len(s.payouts)} payee(s) paid {s.payout_sat} sat and {v.fee_sat} sat of fee "
+            f"left the wallet outside the books; {s.payout_sat} sat to recover from the payees",
+        )
+        for p in s.payouts:
+            again = _paid_again(books, s.id, p.uploader)
+            f.add(
+                Check.DOUBLE_PAYOUTS,
+                f"settlement {s.id} payee {p.uploader}",
+                f"paid {p.payout_sat} sat by tx {v.txid} after the reservation was released"
+                f"{again}: {p.payout_sat} sat to recover",
+            )
+
+
+def _paid_again(books: _Books, void_id: int, uploader: str) -> str:
+    later = [
+        s.id
+        for s in books.final
+        if s.id > void_id and any(p.uploader == uploader for p in s.payouts)
+    ]
+    return f"; paid again by settlement {later[0]}" if later else ""
+
+
+def _stalled(
+    chain: ChainBackend | None, flying: Sequence[Settlement], after_blocks: int, f: Findings
+) -> CheckResult:
+    """Settlements that are not moving: refused by the node, or unconfirmed too long (a
+    backend that could not be reached is retried, and shows here once it lasts that long)."""
+    tip = None if chain is None or not flying else chain.tip().height
+    for stall in stalls(flying, tip, after_blocks):
+        if stall.kind is not StallKind.BROADCAST_FAILED:
+            subject = f"settlement {stall.settlement_id}"
+            f.add(Check.SETTLEMENTS, subject, f"{stall.state.value}: {stall.detail}")
+    if chain is None:
+        return f.result(Check.SETTLEMENTS, "broadcast refusals only (no chain for the age check)")
+    return f.result(Check.SETTLEMENTS, f"stall limit {after_blocks} blocks")
+
+
+def _check_arguments(
+    chain: ChainBackend | None, wallet: HDWallet | None, limits: dict[str, int]
+) -> None:
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidPolicy(f"{name} must be a positive int, got {value!r}")
+    if (chain is None) != (wallet is None):
+        raise InvalidInput("the chain checks need both a chain backend and the wallet")
+    if chain is not None and wallet is not None and chain.network is not wallet.network:
+        raise InvalidInput(
+            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
+        )
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 
@@ -387,40 +536,50 @@ def reconcile(
     chain: ChainBackend | None = None,
     wallet: HDWallet | None = None,
     confirmations: int = 6,
+    deposit_confirmations: int | None = None,
     receive_indices: Iterable[int] = (),
     progress: Progress | None = None,
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS,
 ) -> ReconcileReport:
     """Run every check; the chain checks need ``chain`` and ``wallet`` (watch-only is enough).
 
-    ``confirmations`` is N, the depth final payouts must have.
+    ``confirmations`` is N, the depth final payouts must have;
+    ``deposit_confirmations`` the depth at which deposits are credited (default: N).
+    ``stall_after_blocks``: a settlement unconfirmed this many blocks after it
+    was planned is reported as not moving.
     ``receive_indices`` adds receive-chain indices to the assigned deposit
     addresses (for wallets funded outside :class:`DepositService`).
     """
-    if isinstance(confirmations, bool) or not isinstance(confirmations, int) or confirmations < 1:
-        raise InvalidPolicy(f"confirmations must be a positive int, got {confirmations!r}")
-    if (chain is None) != (wallet is None):
-        raise InvalidInput("the chain checks need both a chain backend and the wallet")
-    if chain is not None and wallet is not None and chain.network is not wallet.network:
-        raise InvalidInput(
-            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
-        )
+    deposit_depth = confirmations if deposit_confirmations is None else deposit_confirmations
+    limits = {
+        "confirmations": confirmations,
+        "deposit_confirmations": deposit_depth,
+        "stall_after_blocks": stall_after_blocks,
+    }
+    _check_arguments(chain, wallet, limits)
     f = Findings()
     with ledger.read() as conn:
         entries = journal_pass(conn, f, progress)
         _reservations(conn, f)
         _deposits(conn, f)
-        books = (
-            None if wallet is None else _read_books(conn, wallet, receive_indices, confirmations)
-        )
-    ledger_checks = [c for c in Check if c not in (Check.WALLET, Check.PAYOUTS)]
-    results = [f.result(c) for c in ledger_checks]
+        depths = (confirmations, deposit_depth)
+        books = None if wallet is None else _read_books(conn, wallet, receive_indices, depths)
+        flying = rows.settlements_in(conn, [s for s in SettlementState if s.in_flight])
+    chain_checks = (Check.WALLET, Check.PAYOUTS, Check.DOUBLE_PAYOUTS)
+    results = [f.result(c) for c in Check if c not in (*chain_checks, Check.SETTLEMENTS)]
     view = None
     if chain is None or books is None:
         skip = "no chain backend given"
-        results += [CheckResult(c, None, 0, skip) for c in (Check.WALLET, Check.PAYOUTS)]
+        results += [CheckResult(c, None, 0, skip) for c in chain_checks]
     else:
         view = _wallet(chain, books, f)
         _payouts(chain, books, f)
-        results += [f.result(Check.WALLET), f.result(Check.PAYOUTS, f"N = {confirmations}")]
+        _double_payouts(chain, books, f)
+        results += [
+            f.result(Check.WALLET),
+            f.result(Check.PAYOUTS, f"N = {confirmations}"),
+            f.result(Check.DOUBLE_PAYOUTS),
+        ]
+    results.append(_stalled(chain, flying, stall_after_blocks, f))
     found = tuple(d for c in Check for d in f.listed[c])
     return ReconcileReport(entries, tuple(results), found, view)

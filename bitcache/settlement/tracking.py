@@ -7,14 +7,22 @@ would miss it. What the chain shows is summed up in an :class:`Observation`;
 :func:`decide` turns the stored state and the observation into the one
 next :class:`Step`. A conflict is *proven* only when a transaction that is
 not ours spends one of our inputs with at least N confirmations (the same
-depth at which our own payouts are final), or when an input was created by
-a settlement that was voided; anything less is waited out.
+depth at which our own payouts are final), when an input was created by
+a settlement that was voided, or when the transaction that created an input
+left the chain and a transaction conflicting with it (spending one of its
+inputs) has N confirmations — then the input no longer exists, and no
+version can ever confirm; anything less is waited out.
+
+An input nobody spends is not proof that it exists: Esplora answers
+"unspent" for an outpoint of a transaction it does not know. So for each
+input with no spend in sight the job asks after the transaction that
+created it, and sums that up as a :class:`ParentFate`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bitcache.chain.protocol import OutPoint, OutSpend
@@ -27,6 +35,7 @@ class Sighting(enum.Enum):
     OURS_CONFIRMED = "ours_confirmed"
     FOREIGN_CONFIRMED = "foreign_confirmed"
     PARENT_VOIDED = "parent_voided"
+    PARENT_CONFLICTED = "parent_conflicted"
     OURS_MEMPOOL = "ours_mempool"
     FOREIGN_MEMPOOL = "foreign_mempool"
     UNSEEN = "unseen"
@@ -34,10 +43,30 @@ class Sighting(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """A sighting, the spending txid it concerns, and its depth (0 when unconfirmed)."""
+    """A sighting, the txid it concerns, and its depth (0 when unconfirmed).
+
+    For ``PARENT_CONFLICTED``, ``txid`` is the conflicting transaction and
+    ``parent`` the transaction that created our input and left the chain.
+    """
 
     sighting: Sighting
     txid: str | None = None
+    depth: int = 0
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParentFate:
+    """What the chain shows of a transaction that created one of our inputs.
+
+    ``known``: confirmed or in the backend's mempool (the input exists). When
+    it is not, ``conflict`` is the deepest confirmed transaction spending one
+    of its inputs (None if none is seen) and ``depth`` its confirmations.
+    """
+
+    txid: str
+    known: bool
+    conflict: str | None = None
     depth: int = 0
 
 
@@ -47,13 +76,19 @@ def observe(
     spends: Sequence[OutSpend],
     tip_height: int,
     voided_txids: frozenset[str] = frozenset(),
+    parents: Mapping[str, ParentFate] | None = None,
 ) -> Observation:
-    """Sum up ``spends`` (one per input, in order) of a settlement whose versions are ``ours``."""
+    """Sum up ``spends`` (one per input, in order) of a settlement whose versions are ``ours``.
+
+    ``parents`` are the fates of the transactions that created inputs with no
+    spend in sight, by txid.
+    """
     found: dict[Sighting, Observation] = {}
     for outpoint, spend in zip(inputs, spends, strict=True):
         if outpoint.txid in voided_txids:
             found.setdefault(Sighting.PARENT_VOIDED, Observation(Sighting.PARENT_VOIDED))
         if not spend.spent or spend.txid is None:
+            _parent_gone(found, (parents or {}).get(outpoint.txid))
             continue
         mine = spend.txid in ours
         if spend.confirmed and spend.block_height is not None:
@@ -65,6 +100,25 @@ def observe(
         else:
             kind = Sighting.OURS_MEMPOOL if mine else Sighting.FOREIGN_MEMPOOL
             found.setdefault(kind, Observation(kind, spend.txid))
+    return _first(found)
+
+
+def _parent_gone(found: dict[Sighting, Observation], fate: ParentFate | None) -> None:
+    """Note a creating transaction that left the chain for a confirmed conflict."""
+    if fate is None or fate.known or fate.conflict is None:
+        return
+    kind = Sighting.PARENT_CONFLICTED
+    seen = found.get(kind)
+    if seen is None or fate.depth > seen.depth:
+        found[kind] = Observation(kind, fate.conflict, fate.depth, fate.txid)
+
+
+def _first(found: dict[Sighting, Observation]) -> Observation:
+    """The sighting that decides: ours confirmed first, then the deepest conflict, in order."""
+    foreign = found.get(Sighting.FOREIGN_CONFIRMED)
+    gone = found.get(Sighting.PARENT_CONFLICTED)
+    if foreign is not None and gone is not None and gone.depth > foreign.depth:
+        del found[Sighting.FOREIGN_CONFIRMED]
     for kind in Sighting:
         if kind in found:
             return found[kind]
@@ -111,7 +165,8 @@ def decide(
     if kind is Sighting.OURS_CONFIRMED:
         return Step(_confirmed_action(state, confirmations, confirmed_txid, obs, required), obs)
     if kind is Sighting.PARENT_VOIDED or (
-        kind is Sighting.FOREIGN_CONFIRMED and obs.depth >= required
+        kind in (Sighting.FOREIGN_CONFIRMED, Sighting.PARENT_CONFLICTED)
+        and obs.depth >= required
     ):
         if state is SettlementState.CONFIRMED:
             return Step(Action.UNCONFIRM, obs)
@@ -124,7 +179,7 @@ def decide(
         return Step(Action.BUMP if bump_due else Action.WAIT, obs)
     if kind is Sighting.UNSEEN:
         return Step(Action.SEND, obs)
-    return Step(Action.WAIT, obs)  # a foreign spend, not yet proven: wait
+    return Step(Action.WAIT, obs)  # a foreign spend or a conflict not yet proven: wait
 
 
 def _confirmed_action(

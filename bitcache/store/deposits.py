@@ -10,6 +10,9 @@
   transaction. Rows are never deleted: a deposit whose block was reorganised
   away after its credit changes status to ``reorged`` and stays.
 * ``deposit_scan_state`` — the tip the last scan saw (one row).
+* ``deposit_reorg_acks`` — an operator's acknowledgement that a credited
+  deposit left the best chain (from the block it names); an acknowledged
+  reorg is no longer raised as an alarm by ``bitcache settle``. Never changed.
 
 Every function takes a connection the caller opened (usually the ledger's
 write transaction) so these rows commit atomically with ledger entries.
@@ -27,6 +30,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -80,6 +84,21 @@ class DepositRow(SQLModel, table=True):
     credited_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class DepositReorgAckRow(SQLModel, table=True):
+    """An operator saw that a deposit's block ``block_hash`` left the best chain."""
+
+    __tablename__ = "deposit_reorg_acks"
+    __table_args__ = (
+        ForeignKeyConstraint(["txid", "vout"], ["deposits.txid", "deposits.vout"]),
+    )
+
+    txid: str = Field(sa_column=Column(String(64), primary_key=True))
+    vout: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    block_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    note: str = Field(sa_column=Column(String(500), nullable=False))
+    acknowledged_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class DepositScanStateRow(SQLModel, table=True):
     """The tip seen by the last completed scan (a single row, id 1)."""
 
@@ -128,10 +147,18 @@ class DepositRecord:
 @dataclass(frozen=True, slots=True)
 class ReorgedDeposit:
     """A deposit reorganised away after its credit; ``reversed_by`` is the id of
-    the entry that reversed the credit, None while nobody has."""
+    the entry that reversed the credit, None while nobody has; ``acknowledged_at``
+    (µs) and ``note`` say when and why an operator acknowledged it, if one did."""
 
     deposit: DepositRecord
     reversed_by: int | None
+    acknowledged_at: int | None = None
+    note: str = ""
+
+    @property
+    def alarm(self) -> bool:
+        """The credit stands and no operator has acknowledged the reorg yet."""
+        return self.reversed_by is None and self.acknowledged_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +199,12 @@ def address_of_account(conn: Connection, account: str) -> DepositAddress | None:
 def issued_indices(conn: Connection) -> set[int]:
     """Every assigned index."""
     return {int(r[0]) for r in conn.execute(text("SELECT derivation_index FROM deposit_addresses"))}
+
+
+def next_index(conn: Connection) -> int:
+    """The index after the highest assigned one (one indexed read, however many exist)."""
+    found = conn.execute(text("SELECT max(derivation_index) FROM deposit_addresses")).scalar()
+    return 0 if found is None else int(found) + 1
 
 
 def funded_indices(conn: Connection) -> set[int]:
@@ -269,15 +302,54 @@ def reorged(conn: Connection, *, include_reversed: bool = False) -> list[Reorged
     where = "" if include_reversed else "AND r.id IS NULL"
     found = conn.execute(
         text(
-            f"SELECT {_DEPOSIT_COLUMNS}, r.id FROM deposits d "
+            f"SELECT {_DEPOSIT_COLUMNS}, r.id, k.acknowledged_at, k.note FROM deposits d "
             "LEFT JOIN entries r ON r.reverses = d.entry_id "
+            "LEFT JOIN deposit_reorg_acks k ON k.txid = d.txid AND k.vout = d.vout "
+            "AND k.block_hash = d.block_hash "
             f"WHERE d.status = 'reorged' {where} ORDER BY d.block_height, d.txid, d.vout"
         )
     )
     return [
-        ReorgedDeposit(_deposit(tuple(r)[:-1]), None if r[-1] is None else int(r[-1]))
+        ReorgedDeposit(
+            _deposit(tuple(r)[:-3]),
+            None if r[-3] is None else int(r[-3]),
+            None if r[-2] is None else int(r[-2]),
+            "" if r[-1] is None else str(r[-1]),
+        )
         for r in found
     ]
+
+
+def deposit(conn: Connection, outpoint: OutPoint) -> DepositRecord | None:
+    """The deposit recorded for ``outpoint``, if any."""
+    row = conn.execute(
+        text(f"SELECT {_DEPOSIT_COLUMNS} FROM deposits d WHERE d.txid = :t AND d.vout = :v"),
+        {"t": outpoint.txid, "v": outpoint.vout},
+    ).first()
+    return None if row is None else _deposit(tuple(row))
+
+
+def acknowledge(
+    conn: Connection, record: DepositRecord, note: str, acknowledged_at: int
+) -> bool:
+    """Record that an operator saw ``record`` leave the chain; False if already recorded."""
+    params = {"t": record.outpoint.txid, "v": record.outpoint.vout, "b": record.block_hash}
+    seen = conn.execute(
+        text(
+            "SELECT 1 FROM deposit_reorg_acks WHERE txid = :t AND vout = :v AND block_hash = :b"
+        ),
+        params,
+    ).first()
+    if seen is not None:
+        return False
+    conn.execute(
+        text(
+            "INSERT INTO deposit_reorg_acks (txid, vout, block_hash, note, acknowledged_at) "
+            "VALUES (:t, :v, :b, :n, :at)"
+        ),
+        {**params, "n": note, "at": acknowledged_at},
+    )
+    return True
 
 
 def insert_deposits(conn: Connection, records: Sequence[DepositRecord], credited_at: int) -> None:

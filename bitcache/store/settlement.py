@@ -13,7 +13,7 @@ Invariants kept by the database as well as by the job:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,13 @@ from sqlmodel import Field, SQLModel
 from bitcache.chain.protocol import OutPoint
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidTransition, SettlementLocked, UnknownEntry
-from bitcache.settlement.model import ReservedPayout, Settlement, Version
+from bitcache.settlement.model import (
+    BroadcastFailure,
+    BroadcastProblem,
+    ReservedPayout,
+    Settlement,
+    Version,
+)
 from bitcache.settlement.states import SettlementState, check_transition
 from bitcache.tx.coinselect import SpendableCoin
 
@@ -73,6 +79,16 @@ class SettlementRow(SQLModel, table=True):
     last_error: str = Field(default="", max_length=500)
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: '' while the last broadcast went through; else 'refused' or 'unreachable'
+    broadcast_failure: str = Field(
+        default="", sa_column=Column(String(16), nullable=False, server_default="")
+    )
+    broadcast_error: str = Field(
+        default="", sa_column=Column(String(500), nullable=False, server_default="")
+    )
+    broadcast_failed_since: int | None = Field(
+        default=None, sa_column=Column(Integer, nullable=True)
+    )
 
 
 class SettlementVersionRow(SQLModel, table=True):
@@ -139,6 +155,21 @@ class SettlementPayoutRow(SQLModel, table=True):
     fee_share_msat: int = Field(sa_column=Column(BigInteger, nullable=False))
     pending_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     is_open: bool = Field(sa_column=Column(Boolean, nullable=False))
+
+
+class CoinParentRow(SQLModel, table=True):
+    """A copy of a transaction that created an input of one of our settlements.
+
+    Kept so the fate of that transaction can be followed after it leaves the
+    chain (a reorg, a double spend): its own inputs tell which transaction
+    conflicts with it. Written once per txid, never changed.
+    """
+
+    __tablename__ = "coin_parents"
+
+    txid: str = Field(sa_column=Column(String(64), primary_key=True))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class SettlementLockRow(SQLModel, table=True):
@@ -312,8 +343,9 @@ def insert_settlement(conn: Connection, new: NewSettlement, now: int) -> int:
     result = conn.execute(
         text(
             "INSERT INTO settlements (state, fee_rate, created_height, change_index, anchor, "
-            "confirmations, reason, attempts, last_error, created_at, updated_at) VALUES "
-            "(:s, :r, :h, :c, :a, 0, '', 0, '', :now, :now) RETURNING id"
+            "confirmations, reason, attempts, last_error, created_at, updated_at, "
+            "broadcast_failure, broadcast_error) VALUES "
+            "(:s, :r, :h, :c, :a, 0, '', 0, '', :now, :now, '', '') RETURNING id"
         ),
         {
             "s": SettlementState.PLANNED.value,
@@ -426,6 +458,31 @@ def move(
         )
 
 
+def save_parents(conn: Connection, raws: Mapping[str, bytes], now: int) -> None:
+    """Keep a copy of each transaction in ``raws`` (txid -> raw) not kept yet."""
+    kept = set(parents(conn, raws))
+    fresh = [{"t": t, "r": r, "now": now} for t, r in sorted(raws.items()) if t not in kept]
+    if fresh:
+        conn.execute(
+            text("INSERT INTO coin_parents (txid, raw, stored_at) VALUES (:t, :r, :now)"), fresh
+        )
+
+
+def parents(conn: Connection, txids: Iterable[str]) -> dict[str, bytes]:
+    """The kept copies of the transactions ``txids`` (those we have)."""
+    wanted = sorted(set(txids))
+    found: dict[str, bytes] = {}
+    for i in range(0, len(wanted), 500):
+        part = wanted[i : i + 500]
+        marks = ", ".join(f":t{j}" for j in range(len(part)))
+        rows = conn.execute(
+            text(f"SELECT txid, raw FROM coin_parents WHERE txid IN ({marks})"),
+            {f"t{j}": t for j, t in enumerate(part)},
+        )
+        found.update((str(r[0]), bytes(r[1])) for r in rows)
+    return found
+
+
 def note_attempt(conn: Connection, sid: int, error: str, now: int) -> None:
     """Count a failed attempt (a broadcast error, a bump that could not be built)."""
     conn.execute(
@@ -434,6 +491,30 @@ def note_attempt(conn: Connection, sid: int, error: str, now: int) -> None:
             "WHERE id = :id"
         ),
         {"e": error[:500], "now": now, "id": sid},
+    )
+
+
+def record_broadcast_failure(
+    conn: Connection, sid: int, failure: BroadcastFailure, reason: str, height: int
+) -> None:
+    """Keep why the last broadcast failed; the height of the first failure in a row stays."""
+    conn.execute(
+        text(
+            "UPDATE settlements SET broadcast_failure = :f, broadcast_error = :e, "
+            "broadcast_failed_since = coalesce(broadcast_failed_since, :h) WHERE id = :id"
+        ),
+        {"f": failure.value, "e": reason[:500], "h": height, "id": sid},
+    )
+
+
+def clear_broadcast_failure(conn: Connection, sid: int) -> None:
+    """A broadcast went through (or a version was seen on chain): nothing is failing."""
+    conn.execute(
+        text(
+            "UPDATE settlements SET broadcast_failure = '', broadcast_error = '', "
+            "broadcast_failed_since = NULL WHERE id = :id"
+        ),
+        {"id": sid},
     )
 
 
@@ -488,8 +569,16 @@ def _payouts(conn: Connection, sid: int) -> tuple[ReservedPayout, ...]:
 
 _COLUMNS = (
     "id, state, fee_rate, created_height, change_index, anchor, broadcast_height, "
-    "confirmations, confirmed_txid, reason, attempts, last_error"
+    "confirmations, confirmed_txid, reason, attempts, last_error, broadcast_failure, "
+    "broadcast_error, broadcast_failed_since"
 )
+
+
+def _problem(r: Any) -> BroadcastProblem | None:
+    if not r[12]:
+        return None
+    since = 0 if r[14] is None else int(r[14])
+    return BroadcastProblem(BroadcastFailure(str(r[12])), str(r[13]), since)
 
 
 def _settlement(conn: Connection, r: Any) -> Settlement:
@@ -510,6 +599,7 @@ def _settlement(conn: Connection, r: Any) -> Settlement:
         versions=_versions(conn, sid),
         inputs=_inputs(conn, sid),
         payouts=_payouts(conn, sid),
+        broadcast_problem=_problem(r),
     )
 
 

