@@ -1,0 +1,143 @@
+"""Serve benchmark: the download gate against the same server's HTTP floor, and through nginx.
+
+One `bitcache serve` (a subprocess, SQLite with durable commits, from a node
+folder made by `bitcache init`) and one nginx configured as docs/serve.md
+says. wrk (Debian's package) drives each with 64 keep-alive connections:
+
+* ``floor_per_s``: ``GET /v1/ping``, the authenticated no-op — what this
+  server's HTTP stack, routing and API-key check cost, and no more;
+* ``gate_per_s`` and ``gate_p99_ms``: ``GET /v1/gate/<sha256>?<link>`` on the
+  server directly, every request a new signed link, so every request is a
+  new charge (link check, file check on disk, the charge's transaction, the
+  X-Accel-Redirect answer);
+* ``gate_ratio``: gate / floor;
+* ``nginx_per_s``: downloads through nginx (``/files/<sha256>?<link>``):
+  nginx asks the gate, then serves the 1 KiB file itself.
+
+After the runs the benchmark checks that every answered gate request was a
+charge (no link served twice) and that the books balance.
+
+    python benchmarks/serve.py [--quick] [--seconds N]
+
+``--quick`` runs each load for 5 seconds (the whole run stays under 120 s).
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bitcache.core.pricing import PriceRule
+from bitcache.hooks import Hooks
+from bitcache.serve import keys
+from bitcache.serve.links import LinkSigner
+from tests.serve.stack import init_node, serve_stack
+
+CONNECTIONS = 64
+PRICE = 1_000
+LUA = """
+local paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  if i > #paths then i = 1 end
+  return wrk.format("GET", paths[i])
+end
+"""
+
+
+def _wrk(url: str, seconds: int, *extra: str) -> dict[str, float]:
+    """One wrk run: requests per second, p99 (ms), requests, non-2xx answers."""
+    done = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+                           *extra, url], capture_output=True, text=True, check=True)
+    out = done.stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    assert p99 is not None, out
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"per_s": rate, "p99_ms": float(p99.group(1)) * scale, "requests": total,
+            "non_2xx": int(bad.group(1)) if bad else 0}
+
+
+def _links(signer: LinkSigner, fh: str, count: int, prefix: str, path: Path) -> Path:
+    now = int(time.time())
+    with path.open("w") as out:
+        for _ in range(count):
+            out.write(f"{prefix}{fh}?{signer.query(signer.make(fh, 'bob', 3600, now))}\n")
+    return path
+
+
+def run(seconds: int, folder: Path) -> dict[str, object]:
+    home = folder / "node"
+    init_node(home)
+    db = f"sqlite:///{folder / 'bench.sqlite'}"
+    hooks = Hooks.open(db)
+    data = os.urandom(1024)
+    fh = hashlib.sha256(data).hexdigest()
+    hooks.register_file(fh, "carol", PriceRule.fixed(PRICE), size=len(data))
+    hooks.credit_deposit("bob", 10**12, "bench-deposit")
+    key = keys.create_key(hooks.ledger, ["storage"], "bench", 0).key
+    with serve_stack(home, db, folder / "stack", "--key-cache-seconds", "2") as stack:
+        (stack.files / fh).write_bytes(data)
+        signer = LinkSigner((home / "serve.secret").read_bytes())
+        count = 20_000 * seconds
+        gate_lua = folder / "gate.lua"
+        gate_lua.write_text(LUA % _links(signer, fh, count, "/v1/gate/", folder / "gate.txt"))
+        web_lua = folder / "web.lua"
+        web_lua.write_text(LUA % _links(signer, fh, count, "/files/", folder / "web.txt"))
+        auth = ("-H", f"Authorization: Bearer {key}")
+        _wrk(f"{stack.api}/v1/ping", 1, *auth)  # warm up
+        floor = _wrk(f"{stack.api}/v1/ping", seconds, *auth)
+        gate = _wrk(stack.api, seconds, "-s", str(gate_lua))
+        web = _wrk(stack.web, seconds, "-s", str(web_lua))
+    downloads = hooks.file(fh).downloads
+    answered = gate["requests"] - gate["non_2xx"] + web["requests"] - web["non_2xx"]
+    balanced = hooks.ledger.trial_balance() == 0
+    hooks.close()
+    return {
+        "gate_per_s": round(gate["per_s"], 1), "gate_p99_ms": round(gate["p99_ms"], 2),
+        "floor_per_s": round(floor["per_s"], 1), "floor_p99_ms": round(floor["p99_ms"], 2),
+        "gate_ratio": round(gate["per_s"] / floor["per_s"], 3),
+        "nginx_per_s": round(web["per_s"], 1), "nginx_p99_ms": round(web["p99_ms"], 2),
+        "gate_non_2xx": gate["non_2xx"], "nginx_non_2xx": web["non_2xx"],
+        "charges": downloads, "every_answer_charged": downloads >= answered,
+        "books_balance": balanced, "seconds": seconds, "connections": CONNECTIONS,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 s per load (under 120 s)")
+    parser.add_argument("--seconds", type=int, default=20, help="seconds per load")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"{tool} is not installed: apt-get install {tool}")
+    seconds = 5 if args.quick else args.seconds
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bitcache-serve-bench-") as tmp:
+        result = run(seconds, Path(tmp))
+    result["wall_s"] = round(time.monotonic() - started, 1)
+    for name, value in result.items():
+        print(f"{name:>22}: {value}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
