@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/reconcile.py --quick
 	$(BIN)/python benchmarks/deposits.py --quick
 	$(BIN)/python benchmarks/load.py --quick
+	$(BIN)/python benchmarks/serve.py --quick
 
 reliability-long: $(STAMP)
 	BITCACHE_RELIABILITY=long $(BIN)/python -m pytest -q -rA --durations=0 tests/reliability

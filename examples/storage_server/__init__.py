@@ -1,1 +1,0 @@
-"""An example storage server that pays its uploaders through bitcache.hooks."""
