@@ -5,7 +5,8 @@ folder made by `bitcache init`) and one nginx configured as docs/serve.md
 says. wrk (Debian's package) drives each with 64 keep-alive connections:
 
 * ``floor_per_s``: ``GET /v1/ping``, the authenticated no-op — what this
-  server's HTTP stack, routing and API-key check cost, and no more;
+  server's HTTP stack, routing and API-key check cost, and no more (floor
+  and gate runs alternate, a few rounds each, so both see the same machine);
 * ``gate_per_s`` and ``gate_p99_ms``: ``GET /v1/gate/<sha256>?<link>`` on the
   server directly, every request a new signed link, so every request is a
   new charge (link check, file check on disk, the charge's transaction, the
@@ -17,9 +18,10 @@ says. wrk (Debian's package) drives each with 64 keep-alive connections:
 After the runs the benchmark checks that every answered gate request was a
 charge (no link served twice) and that the books balance.
 
-    python benchmarks/serve.py [--quick] [--seconds N]
+    python benchmarks/serve.py [--quick] [--seconds N] [--rounds N]
 
-``--quick`` runs each load for 5 seconds (the whole run stays under 120 s).
+``--quick`` runs three rounds of 3 seconds (the whole run stays under 120 s); the
+default is five rounds of 10 seconds.
 The last line printed is one JSON object.
 """
 
@@ -82,7 +84,17 @@ def _links(signer: LinkSigner, fh: str, count: int, prefix: str, path: Path) -> 
     return path
 
 
-def run(seconds: int, folder: Path) -> dict[str, object]:
+def _combined(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Rounds taken together: the rate over all of them, the median p99, the sums."""
+    seconds = sum(r["requests"] / r["per_s"] for r in runs)
+    p99s = sorted(r["p99_ms"] for r in runs)
+    return {"per_s": sum(r["requests"] for r in runs) / seconds,
+            "p99_ms": p99s[len(p99s) // 2], "requests": sum(r["requests"] for r in runs),
+            "non_2xx": sum(r["non_2xx"] for r in runs)}
+
+
+def _setup(folder: Path) -> tuple[Path, str, Hooks, str, bytes, str]:
+    """A node folder, its database with one 1 KiB file and a funded downloader, a key."""
     home = folder / "node"
     init_node(home)
     db = f"sqlite:///{folder / 'bench.sqlite'}"
@@ -92,19 +104,30 @@ def run(seconds: int, folder: Path) -> dict[str, object]:
     hooks.register_file(fh, "carol", PriceRule.fixed(PRICE), size=len(data))
     hooks.credit_deposit("bob", 10**12, "bench-deposit")
     key = keys.create_key(hooks.ledger, ["storage"], "bench", 0).key
+    return home, db, hooks, fh, data, key
+
+
+def run(seconds: int, rounds: int, folder: Path) -> dict[str, object]:
+    """Floor and gate alternate ``rounds`` times (so both see the same machine), then nginx."""
+    home, db, hooks, fh, data, key = _setup(folder)
     with serve_stack(home, db, folder / "stack", "--key-cache-seconds", "2") as stack:
         (stack.files / fh).write_bytes(data)
         signer = LinkSigner((home / "serve.secret").read_bytes())
         count = 20_000 * seconds
-        gate_lua = folder / "gate.lua"
-        gate_lua.write_text(LUA % _links(signer, fh, count, "/v1/gate/", folder / "gate.txt"))
-        web_lua = folder / "web.lua"
-        web_lua.write_text(LUA % _links(signer, fh, count, "/files/", folder / "web.txt"))
+
+        def script(name: str, prefix: str) -> str:
+            lua = folder / f"{name}.lua"
+            lua.write_text(LUA % _links(signer, fh, count, prefix, folder / f"{name}.txt"))
+            return str(lua)
+
         auth = ("-H", f"Authorization: Bearer {key}")
         _wrk(f"{stack.api}/v1/ping", 1, *auth)  # warm up
-        floor = _wrk(f"{stack.api}/v1/ping", seconds, *auth)
-        gate = _wrk(stack.api, seconds, "-s", str(gate_lua))
-        web = _wrk(stack.web, seconds, "-s", str(web_lua))
+        floors, gates = [], []
+        for r in range(rounds):
+            floors.append(_wrk(f"{stack.api}/v1/ping", seconds, *auth))
+            gates.append(_wrk(stack.api, seconds, "-s", script(f"gate{r}", "/v1/gate/")))
+        web = _wrk(stack.web, seconds, "-s", script("web", "/files/"))
+    floor, gate = _combined(floors), _combined(gates)
     downloads = hooks.file(fh).downloads
     answered = gate["requests"] - gate["non_2xx"] + web["requests"] - web["non_2xx"]
     balanced = hooks.ledger.trial_balance() == 0
@@ -116,23 +139,25 @@ def run(seconds: int, folder: Path) -> dict[str, object]:
         "nginx_per_s": round(web["per_s"], 1), "nginx_p99_ms": round(web["p99_ms"], 2),
         "gate_non_2xx": gate["non_2xx"], "nginx_non_2xx": web["non_2xx"],
         "charges": downloads, "every_answer_charged": downloads >= answered,
-        "books_balance": balanced, "seconds": seconds, "connections": CONNECTIONS,
+        "books_balance": balanced, "rounds": rounds, "seconds": seconds,
+        "connections": CONNECTIONS,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 s per load (under 120 s)")
-    parser.add_argument("--seconds", type=int, default=20, help="seconds per load")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 3 s (under 120 s)")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per load and round")
+    parser.add_argument("--rounds", type=int, default=5, help="floor and gate rounds")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} is not installed: apt-get install {tool}")
-    seconds = 5 if args.quick else args.seconds
+    seconds, rounds = (3, 3) if args.quick else (args.seconds, args.rounds)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bitcache-serve-bench-") as tmp:
-        result = run(seconds, Path(tmp))
+        result = run(seconds, rounds, Path(tmp))
     result["wall_s"] = round(time.monotonic() - started, 1)
     for name, value in result.items():
         print(f"{name:>22}: {value}")
