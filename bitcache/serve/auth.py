@@ -69,7 +69,7 @@ class Authenticator:
         self.ledger, self.limiter = ledger, limiter
         self.cache_seconds = cache_seconds
         self._clock = clock
-        self._cache: dict[str, tuple[float, StoredKey | None]] = {}
+        self._cache: dict[str, tuple[float, StoredKey | None, frozenset[Scope]]] = {}
 
     async def authenticate(self, authorization: str | None, client: str) -> Principal:
         """The request's principal; AuthenticationFailed or TooManyFailures otherwise."""
@@ -77,22 +77,24 @@ class Authenticator:
         key = bearer(authorization)
         try:
             key_id = keys.key_id_of(key)
-            stored = await self._stored(key_id)
+            stored, scopes = await self._stored(key_id)
             if not keys.matches(key, stored):
                 raise AuthenticationFailed("the API key is not valid (unknown or revoked)")
         except AuthenticationFailed:
             self.limiter.failed(client)
             raise
-        assert stored is not None
-        return Principal(key_id, frozenset(Scope.parse(s) for s in stored.scopes))
+        return Principal(key_id, scopes)
 
-    async def _stored(self, key_id: str) -> StoredKey | None:
+    async def _stored(self, key_id: str) -> tuple[StoredKey | None, frozenset[Scope]]:
+        """The stored key and its parsed scopes, from the cache while it is fresh."""
         now = self._clock()
         cached = self._cache.get(key_id)
         if cached is not None and now - cached[0] < self.cache_seconds:
-            return cached[1]
+            return cached[1], cached[2]
         stored = await run_in_threadpool(keys.load_key, self.ledger, key_id)
+        scopes = frozenset() if stored is None else frozenset(
+            Scope.parse(s) for s in stored.scopes)
         if len(self._cache) >= _CACHE_MAX:
             self._cache = {}
-        self._cache[key_id] = (now, stored)
-        return stored
+        self._cache[key_id] = (now, stored, scopes)
+        return stored, scopes
