@@ -93,8 +93,7 @@ def _problem(r: httpx.Response, status: int, slug: str) -> dict[str, object]:
 def test_paid_download_402_replays_and_forged_or_expired_links(stack: Stack) -> None:
     host = Host(stack)
     fh, data = host.add_file()
-    url = host.link(fh, ttl=4)
-    expires = int(url.split("e=")[1].split("&")[0])
+    url = host.link(fh)
 
     refused = _problem(host.web.get(url), 402, "insufficient-funds")
     assert (refused["price_msat"], refused["available_msat"], refused["missing_msat"]) == (
@@ -112,12 +111,17 @@ def test_paid_download_402_replays_and_forged_or_expired_links(stack: Stack) -> 
     assert again.headers["x-bitcache-charged-msat"] == "0"
     assert host.balance("bob") == 12_000 - PRICE
 
+    expires = int(url.split("e=")[1].split("&")[0])
     _problem(host.web.get(url.replace("d=bob", "d=alice")), 403, "link-invalid")
     _problem(host.web.get(url.replace(f"e={expires}", f"e={expires + 3600}")), 403,
              "link-invalid")
-    time.sleep(max(0.0, expires - time.time()) + 0.2)
-    _problem(host.web.get(url), 410, "link-expired")  # after its lifetime: not served
-    assert host.balance("bob") == 12_000 - PRICE and host.balance("alice") == 0
+
+    short = host.link(fh, ttl=6)
+    ends = int(short.split("e=")[1].split("&")[0])
+    assert host.web.get(short).headers["x-bitcache-charged-msat"] == str(PRICE)
+    time.sleep(max(0.0, ends - time.time()) + 0.2)
+    _problem(host.web.get(short), 410, "link-expired")  # after its lifetime: not served
+    assert host.balance("bob") == 12_000 - 2 * PRICE and host.balance("alice") == 0
 
 
 def test_range_requests_a_file_missing_on_disk_and_the_cap(stack: Stack) -> None:
