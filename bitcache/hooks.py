@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bitcache.core.accounts import account_name, prepaid
 from bitcache.core.balances import Balance
+from bitcache.core.checks import is_int
 from bitcache.core.files import (
     CatalogRow,
     FileRecord,
@@ -219,7 +220,7 @@ class Hooks:
 def _pending_id(transfer: object) -> int:
     """The reservation id of a transfer receipt or an entry id (InvalidInput otherwise)."""
     pending = transfer.pending_id if isinstance(transfer, TransferReceipt) else transfer
-    if isinstance(pending, bool) or not isinstance(pending, int):
+    if not is_int(pending):
         raise InvalidInput(
             "transfer must be a TransferReceipt or a reservation id, "
             f"got {type(transfer).__name__}")

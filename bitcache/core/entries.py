@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from bitcache.core.accounts import account_name
+from bitcache.core.checks import is_int
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.money import MAX_MSAT
 from bitcache.errors import (
@@ -131,7 +132,7 @@ def idempotency_key(value: object) -> str:
 def posting(account: str, amount: int, file: object = None) -> Posting:
     """Build a validated posting (``file`` as 32 bytes or 64 hex characters)."""
     name = account_name(account)
-    if isinstance(amount, bool) or not isinstance(amount, int):
+    if not is_int(amount):
         raise InvalidAmount(f"posting amount must be an int of msat, got {type(amount).__name__}")
     if amount == 0:
         raise InvalidAmount(f"posting to {name} has a zero amount")
@@ -173,14 +174,14 @@ def _check_ref_fields(req: EntryRequest) -> None:
     if not isinstance(req.kind, EntryKind):
         raise InvalidInput(f"entry kind must be an EntryKind, got {req.kind!r}")
     if req.kind.needs_ref:
-        if isinstance(req.ref, bool) or not isinstance(req.ref, int) or req.ref <= 0:
+        if not is_int(req.ref) or req.ref <= 0:
             raise InvalidInput(f"a {req.kind.value} entry needs the id of the entry it refers to")
     elif req.ref is not None:
         raise InvalidInput(f"a {req.kind.value} entry does not refer to another entry")
     if req.expires_at is not None:
         if req.kind is not EntryKind.PENDING:
             raise InvalidInput("only a pending entry can expire")
-        if isinstance(req.expires_at, bool) or not isinstance(req.expires_at, int):
+        if not is_int(req.expires_at):
             raise InvalidInput("expires_at must be an int timestamp (microseconds)")
     if not isinstance(req.memo, str) or len(req.memo) > MAX_MEMO_LENGTH:
         raise InvalidInput(f"memo must be text of at most {MAX_MEMO_LENGTH} characters")

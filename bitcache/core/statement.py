@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bitcache.core.accounts import payable
+from bitcache.core.checks import is_hex_digest
 from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind
 from bitcache.core.filehash import FileHash
 from bitcache.core.treehead import (
@@ -73,7 +74,6 @@ __all__ = [
 
 FORMAT = "bitcache-statement/1"
 _DOMAIN = b"bitcache:statement:v1\x00"
-_HEX = frozenset("0123456789abcdef")
 _PREPAID = "liability:prepaid:"
 
 
@@ -176,7 +176,7 @@ def payout_txid(memo: str) -> str | None:
     parts = memo.split(" ")
     if len(parts) >= 2 and parts[0] == "payout":
         txid = parts[1]
-        if len(txid) == 64 and set(txid) <= _HEX:
+        if is_hex_digest(txid):
             return txid
     return None
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bitcache.core.checks import is_int
 from bitcache.core.entries import MAX_KEY_LENGTH, idempotency_key
 from bitcache.core.files import HoldPolicy
 from bitcache.core.pricing import RateProvider, SplitPolicy
@@ -38,7 +39,7 @@ class Context:
         if not isinstance(self.hold_policy, HoldPolicy):
             raise InvalidPolicy(f"hold_policy must be a HoldPolicy, got {self.hold_policy!r}")
         ttl = self.transfer_ttl_us
-        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+        if not is_int(ttl) or ttl <= 0:
             raise InvalidPolicy(f"transfer_ttl_us must be a positive int, got {ttl!r}")
 
 

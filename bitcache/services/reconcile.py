@@ -41,6 +41,7 @@ from sqlalchemy import Connection
 
 from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
+from bitcache.core.checks import is_int
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.services.findings import (
@@ -396,7 +397,7 @@ def reconcile(
     ``receive_indices`` adds receive-chain indices to the assigned deposit
     addresses (for wallets funded outside :class:`DepositService`).
     """
-    if isinstance(confirmations, bool) or not isinstance(confirmations, int) or confirmations < 1:
+    if not is_int(confirmations) or confirmations < 1:
         raise InvalidPolicy(f"confirmations must be a positive int, got {confirmations!r}")
     if (chain is None) != (wallet is None):
         raise InvalidInput("the chain checks need both a chain backend and the wallet")

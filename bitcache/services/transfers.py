@@ -16,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from bitcache.core.accounts import payable
+from bitcache.core.checks import is_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest
 from bitcache.core.filehash import FileHash
 from bitcache.core.pricing import MAX_FILE_SIZE, fit_within, full_price, prorate, split_price
@@ -47,7 +48,7 @@ from bitcache.store import rows
 
 
 def _ttl(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if not is_int(value) or value <= 0:
         raise InvalidPolicy(f"a transfer time to live must be a positive int of µs: {value!r}")
     return value
 
@@ -102,7 +103,7 @@ def begin_transfer(
 
 
 def _pending_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+    if not is_int(value) or not 0 < value < 2**63:
         raise InvalidInput(f"a transfer id must be a positive 64-bit int, got {value!r}")
     return value
 
@@ -135,7 +136,7 @@ def _void(pending: Entry) -> EntryRequest:
 def complete_transfer(ctx: Context, pending_id: int, bytes_served: int) -> DownloadReceipt:
     """Post the price of ``bytes_served`` and release the rest of the reservation."""
     pending_id = _pending_id(pending_id)
-    if isinstance(bytes_served, bool) or not isinstance(bytes_served, int) or not (
+    if not is_int(bytes_served) or not (
         0 <= bytes_served <= MAX_FILE_SIZE):
         raise InvalidAmount(f"bytes served must be an int from 0 to the file size, got "
                             f"{bytes_served!r}")

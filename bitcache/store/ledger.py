@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from bitcache.core.accounts import AccountSpec, account_name, default_spec
 from bitcache.core.balances import Balance
+from bitcache.core.checks import INT64_MAX, is_int
 from bitcache.core.entries import (
     Entry,
     EntryKind,
@@ -33,7 +34,6 @@ from bitcache.core.entries import (
 )
 from bitcache.core.journal import ChainReport, verify_chain
 from bitcache.core.ledger import RefState
-from bitcache.core.money import INT64_MAX
 from bitcache.errors import (
     AccountConflict,
     BitcacheError,
@@ -55,7 +55,7 @@ def _now_us() -> int:
 
 def _entry_id(value: object, *, allow_zero: bool = False) -> int:
     """Validate an entry id: an int from 1 (or 0) to the largest 64-bit value."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise InvalidInput(f"entry id must be an int, got {type(value).__name__}")
     if not (0 if allow_zero else 1) <= value <= INT64_MAX:
         raise InvalidInput(f"entry id {value} is out of range")
