@@ -76,10 +76,12 @@ class Hooks:
         clock: Callable[[], int] | None = None,
         transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US,
     ):
+        if not isinstance(ledger, LedgerStore):
+            raise InvalidInput(f"ledger must be a LedgerStore, got {type(ledger).__name__}")
         # Reservations must expire on the ledger's own clock unless told otherwise.
         self.ctx = Context(
-            ledger, splits or SplitPolicy(), rates, hold_policy,
-            clock or ledger._clock, transfer_ttl_us,
+            ledger, SplitPolicy() if splits is None else splits, rates, hold_policy,
+            ledger._clock if clock is None else clock, transfer_ttl_us,
         )
         self.ledger = ledger
 
@@ -87,7 +89,12 @@ class Hooks:
     def open(cls, url: str, *, clock: Callable[[], int] | None = None,
              **options: object) -> Hooks:
         """Open (and migrate) the database at ``url``; ``options`` as for the constructor."""
-        return cls(LedgerStore.open(url, clock=clock), clock=clock, **options)  # type: ignore[arg-type]
+        ledger = LedgerStore.open(url, clock=clock)
+        try:
+            return cls(ledger, clock=clock, **options)  # type: ignore[arg-type]
+        except BaseException:
+            ledger.close()
+            raise
 
     def close(self) -> None:
         """Release the database connections."""

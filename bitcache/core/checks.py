@@ -11,7 +11,7 @@ precise subclass), with a message that says which value was wrong and why.
   (:func:`int64`), and timestamps in µs since the epoch (:func:`timestamp_us`);
 * text: a ``str`` that is valid UTF-8 — no lone surrogate, which no encoder
   can write — and holds no NUL, which PostgreSQL text cannot store
-  (:func:`text`);
+  (:func:`storable_text`);
 * hex digests: 64 lower-case hex characters (:func:`is_hex_digest`).
 
 Msat amounts are checked by :func:`bitcache.core.money.msat`, built on
@@ -67,7 +67,7 @@ def timestamp_us(value: object, what: str, *, error: type[InvalidInput] = Invali
     return strict_int(value, f"{what} (a timestamp in µs)", 0, INT64_MAX, error=error)
 
 
-def text(
+def storable_text(
     value: object, what: str, *, max_len: int, error: type[InvalidInput] = InvalidInput
 ) -> str:
     """``value`` as text of at most ``max_len`` characters, valid UTF-8, with no NUL.

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from bitcache.core.accounts import account_name
-from bitcache.core.checks import is_int
+from bitcache.core.checks import INT64_MAX, is_int, storable_text, timestamp_us
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.money import MAX_MSAT
 from bitcache.errors import (
@@ -118,14 +118,14 @@ def idempotency_key(value: object) -> str:
         raise InvalidIdempotencyKey(
             f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters, got {len(value)}"
         )
-    if not value.isprintable() or value != value.strip():
-        raise InvalidIdempotencyKey(
-            "idempotency key must not contain control characters or surrounding spaces"
-        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidIdempotencyKey("idempotency key is not valid unicode text") from exc
+    if not value.isprintable() or value != value.strip():
+        raise InvalidIdempotencyKey(
+            "idempotency key must not contain control characters or surrounding spaces"
+        )
     return value
 
 
@@ -167,6 +167,12 @@ def _check_postings(postings: Sequence[Posting]) -> tuple[Posting, ...]:
     total = sum(p.amount for p in checked)
     if total != 0:
         raise UnbalancedEntry(f"postings sum to {total} msat, not zero")
+    if len(checked) > 2:  # two balanced postings each within the bound move at most the bound
+        moved = sum(p.amount for p in checked if p.amount > 0)
+        if moved > MAX_MSAT:
+            raise InvalidAmount(
+                f"an entry's debits total {moved} msat, above the 21M BTC bound of one entry"
+            )
     return checked
 
 
@@ -174,17 +180,16 @@ def _check_ref_fields(req: EntryRequest) -> None:
     if not isinstance(req.kind, EntryKind):
         raise InvalidInput(f"entry kind must be an EntryKind, got {req.kind!r}")
     if req.kind.needs_ref:
-        if not is_int(req.ref) or req.ref <= 0:
-            raise InvalidInput(f"a {req.kind.value} entry needs the id of the entry it refers to")
+        if not is_int(req.ref) or not 0 < req.ref <= INT64_MAX:
+            raise InvalidInput(f"a {req.kind.value} entry needs the id of the entry it refers to "
+                               f"(an int from 1 to {INT64_MAX})")
     elif req.ref is not None:
         raise InvalidInput(f"a {req.kind.value} entry does not refer to another entry")
     if req.expires_at is not None:
         if req.kind is not EntryKind.PENDING:
             raise InvalidInput("only a pending entry can expire")
-        if not is_int(req.expires_at):
-            raise InvalidInput("expires_at must be an int timestamp (microseconds)")
-    if not isinstance(req.memo, str) or len(req.memo) > MAX_MEMO_LENGTH:
-        raise InvalidInput(f"memo must be text of at most {MAX_MEMO_LENGTH} characters")
+        timestamp_us(req.expires_at, "expires_at")
+    storable_text(req.memo, "memo", max_len=MAX_MEMO_LENGTH)
 
 
 def validate_request(req: EntryRequest) -> EntryRequest:
@@ -193,8 +198,10 @@ def validate_request(req: EntryRequest) -> EntryRequest:
         raise InvalidInput(f"expected an EntryRequest, got {type(req).__name__}")
     idempotency_key(req.key)
     plain = req.kind is EntryKind.POSTED and req.ref is None and req.expires_at is None
-    if not plain or type(req.memo) is not str or len(req.memo) > MAX_MEMO_LENGTH:
-        _check_ref_fields(req)
+    memo = req.memo
+    if (not plain or type(memo) is not str or len(memo) > MAX_MEMO_LENGTH
+            or not memo.isascii() or "\x00" in memo):
+        _check_ref_fields(req)  # checks the memo too
     postings = _check_postings(req.postings)
     if postings == req.postings and type(req.postings) is tuple:
         return req

@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 
 from bitcache.core.accounts import AccountSpec
-from bitcache.core.balances import Balance, apply_postings, check_limits, release_postings
+from bitcache.core.balances import (
+    Balance,
+    apply_postings,
+    check_limits,
+    refuse_out_of_range,
+    release_postings,
+)
+from bitcache.core.checks import INT64_MAX
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, negate
 from bitcache.errors import (
     AlreadyReversed,
@@ -137,4 +144,6 @@ def apply_posted(
         spec = specs[name]
         if spec.limited and b.available(spec.kind.debit_normal) < 0:
             check_limits(list(updated), updated, specs, balances)
+        if abs(b.posted) + b.pending_debits + b.pending_credits > INT64_MAX:  # storable(), inline
+            refuse_out_of_range(name, b)
     balances.update(updated)
