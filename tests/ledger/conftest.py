@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from bitcache.core.entries import posting
 from bitcache.store.ledger import LedgerStore
@@ -53,3 +54,14 @@ def download_legs(who: str, price: int = 1000, fee: int = 150) -> list:  # type:
         posting(UPLOADER, -(price - fee), FILE),
         posting(PLATFORM, -fee, FILE),
     ]
+
+
+def all_rows(store: LedgerStore) -> dict[str, list[str]]:
+    """Every row of every table, each as its repr, sorted: equal snapshots mean nothing was
+    written (journal, balances, files, deposits, settlements, the schema version…)."""
+    with store.engine.connect() as conn:
+        tables = sa.inspect(conn).get_table_names()
+        return {
+            t: sorted(repr(tuple(r)) for r in conn.execute(sa.text(f'SELECT * FROM "{t}"')))
+            for t in tables
+        }
