@@ -154,6 +154,7 @@ class Hooks:
         self, transfer: TransferReceipt | int, bytes_served: int
     ) -> DownloadReceipt:
         """Charge the bytes served and release the rest of the reservation."""
+        transfers.check_served(bytes_served)
         if isinstance(transfer, TransferReceipt) and transfer.pending_id is None:
             return DownloadReceipt(
                 key=transfer.key, entry_id=None, file_hash=transfer.file_hash,

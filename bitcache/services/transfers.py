@@ -158,13 +158,18 @@ def _void(pending: Entry) -> EntryRequest:
                         pending.id, memo="released")
 
 
+def check_served(bytes_served: object) -> int:
+    """The bytes served of a transfer: an int from 0 to the largest file size."""
+    if not is_int(bytes_served) or not 0 <= bytes_served <= MAX_FILE_SIZE:
+        raise InvalidAmount(f"bytes served must be an int from 0 to the file size, got "
+                            f"{bytes_served!r}")
+    return bytes_served
+
+
 def complete_transfer(ctx: Context, pending_id: int, bytes_served: int) -> DownloadReceipt:
     """Post the price of ``bytes_served`` and release the rest of the reservation."""
     pending_id = _pending_id(pending_id)
-    if not is_int(bytes_served) or not (
-        0 <= bytes_served <= MAX_FILE_SIZE):
-        raise InvalidAmount(f"bytes served must be an int from 0 to the file size, got "
-                            f"{bytes_served!r}")
+    check_served(bytes_served)
     with ctx.ledger.write() as conn:
         pending = _reservation(ctx, conn, pending_id)
         payer = pending.postings[0]

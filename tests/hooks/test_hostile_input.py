@@ -11,10 +11,10 @@ from bitcache.core.accounts import prepaid
 from bitcache.core.checks import INT64_MAX
 from bitcache.core.entries import posting
 from bitcache.core.files import HoldPolicy
-from bitcache.core.pricing import FixedRateProvider, SplitPolicy
-from bitcache.errors import InvalidInput, InvalidPolicy
+from bitcache.core.pricing import FixedRateProvider, PriceRule, SplitPolicy
+from bitcache.errors import InvalidAmount, InvalidInput, InvalidPolicy
 from bitcache.hooks import Hooks, TransferReceipt
-from tests.hooks.conftest import FILE, SIZE, setup_file
+from tests.hooks.conftest import FILE, FILE2, SIZE, setup_file
 from tests.ledger.conftest import Clock, all_rows
 
 
@@ -99,3 +99,13 @@ def test_a_pending_entry_that_is_not_a_transfer_is_refused(
     _refused(hooks, InvalidInput, lambda: hooks.complete_transfer(pending.id, 1))
     _refused(hooks, InvalidInput, lambda: hooks.cancel_transfer(pending.id))
     assert hooks.complete_transfer(transfer, SIZE).price_msat == transfer.reserved_msat
+
+
+@pytest.mark.parametrize("served", [[], -1, 1.5, None, SIZE * 2**40])
+def test_bytes_served_are_checked_for_a_free_file_too(hooks: Hooks, served: object) -> None:
+    """Found by the fuzz: a free file's transfer (no reservation) took any bytes_served."""
+    hooks.register_file(FILE2, "carol", PriceRule.free(), size=SIZE)
+    free = hooks.begin_transfer(FILE2, "bob", "t-free")
+    assert free.pending_id is None
+    _refused(hooks, InvalidAmount, lambda: hooks.complete_transfer(free, served))  # type: ignore[arg-type]
+    assert hooks.complete_transfer(free, SIZE).price_msat == 0
