@@ -167,13 +167,25 @@ def _check_postings(postings: Sequence[Posting]) -> tuple[Posting, ...]:
     total = sum(p.amount for p in checked)
     if total != 0:
         raise UnbalancedEntry(f"postings sum to {total} msat, not zero")
-    if len(checked) > 2:  # two balanced postings each within the bound move at most the bound
-        moved = sum(p.amount for p in checked if p.amount > 0)
-        if moved > MAX_MSAT:
-            raise InvalidAmount(
-                f"an entry's debits total {moved} msat, above the 21M BTC bound of one entry"
-            )
+    if len(checked) > _SAFE_POSTINGS:
+        _check_sum_range(checked)
     return checked
+
+
+#: An entry's debits equal its credits, so n postings each within 21M BTC move at most
+#: n/2 × 21M BTC: up to this many postings that fits 64 bits, and only a longer entry
+#: needs :func:`_check_sum_range`.
+_SAFE_POSTINGS = 2 * (INT64_MAX // MAX_MSAT)
+
+
+def _check_sum_range(postings: Sequence[Posting]) -> None:
+    """Refuse an entry whose debits (and so credits) total more than a 64-bit column holds:
+    the database sums an entry's postings, in any order, to check that it balances."""
+    moved = sum(p.amount for p in postings if p.amount > 0)
+    if moved > INT64_MAX:
+        raise InvalidAmount(
+            f"an entry's debits total {moved} msat, beyond the 64-bit range the database sums in"
+        )
 
 
 def _check_ref_fields(req: EntryRequest) -> None:

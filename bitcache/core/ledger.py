@@ -138,12 +138,13 @@ def apply_posted(
     """The hot path of :func:`apply_entry` for a plain posted entry (no reference)."""
     updated: dict[str, Balance] = {}
     for p in postings:
-        b = updated.get(p.account) or balances[p.account]
-        updated[p.account] = Balance(b.posted + p.amount, b.pending_debits, b.pending_credits)
+        posted, pd, pc = updated.get(p.account) or balances[p.account]
+        posted += p.amount
+        b = updated[p.account] = Balance(posted, pd, pc)
+        if (posted if posted >= 0 else -posted) + pd + pc > INT64_MAX:  # balances.storable
+            refuse_out_of_range(p.account, b)
     for name, b in updated.items():
         spec = specs[name]
         if spec.limited and b.available(spec.kind.debit_normal) < 0:
             check_limits(list(updated), updated, specs, balances)
-        if abs(b.posted) + b.pending_debits + b.pending_credits > INT64_MAX:  # storable(), inline
-            refuse_out_of_range(name, b)
     balances.update(updated)
