@@ -10,7 +10,7 @@ are not earnings.
 from __future__ import annotations
 
 from bitcache.core.accounts import payable
-from bitcache.core.checks import is_int
+from bitcache.core.checks import is_int, timestamp_us
 from bitcache.core.files import party_id
 from bitcache.errors import InvalidInput
 from bitcache.services.context import Context
@@ -22,11 +22,8 @@ __all__ = ["FileEarnings", "file_earnings", "top_files"]
 
 def _period(since: int | None, until: int | None) -> None:
     for name, value in (("since", since), ("until", until)):
-        if value is not None and (
-            not is_int(value) or not 0 <= value < 2**63
-        ):
-            raise InvalidInput(
-                f"{name} must be an int timestamp in µs (0 to 2^63-1), got {value!r}")
+        if value is not None:
+            timestamp_us(value, name)
 
 
 def file_earnings(

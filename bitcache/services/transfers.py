@@ -16,7 +16,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from bitcache.core.accounts import payable
-from bitcache.core.checks import INT64_MAX, is_int, strict_int
+from bitcache.core.checks import INT64_MAX, int64, is_int, strict_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest
 from bitcache.core.filehash import FileHash
 from bitcache.core.pricing import MAX_FILE_SIZE, fit_within, full_price, prorate, split_price
@@ -111,9 +111,7 @@ def begin_transfer(
 
 
 def _pending_id(value: object) -> int:
-    if not is_int(value) or not 0 < value < 2**63:
-        raise InvalidInput(f"a transfer id must be a positive 64-bit int, got {value!r}")
-    return value
+    return int64(value, "a transfer id", lo=1)
 
 
 def _reservation(ctx: Context, conn: Connection, pending_id: int) -> Entry:

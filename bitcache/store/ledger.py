@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from bitcache.core.accounts import AccountSpec, account_name, default_spec
 from bitcache.core.balances import Balance
-from bitcache.core.checks import INT64_MAX, is_int, timestamp_us
+from bitcache.core.checks import int64, timestamp_us
 from bitcache.core.entries import (
     Entry,
     EntryKind,
@@ -57,11 +57,7 @@ def _now_us() -> int:
 
 def _entry_id(value: object, *, allow_zero: bool = False) -> int:
     """Validate an entry id: an int from 1 (or 0) to the largest 64-bit value."""
-    if not is_int(value):
-        raise InvalidInput(f"entry id must be an int, got {type(value).__name__}")
-    if not (0 if allow_zero else 1) <= value <= INT64_MAX:
-        raise InvalidInput(f"entry id {value} is out of range")
-    return value
+    return int64(value, "entry id", lo=0 if allow_zero else 1)
 
 
 def _legs(postings: object) -> tuple[Posting, ...]:
