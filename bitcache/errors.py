@@ -24,6 +24,7 @@ Error codes and exit codes exist only in the CLI.
     │   ├── UnknownAccount
     │   ├── AccountConflict                 account exists with another kind/limit
     │   ├── InsufficientFunds               a limited account would go below zero
+    │   ├── BalanceOutOfRange               a balance would leave the 64-bit range stored
     │   ├── IdempotencyConflict             same key, different content
     │   ├── UnknownEntry
     │   ├── PendingStateError               pending already posted/voided, not pending
@@ -159,6 +160,10 @@ class InsufficientFunds(LedgerError):
         self.account = account
         self.available = available
         self.needed = needed
+
+
+class BalanceOutOfRange(LedgerError):
+    """An account's balance would leave the signed 64-bit range the database stores."""
 
 
 class IdempotencyConflict(LedgerError):

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bitcache.core.accounts import account_name, prepaid
 from bitcache.core.balances import Balance
+from bitcache.core.checks import is_int
 from bitcache.core.files import (
     CatalogRow,
     FileRecord,
@@ -78,10 +79,12 @@ class Hooks:
         clock: Callable[[], int] | None = None,
         transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US,
     ):
+        if not isinstance(ledger, LedgerStore):
+            raise InvalidInput(f"ledger must be a LedgerStore, got {type(ledger).__name__}")
         # Reservations must expire on the ledger's own clock unless told otherwise.
         self.ctx = Context(
-            ledger, splits or SplitPolicy(), rates, hold_policy,
-            clock or ledger._clock, transfer_ttl_us,
+            ledger, SplitPolicy() if splits is None else splits, rates, hold_policy,
+            ledger._clock if clock is None else clock, transfer_ttl_us,
         )
         self.ledger = ledger
 
@@ -89,7 +92,12 @@ class Hooks:
     def open(cls, url: str, *, clock: Callable[[], int] | None = None,
              **options: object) -> Hooks:
         """Open (and migrate) the database at ``url``; ``options`` as for the constructor."""
-        return cls(LedgerStore.open(url, clock=clock), clock=clock, **options)  # type: ignore[arg-type]
+        ledger = LedgerStore.open(url, clock=clock)
+        try:
+            return cls(ledger, clock=clock, **options)  # type: ignore[arg-type]
+        except BaseException:
+            ledger.close()
+            raise
 
     def close(self) -> None:
         """Release the database connections."""
@@ -168,6 +176,7 @@ class Hooks:
         self, transfer: TransferReceipt | int, bytes_served: int
     ) -> DownloadReceipt:
         """Charge the bytes served and release the rest of the reservation."""
+        transfers.check_served(bytes_served)
         if isinstance(transfer, TransferReceipt) and transfer.pending_id is None:
             return DownloadReceipt(
                 key=transfer.key, entry_id=None, file_hash=transfer.file_hash,
@@ -241,7 +250,7 @@ class Hooks:
 def _pending_id(transfer: object) -> int:
     """The reservation id of a transfer receipt or an entry id (InvalidInput otherwise)."""
     pending = transfer.pending_id if isinstance(transfer, TransferReceipt) else transfer
-    if isinstance(pending, bool) or not isinstance(pending, int):
+    if not is_int(pending):
         raise InvalidInput(
             "transfer must be a TransferReceipt or a reservation id, "
             f"got {type(transfer).__name__}")

@@ -13,7 +13,7 @@ entry and writes nothing; with other content it is refused.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -22,24 +22,26 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from bitcache.core.accounts import AccountSpec, account_name, default_spec
 from bitcache.core.balances import Balance
+from bitcache.core.checks import int64, timestamp_us
 from bitcache.core.entries import (
     Entry,
     EntryKind,
     EntryRequest,
     Posting,
     content_hash,
+    idempotency_key,
     negate,
     validate_request,
 )
 from bitcache.core.journal import ChainReport, verify_chain
 from bitcache.core.ledger import RefState
-from bitcache.core.money import INT64_MAX
 from bitcache.errors import (
     AccountConflict,
     BitcacheError,
     InvalidInput,
     LedgerError,
     StoreError,
+    UnbalancedEntry,
     UnknownAccount,
     UnknownEntry,
 )
@@ -55,11 +57,36 @@ def _now_us() -> int:
 
 def _entry_id(value: object, *, allow_zero: bool = False) -> int:
     """Validate an entry id: an int from 1 (or 0) to the largest 64-bit value."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"entry id must be an int, got {type(value).__name__}")
-    if not (0 if allow_zero else 1) <= value <= INT64_MAX:
-        raise InvalidInput(f"entry id {value} is out of range")
-    return value
+    return int64(value, "entry id", lo=0 if allow_zero else 1)
+
+
+def _legs(postings: object) -> tuple[Posting, ...]:
+    """The postings a caller gave, as a tuple (each is checked when the entry is)."""
+    if not isinstance(postings, Iterable) or isinstance(postings, str | bytes | Mapping):
+        raise UnbalancedEntry(
+            f"postings must be a sequence of Posting, got {type(postings).__name__}")
+    return tuple(postings)
+
+
+def _requests(requests: object) -> Sequence[EntryRequest]:
+    """The requests of a batch: a sequence (each is checked by ``validate_request``)."""
+    if not isinstance(requests, Sequence) or isinstance(requests, str | bytes):
+        raise InvalidInput(
+            f"requests must be a sequence of EntryRequest, got {type(requests).__name__}")
+    return requests
+
+
+def _specs(specs: object) -> list[AccountSpec]:
+    """Accounts to open, each an AccountSpec whose kind and limit are well-formed."""
+    if not isinstance(specs, Sequence) or isinstance(specs, str | bytes):
+        raise InvalidInput(
+            f"open_accounts must be a sequence of AccountSpec, got {type(specs).__name__}")
+    for s in specs:
+        if not isinstance(s, AccountSpec):
+            raise InvalidInput(f"open_accounts must hold AccountSpec, got {type(s).__name__}")
+        if default_spec(s.name, limited=s.limited) != s:
+            raise InvalidInput(f"account spec {s!r} has a kind other than its name's family")
+    return list(specs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +351,10 @@ class LedgerStore:
         effects of the ones before it — and the whole batch when ``atomic``.
         ``open_accounts`` are opened (idempotently) in the same transaction.
         """
-        checked = [validate_request(r) for r in requests]
+        checked = [validate_request(r) for r in _requests(requests)]
+        specs = _specs(open_accounts) if open_accounts else []
         with self.write() as conn:
-            return self._record_checked(conn, checked, atomic, open_accounts)
+            return self._record_checked(conn, checked, atomic, specs)
 
     def record_many_in(
         self,
@@ -361,7 +389,7 @@ class LedgerStore:
 
     def post(self, key: str, postings: Sequence[Posting], *, memo: str = "") -> Entry:
         """Record a final entry."""
-        return self.record(EntryRequest(key, tuple(postings), EntryKind.POSTED, memo=memo))
+        return self.record(EntryRequest(key, _legs(postings), EntryKind.POSTED, memo=memo))
 
     def pending(
         self,
@@ -373,7 +401,7 @@ class LedgerStore:
     ) -> Entry:
         """Reserve amounts with a pending entry (optionally expiring at ``expires_at`` µs)."""
         return self.record(
-            EntryRequest(key, tuple(postings), EntryKind.PENDING, None, expires_at, memo)
+            EntryRequest(key, _legs(postings), EntryKind.PENDING, None, expires_at, memo)
         )
 
     def post_pending(
@@ -385,7 +413,7 @@ class LedgerStore:
         memo: str = "",
     ) -> Entry:
         """Make a pending entry final — all of it, or the given smaller postings."""
-        legs = tuple(postings) if postings is not None else self.entry(pending_id).postings
+        legs = _legs(postings) if postings is not None else self.entry(pending_id).postings
         return self.record(EntryRequest(key, legs, EntryKind.POST_PENDING, pending_id, memo=memo))
 
     def void_pending(self, pending_id: int, key: str, *, memo: str = "") -> Entry:
@@ -399,8 +427,9 @@ class LedgerStore:
         return self.record(EntryRequest(key, legs, EntryKind.REVERSAL, entry_id, memo=memo))
 
     def expire_pending(self, now: int | None = None) -> list[Entry]:
-        """Void every open pending entry whose expiry has passed."""
-        now = self._clock() if now is None else now
+        """Void every open pending entry whose expiry has passed (``now`` in µs, the clock's
+        by default)."""
+        now = self._clock() if now is None else timestamp_us(now, "now")
         with self.read() as conn:
             due = [
                 int(r[0])
@@ -448,6 +477,7 @@ class LedgerStore:
 
     def entry_by_key(self, key: str) -> Entry | None:
         """The entry recorded under an idempotency key, if any."""
+        idempotency_key(key)
         with self.read() as conn:
             ids = rows.entry_ids_by_keys(conn, [key])
             if key not in ids:
