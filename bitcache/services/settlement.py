@@ -67,7 +67,10 @@ class SettlementService:
         self.network = wallet.network
         self.config = config or SettlementConfig()
         self._clock = clock or _now_us
-        self.lock = JobLock(ledger.engine, self._clock, self.config.lock_lease_seconds)
+        self.lock = JobLock(
+            ledger.engine, self._clock, self.config.lock_lease_seconds,
+            deadline_s=ledger.deadline_s,
+        )
         self.job = SettlementJob(
             ledger,
             chain,
