@@ -126,8 +126,10 @@ def test_waits_stay_under_the_cap_and_the_call_ends_by_its_deadline(
     assert fake.now <= deadline_s + 0.001
 
 
-@pytest.mark.parametrize("bad", [{"deadline_s": 0}, {"attempt_s": -1}, {"max_delay_s": float("nan")},
-                                 {"first_delay_s": 2.0, "max_delay_s": 1.0}, {"deadline_s": True}])
+@pytest.mark.parametrize("bad", [
+    {"deadline_s": 0}, {"attempt_s": -1}, {"max_delay_s": float("nan")},
+    {"first_delay_s": 2.0, "max_delay_s": 1.0}, {"deadline_s": True},
+])
 def test_nonsense_policies_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(InvalidPolicy):
         RetryPolicy(**bad)  # type: ignore[arg-type]
