@@ -9,6 +9,16 @@ reserved payees again. Callers hold the job lock (see
 :mod:`bitcache.settlement.lock`); every write renews it and fails if it was
 lost. ``hook(point)`` is called right after each commit and side effect (the
 crash tests kill the process there).
+
+During a database failover the job never broadcasts from a state it could
+not commit: every broadcast follows a commit in the same cycle — of the
+version it sends (signing, fee bump), or, for a (re)broadcast of a stored
+version, of a lease renewal that also checks the settlement is still in the
+state the job loaded. If that commit fails (``StoreUnavailable``,
+``OutcomeUnknown``) or finds the lock taken over (``SettlementLocked``: the
+lease ran out while the database was away and a job on another host took
+it), nothing is broadcast and the error ends the cycle; the next cycle
+reloads the stored state.
 """
 
 from __future__ import annotations
@@ -254,8 +264,15 @@ class SettlementJob:
             return None
         return "; ".join(errors) or "no version to broadcast"
 
+    def _claim(self, s: Settlement) -> None:
+        """Commit, before a broadcast, that this job still holds the lock and ``s`` is still
+        in the state it was loaded in (else raise, and nothing is broadcast)."""
+        with self._tx() as conn:
+            rows.check_state(conn, s.id, s.state)
+
     def _send(self, s: Settlement, tip: Tip) -> bool:
         """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan."""
+        self._claim(s)
         error = self._broadcast_any(s.versions)
         if error is not None:
             self._note(s, f"broadcast failed: {error}")

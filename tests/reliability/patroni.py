@@ -216,7 +216,7 @@ class HACluster:
         }
 
     def stop(self) -> None:
-        """Kill everything and remove the folder."""
+        """Kill everything and remove the folder (kept with BITCACHE_HA_KEEP=1, for its logs)."""
         for m in self.members:
             if m.process is not None:
                 tree = self._tree(m)
@@ -226,7 +226,8 @@ class HACluster:
         if self.etcd is not None:
             self.etcd.kill()
             self.etcd.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not os.environ.get("BITCACHE_HA_KEEP"):
+            shutil.rmtree(self.root, ignore_errors=True)
 
     # --- state -----------------------------------------------------------------
 
