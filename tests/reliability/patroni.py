@@ -160,7 +160,7 @@ class HACluster:
             if m is self.members[0]:
                 self.wait_for_leader(timeout=timeout)
         self.wait_ready(timeout=timeout)
-        self._create_database()
+        self.create_database(DATABASE)
 
     def start_member(self, m: Member) -> None:
         m.process = self._spawn(["patroni", str(m.folder / "patroni.yml")], m.folder / "log")
@@ -184,6 +184,9 @@ class HACluster:
                     "wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on",
                     "max_wal_senders": 5, "max_replication_slots": 5, "max_connections": 60,
                     "wal_keep_size": "128MB", "shared_buffers": "64MB",
+                    # a replication peer that vanished (frozen, or promoted away) is given up
+                    # in seconds, not the default minute that would hold up a demotion
+                    "wal_sender_timeout": "5s", "wal_receiver_timeout": "5s",
                 },
             },
         }
@@ -308,7 +311,7 @@ class HACluster:
             f"&target_session_attrs=read-write&connect_timeout={connect_timeout}"
         )
 
-    def _create_database(self) -> None:
+    def create_database(self, name: str) -> None:
         import psycopg
 
         leader = self.leader()
@@ -317,7 +320,7 @@ class HACluster:
             host="127.0.0.1", port=leader.pg_port, user="postgres", dbname="postgres",
             autocommit=True,
         ) as conn:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
 
     # --- faults -----------------------------------------------------------------
 
