@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hooks.py --quick
 	$(BIN)/python benchmarks/settlement.py --quick
 	$(BIN)/python benchmarks/reconcile.py --quick
+	$(BIN)/python benchmarks/deposits.py --quick
 	$(BIN)/python benchmarks/load.py --quick
 	$(BIN)/python benchmarks/failover.py --quick
 

@@ -35,6 +35,8 @@ from bitcoin.core import CMutableTransaction, CTxInWitness, CTxWitness
 from bitcoin.core.script import SIGHASH_ALL, SIGVERSION_WITNESS_V0, CScript, CScriptWitness
 from bitcoin.core.script import SignatureHash as LibSignatureHash
 
+from bitcache.bitcoin.hashes import hash160
+from bitcache.bitcoin.script import p2wpkh_script_code
 from bitcache.chain.protocol import OutPoint
 from bitcache.core.payouts import Payable, PayoutPolicy, marginal_fee_msat, plan_payouts
 from bitcache.core.scripttype import ScriptType
@@ -50,8 +52,7 @@ from bitcache.tx import (
     sign_transaction,
     use_coins,
 )
-from bitcache.tx.outputs import p2wpkh_script_code
-from bitcache.tx.sign import hash160, sign_digest
+from bitcache.tx.sign import sign_digest
 
 N_PAYOUTS = 1_000
 N_INPUTS = 20

@@ -1,6 +1,6 @@
 """The end-to-end demo: a day of bitcache on SQLite and the embedded regtest chain.
 
-In a working folder (wiped at the start, so every run starts fresh) it:
+In a working folder it:
 
 1. opens a ledger (SQLite) and an embedded regtest chain, with a hot wallet
    from a demo-only seed (public, throwaway: never use it on a real network);
@@ -19,6 +19,11 @@ In a working folder (wiped at the start, so every run starts fresh) it:
 
 Randomness comes from a seeded generator, so the ledger is the same on every
 run (txids differ: block times come from the clock).
+
+The working folder must be new, empty, or a folder an earlier demo made
+(marked by :data:`DEMO_MARKER`); every run starts fresh by removing what the
+last one wrote there. Any other folder is refused, so a node folder or the
+current directory is never emptied.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coincurve import PrivateKey
-from coincurve.keys import PublicKeyXOnly
 
+from bitcache.bitcoin.script import p2wsh_script
+from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
 from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import (
     ANYONE_CAN_SPEND_SCRIPT,
@@ -42,9 +48,10 @@ from bitcache.chain.regtest import (
 )
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.payouts import PayoutPolicy
+from bitcache.core.scripttype import ScriptType
 from bitcache.core.statement import verify_statement
 from bitcache.core.treehead import anchor_payload
-from bitcache.errors import BitcacheError
+from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network
 from bitcache.services.deposits import DepositService
@@ -56,9 +63,7 @@ from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.states import SettlementState
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.sign import hash160
-from bitcache.tx.transaction import Transaction, TxIn, TxOut, parse_transaction
-from bitcache.wallet.addresses import address_for_script
+from bitcache.wallet.addresses import address_for_script, payout_script_for_key
 from bitcache.wallet.keys import HDWallet
 
 #: Demo-only seeds: public, so no real secret exists anywhere in the demo.
@@ -67,6 +72,12 @@ UPLOADER_SEED = hashlib.sha256(b"bitcache demo uploader keys - never use for rea
 ADDRESS_KINDS = ("p2wpkh", "p2tr", "p2pkh", "p2sh", "p2wsh")
 PRICES_MSAT = (1_000, 2_500, 5_000, 10_000, 25_000)
 FAUCET_FEE_SAT_PER_VB = 2
+
+#: The file that marks a folder as the demo's own, so a later run may clear it.
+DEMO_MARKER = ".bitcache-demo"
+#: What a run writes in its folder (beside the marker); the next run removes these only.
+DEMO_OUTPUTS = ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm",
+                "ledger.sqlite-journal", "chain", "platform.pub")
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as the demo moves on (stage ``downloads`` often)."""
@@ -84,6 +95,59 @@ class DemoConfig:
     batch: int = 2_500
     confirmations: int = 3
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        counts = {"downloads": (self.downloads, 0), "downloaders": (self.downloaders, 1),
+                  "uploaders": (self.uploaders, 1), "files": (self.files, 1),
+                  "batch": (self.batch, 1), "confirmations": (self.confirmations, 1)}
+        for name, (value, least) in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InvalidPolicy(f"demo {name} must be a whole number >= {least}, got {value!r}")
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse (InvalidInput) a folder the demo may not use: not new, not empty, not the demo's."""
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput(f"demo folder {folder} is a file, not a folder")
+    try:
+        taken = folder.is_dir() and any(folder.iterdir())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the demo folder {folder}: {exc.strerror or exc}") from exc
+    if taken and not (folder / DEMO_MARKER).is_file():
+        raise InvalidInput(
+            f"demo folder {folder} is not empty and was not made by the demo: refusing to "
+            "clear it; give --folder a new or empty folder"
+        )
+
+
+def prepare_folder(folder: Path) -> None:
+    """Make ``folder`` ready for a fresh run, or refuse it (see :func:`check_folder`).
+
+    A new or empty folder is taken; a folder an earlier demo marked loses
+    only what a run writes (:data:`DEMO_OUTPUTS` and the statements); any
+    other folder is refused untouched.
+    """
+    check_folder(folder)
+    try:
+        _clear_folder(folder)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise InvalidInput(f"cannot prepare the demo folder {folder}: {reason}") from exc
+
+
+def _clear_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text(
+        "made by `bitcache demo`: each run of the demo clears what the last one wrote here\n"
+    )
+    for name in DEMO_OUTPUTS:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for statement in folder.glob("statement-*.json"):
+        statement.unlink()
 
 
 @dataclass(frozen=True)
@@ -133,26 +197,11 @@ def uploader_address(index: int) -> tuple[str, str]:
     secret = hashlib.sha256(UPLOADER_SEED + index.to_bytes(4, "big")).digest()
     pub = PrivateKey(secret).public_key.format(compressed=True)
     kind = ADDRESS_KINDS[index % len(ADDRESS_KINDS)]
-    if kind == "p2tr":  # BIP86: key-path-only output key
-        internal = pub[1:]
-        tweak = _tagged_hash(b"TapTweak", internal)
-        key = PublicKeyXOnly(internal)
-        key.tweak_add(tweak)
-        script = b"\x51\x20" + key.format()
-    elif kind == "p2pkh":
-        script = b"\x76\xa9\x14" + hash160(pub) + b"\x88\xac"
-    elif kind == "p2sh":  # P2SH-wrapped P2WPKH
-        script = b"\xa9\x14" + hash160(b"\x00\x14" + hash160(pub)) + b"\x87"
-    elif kind == "p2wsh":  # <pub> OP_CHECKSIG
-        script = b"\x00\x20" + hashlib.sha256(b"\x21" + pub + b"\xac").digest()
-    else:
-        script = b"\x00\x14" + hash160(pub)
-    return kind, address_for_script(script, Network.REGTEST)
-
-
-def _tagged_hash(tag: bytes, data: bytes) -> bytes:
-    t = hashlib.sha256(tag).digest()
-    return hashlib.sha256(t + t + data).digest()
+    if kind == "p2wsh":  # <pub> OP_CHECKSIG
+        script = p2wsh_script(hashlib.sha256(b"\x21" + pub + b"\xac").digest())
+        return kind, address_for_script(script, Network.REGTEST)
+    # P2TR is BIP86's key-path output; P2SH wraps P2WPKH
+    return kind, payout_script_for_key(pub, ScriptType(kind), Network.REGTEST).address
 
 
 def faucet_transaction(
@@ -194,23 +243,20 @@ class _Demo:
     def __init__(self, cfg: DemoConfig, progress: Progress) -> None:
         self.cfg, self.progress = cfg, progress
         self.rng = random.Random(cfg.seed)
-        if cfg.folder.exists():
-            shutil.rmtree(cfg.folder)
-        cfg.folder.mkdir(parents=True)
+        prepare_folder(cfg.folder)
         self.db_path = cfg.folder / "ledger.sqlite"
         self.ledger = LedgerStore.open(sqlite_url(self.db_path))
         self.chain = RegtestChain.open(cfg.folder / "chain")
         self.wallet = HDWallet.from_seed(HOT_WALLET_SEED, Network.REGTEST)
         self.deposits = DepositService(
             self.ledger, self.wallet, self.chain,
-            confirmations=cfg.confirmations, gap_limit=cfg.downloaders + 20,
+            confirmations=cfg.confirmations,
         )
         policy = PayoutPolicy(min_payout_sat=5_000)
         self.settlement = SettlementService(
             self.ledger, self.chain, self.wallet,
             SettlementConfig(payout=policy, confirmations=cfg.confirmations,
                              min_input_confirmations=cfg.confirmations),
-            receive_indices=lambda: [a.index for a in self.deposits.addresses()],
         )
         self.hooks = Hooks(self.ledger)
         self.key = generate_platform_key()
@@ -313,7 +359,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 def run_demo(cfg: DemoConfig | None = None, progress: Progress | None = None) -> DemoResult:
-    """Run the whole demo in ``cfg.folder`` (wiped first) and return what it did."""
+    """Run the whole demo in ``cfg.folder`` (see :func:`prepare_folder`); return what it did."""
     cfg = cfg or DemoConfig()
     demo = _Demo(cfg, progress or _noop)
     try:

@@ -18,7 +18,8 @@ Error codes and exit codes exist only in the CLI.
     │   │   ├── AddressChecksumError        bad bech32/bech32m/base58 checksum
     │   │   ├── AddressEncodingMismatch     bech32 used for v1+, or bech32m for v0
     │   │   └── WitnessProgramError         wrong witness version / program length
-    │   └── InvalidPolicy                   nonsensical configuration value
+    │   ├── InvalidPolicy                   nonsensical configuration value
+    │   └── InvalidConfig                   a node folder's config.json, seed or key is bad
     ├── LedgerError                         a valid request the books refuse
     │   ├── UnknownAccount
     │   ├── AccountConflict                 account exists with another kind/limit
@@ -72,6 +73,7 @@ Error codes and exit codes exist only in the CLI.
     │   └── InvalidTransition               state machine transition not allowed
     ├── ReconcileError                      reconcile found a discrepancy
     ├── StatementInvalid                    a statement, tree head or proof fails (names the line)
+    ├── MissingExtra                        an optional part (the ``kernel`` extra) is not installed
     └── HookError                           refusals of the storage-server API
         ├── UnknownFile
         ├── FileOwnershipConflict
@@ -136,6 +138,10 @@ class WitnessProgramError(InvalidAddress):
 
 class InvalidPolicy(InvalidInput):
     """A configuration or policy value makes no sense."""
+
+
+class InvalidConfig(InvalidInput):
+    """A node folder's ``config.json``, seed or key file is missing, unreadable or malformed."""
 
 
 # --- ledger ---------------------------------------------------------------
@@ -399,6 +405,13 @@ class StatementInvalid(BitcacheError):
     def __init__(self, message: str, *, line: int | None = None):
         super().__init__(message)
         self.line = line
+
+
+# --- installation ---------------------------------------------------------
+
+
+class MissingExtra(BitcacheError):
+    """An optional part of bitcache is not installed (``pip install 'bitcache[kernel]'``)."""
 
 
 # --- hooks ----------------------------------------------------------------

@@ -6,6 +6,10 @@ Endpoints used, relative to a base URL such as
     GET  /blocks/tip/height            tip height (text)
     GET  /block-height/:height         block hash at a height (text)
     GET  /scripthash/:hash/utxo        unspent outputs of one script (JSON)
+    GET  /scripthash/:hash/txs         transactions of one script, newest first (JSON):
+                                       the mempool's, then the chain's 25 at a time
+    GET  /scripthash/:hash/txs/chain/:last_seen_txid   the next 25 of the chain's
+    GET  /tx/:txid                     a transaction (JSON; is it a coinbase?)
     GET  /tx/:txid/status              confirmation status (JSON)
     GET  /tx/:txid/hex                 raw transaction (text)
     GET  /tx/:txid/outspend/:vout      spender of one output (JSON)
@@ -17,17 +21,24 @@ Endpoints used, relative to a base URL such as
 found by script without encoding addresses. Public servers rate-limit
 (HTTP 429), which the shared transport retries after ``Retry-After``.
 
+The UTXO answer does not say which outputs are coinbase outputs: for each
+confirmed one younger than 100 blocks the adapter reads its transaction
+(one more request, only while it is that young). The relay floor is the
+lowest rate of ``/fee-estimates`` (the server's node relays nothing below
+its lowest estimate in practice).
+
 On first use the adapter checks the server's genesis block hash against the
 network it was configured for, so a testnet4 wallet never reads signet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
@@ -40,13 +51,14 @@ from bitcache.chain.http import (
     Sleep,
     answer_hash,
     answer_height,
+    check_base_url,
     check_hash,
     field,
     full_jitter,
     parse_json,
     rate_to_sat_per_kvb,
 )
-from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint, OutSpend, Tip, TxStatus, Utxo
 from bitcache.chain.rejection import settle_refusal
 from bitcache.errors import (
     ChainError,
@@ -68,6 +80,8 @@ GENESIS_HASHES = {
 
 #: Esplora relays Core's refusal as ``sendrawtransaction RPC error: {"code":…,"message":…}``.
 _RPC_ERROR = re.compile(r"RPC error:\s*(\{.*\})\s*$", re.DOTALL)
+#: Confirmed transactions per page of ``/scripthash/:hash/txs[/chain/:last_seen]``.
+CHAIN_PAGE = 25
 
 
 def script_hash(script: bytes) -> str:
@@ -93,7 +107,7 @@ class Esplora(HttpBackend):
         allow_mainnet: bool = False,
     ) -> None:
         self._network = resolve_network(network, allow_mainnet=allow_mainnet)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url, "esplora URL").rstrip("/")
         self._genesis = check_hash(genesis_hash or GENESIS_HASHES[self._network], "genesis hash")
         self._checked = not verify_network
         self._http = HttpTransport(
@@ -169,9 +183,48 @@ class Esplora(HttpBackend):
             for entry in entries:
                 utxo = _utxo(entry, script, path)
                 found[utxo.outpoint] = utxo
-        return sorted(
-            found.values(), key=lambda u: (u.height is None, u.height or 0, str(u.outpoint))
-        )
+        return _sorted(self._mark_coinbase(list(found.values())))
+
+    def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
+        if isinstance(since_height, bool) or not isinstance(since_height, int) or since_height < 0:
+            raise InvalidInput(f"since_height must be a non-negative int, got {since_height!r}")
+        found: dict[OutPoint, Utxo] = {}
+        for script in _scripts(scripts):
+            for utxo in self._history(script, since_height):
+                found[utxo.outpoint] = utxo
+        return _sorted(found.values())
+
+    def _history(self, script: bytes, since_height: int) -> list[Utxo]:
+        """Outputs paying ``script`` in its transactions at ``since_height`` or above (and
+        the mempool's): the first page, then the chain's pages while they reach that high."""
+        base = f"/scripthash/{script_hash(script)}/txs"
+        path, found = base, []
+        while True:
+            txs = self._json(path)
+            if not isinstance(txs, list):
+                raise ChainProtocolError(f"esplora GET {path}: expected a JSON list")
+            confirmed = [_tx_height(tx, path) for tx in txs]
+            for tx, height in zip(txs, confirmed, strict=True):
+                if height is None or height >= since_height:
+                    found += _tx_outputs(tx, script, path)
+            chain = [(tx, h) for tx, h in zip(txs, confirmed, strict=True) if h is not None]
+            if len(chain) < CHAIN_PAGE or chain[-1][1] < since_height:
+                return found
+            path = f"{base}/chain/{answer_hash(chain[-1][0].get('txid'), path)}"
+
+    def _mark_coinbase(self, utxos: list[Utxo]) -> list[Utxo]:
+        """Set ``coinbase`` on confirmed outputs young enough for maturity to matter."""
+        young = [u for u in utxos if u.height is not None]
+        if not young:
+            return utxos
+        tip = _int_text(self._text("/blocks/tip/height"), "GET /blocks/tip/height")
+        marked = []
+        for utxo in utxos:
+            if utxo.height is not None and utxo.confirmations(tip) < COINBASE_MATURITY:
+                path = f"/tx/{utxo.outpoint.txid}"
+                utxo = dataclasses.replace(utxo, coinbase=_is_coinbase(self._json(path), path))
+            marked.append(utxo)
+        return marked
 
     def tx_status(self, txid: str) -> TxStatus:
         txid = check_hash(txid)
@@ -236,6 +289,9 @@ class Esplora(HttpBackend):
         estimates = self._json("/fee-estimates")
         return pick_fee_rate(estimates, target_blocks)
 
+    def relay_floor(self) -> int:
+        return lowest_fee_rate(self._json("/fee-estimates"))
+
     def broadcast(self, raw_tx: bytes) -> str:
         if not isinstance(raw_tx, bytes | bytearray) or not raw_tx:
             raise InvalidInput("raw transaction must be non-empty bytes")
@@ -278,18 +334,66 @@ def pick_fee_rate(estimates: Any, target_blocks: int) -> int:
 
     Esplora answers ``{"1": 87.882, "6": 20.1, "144": 1.027, …}`` in sat/vB.
     """
+    by_target = _by_target(estimates)
+    eligible = [t for t in by_target if t >= target_blocks]
+    chosen = min(eligible) if eligible else max(by_target)
+    return by_target[chosen]
+
+
+def lowest_fee_rate(estimates: Any) -> int:
+    """sat/kvB of the lowest estimate of ``/fee-estimates``: the practical relay floor."""
+    return min(_by_target(estimates).values())
+
+
+def _by_target(estimates: Any) -> dict[int, int]:
+    """``/fee-estimates`` as target → sat/kvB (each sat/vB number read exactly, rounded up)."""
     if not isinstance(estimates, dict):
         raise ChainProtocolError("esplora /fee-estimates: expected a JSON object")
-    by_target: dict[int, Any] = {}
+    by_target: dict[int, int] = {}
     for key, value in estimates.items():
         if not (isinstance(key, str) and key.isdigit()):
             raise ChainProtocolError(f"esplora /fee-estimates: bad target {key!r}")
-        by_target[int(key)] = value
+        by_target[int(key)] = rate_to_sat_per_kvb(value, 1000, f"esplora fee estimate for {key}")
     if not by_target:
         raise FeeEstimateUnavailable("esplora /fee-estimates is empty: no estimate yet")
-    eligible = [t for t in by_target if t >= target_blocks]
-    chosen = min(eligible) if eligible else max(by_target)
-    return rate_to_sat_per_kvb(by_target[chosen], 1000, f"esplora fee estimate for {chosen}")
+    return by_target
+
+
+def _sorted(utxos: Iterable[Utxo]) -> list[Utxo]:
+    """Confirmed outputs by height, then mempool ones (each by outpoint)."""
+    return sorted(utxos, key=lambda u: (u.height is None, u.height or 0, str(u.outpoint)))
+
+
+def _tx_height(tx: Any, path: str) -> int | None:
+    """The block height of a transaction of ``/txs`` (None in the mempool)."""
+    status = field(tx, "status", dict, f"esplora GET {path}")
+    if not field(status, "confirmed", bool, f"esplora GET {path} status"):
+        return None
+    return answer_height(status.get("block_height"), f"esplora GET {path}")
+
+
+def _is_coinbase(tx: Any, path: str) -> bool:
+    """Whether an Esplora transaction is a coinbase (``vin[0].is_coinbase``)."""
+    vin = field(tx, "vin", list, f"esplora GET {path}")
+    return bool(vin) and field(vin[0], "is_coinbase", bool, f"esplora GET {path} vin")
+
+
+def _tx_outputs(tx: Any, script: bytes, path: str) -> list[Utxo]:
+    """The outputs of an Esplora transaction that pay ``script``, spent or not."""
+    what = f"esplora GET {path}"
+    txid = answer_hash(tx.get("txid"), what)
+    height = _tx_height(tx, path)
+    block = None if height is None else answer_hash(tx["status"].get("block_hash"), what)
+    coinbase = _is_coinbase(tx, path)
+    found = []
+    for n, out in enumerate(field(tx, "vout", list, what)):
+        if field(out, "scriptpubkey", str, what) != script.hex():
+            continue
+        value = field(out, "value", int, what)
+        if value < 0:
+            raise ChainProtocolError(f"{what}: negative value {value}")
+        found.append(Utxo(OutPoint(txid, n), value, script, height, block, coinbase))
+    return found
 
 
 def _int_text(text: str, what: str) -> int:

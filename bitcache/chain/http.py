@@ -257,6 +257,26 @@ def check_hash(value: str, what: str = "txid") -> str:
     return value.lower()
 
 
+def check_base_url(url: str, what: str) -> str:
+    """A backend's base URL: ``http`` or ``https``, a host, a port in range (else InvalidInput).
+
+    A URL that carries a user name or password is never repeated in the message.
+    """
+    shown = "" if "@" in str(url) else f" {url!r}"
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, TypeError) as exc:
+        detail = f": {exc}" if shown else ""
+        raise InvalidInput(f"{what}{shown} is not a URL{detail}") from exc
+    host_ok = bool(parsed.host) and "%" not in parsed.host
+    if parsed.scheme not in ("http", "https") or not host_ok:
+        raise InvalidInput(f"{what}{shown} must be an http:// or https:// URL with a host")
+    if port is not None and not 0 < port < 65_536:
+        raise InvalidInput(f"{what}{shown} has port {port}, outside 1-65535")
+    return str(url)
+
+
 def field(obj: Any, key: str, kind: type[Any] | tuple[type[Any], ...], what: str) -> Any:
     """``obj[key]`` checked against ``kind``; ChainProtocolError when missing or mistyped."""
     if not isinstance(obj, dict):

@@ -15,13 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pbk
-from pbk.script import PrecomputedTransactionData
-
-from bitcache.chain.blocks import (
-    Tx,
-    parse_block_txs,
-)
+from bitcache.bitcoin.transaction import Transaction
+from bitcache.chain.blocks import parse_block_txs
 from bitcache.chain.mempool import Coin
 from bitcache.chain.protocol import OutPoint
 from bitcache.errors import (
@@ -29,12 +24,22 @@ from bitcache.errors import (
     BroadcastRejected,
     ChainError,
     ChainUnavailable,
+    MissingExtra,
 )
+
+try:
+    import pbk
+    from pbk.script import PrecomputedTransactionData
+except ImportError as exc:  # the optional `kernel` extra
+    raise MissingExtra(
+        "the embedded regtest chain needs libbitcoinkernel, which is not installed: "
+        "pip install 'bitcache[kernel]'"
+    ) from exc
 
 
 @dataclass(frozen=True, slots=True)
 class _Confirmed:
-    tx: Tx
+    tx: Transaction
     height: int
     block_hash: str
 
@@ -44,7 +49,7 @@ class ChainIndex:
 
     def __init__(self, genesis_hash: str) -> None:
         self.hashes = [genesis_hash]
-        self.block_txs: list[list[Tx]] = [[]]
+        self.block_txs: list[list[Transaction]] = [[]]
         self.txs: dict[str, _Confirmed] = {}
         self.outputs: dict[OutPoint, Coin] = {}
         self.spends: dict[OutPoint, tuple[str, int, int]] = {}
@@ -54,7 +59,7 @@ class ChainIndex:
     def height(self) -> int:
         return len(self.hashes) - 1
 
-    def connect(self, block_hash: str, txs: Sequence[Tx]) -> None:
+    def connect(self, block_hash: str, txs: Sequence[Transaction]) -> None:
         """Index a block extending the indexed tip."""
         height = len(self.hashes)
         self.hashes.append(block_hash)
@@ -63,13 +68,13 @@ class ChainIndex:
             self.txs[tx.txid] = _Confirmed(tx, height, block_hash)
             if not tx.is_coinbase:
                 for vin, txin in enumerate(tx.inputs):
-                    self.spends[txin.prevout] = (tx.txid, vin, height)
+                    self.spends[txin.outpoint] = (tx.txid, vin, height)
             for vout, out in enumerate(tx.outputs):
                 op = OutPoint(tx.txid, vout)
                 self.outputs[op] = Coin(out.value_sat, out.script_pubkey, height, tx.is_coinbase)
                 self.by_script[out.script_pubkey].add(op)
 
-    def disconnect_tip(self) -> list[Tx]:
+    def disconnect_tip(self) -> list[Transaction]:
         """Unindex the tip block; return its non-coinbase transactions in block order."""
         if self.height == 0:
             raise ChainError("cannot disconnect the genesis block")
@@ -83,7 +88,7 @@ class ChainIndex:
                 self.by_script[out.script_pubkey].discard(op)
             if not tx.is_coinbase:
                 for txin in tx.inputs:
-                    self.spends.pop(txin.prevout, None)
+                    self.spends.pop(txin.outpoint, None)
         return [tx for tx in txs if not tx.is_coinbase]
 
     def unspent(self, outpoint: OutPoint) -> Coin | None:
@@ -129,7 +134,7 @@ class Kernel:
     def entry(self, block_hash: str) -> Any:
         return self.chainman.block_tree_entries[pbk.BlockHash(bytes.fromhex(block_hash)[::-1])]
 
-    def block_txs(self, height: int) -> list[Tx]:
+    def block_txs(self, height: int) -> list[Transaction]:
         entry = self.chainman.get_active_chain().block_tree_entries[height]
         return parse_block_txs(bytes(self.chainman.blocks[entry]))
 
@@ -161,7 +166,7 @@ class Kernel:
         return self.checked.get(block_hash, "block not connected to the best chain")
 
 
-def verify_scripts(tx: Tx, coins: Sequence[Coin]) -> None:
+def verify_scripts(tx: Transaction, coins: Sequence[Coin]) -> None:
     """Check every input's script with the consensus engine (all soft forks' flags)."""
     ktx = pbk.Transaction(tx.raw)
     spent = [pbk.TransactionOutput(pbk.ScriptPubkey(c.script_pubkey), c.value_sat) for c in coins]
@@ -177,11 +182,11 @@ def verify_scripts(tx: Tx, coins: Sequence[Coin]) -> None:
             ) from exc
         if not ok:
             raise BroadcastRejected(
-                f"input {vin} ({tx.inputs[vin].prevout}) fails script verification "
+                f"input {vin} ({tx.inputs[vin].outpoint}) fails script verification "
                 "(bad signature or wrong script)",
                 reason=f"mandatory-script-verify-flag-failed (input {vin})",
             )
 
 
-def no_script_check(tx: Tx, coins: Sequence[Coin]) -> None:
+def no_script_check(tx: Transaction, coins: Sequence[Coin]) -> None:
     """Re-admission of transactions the kernel or the mempool already verified."""

@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from bitcache.chain.blocks import MAX_MONEY_SAT, Tx, dust_threshold_sat
-from bitcache.chain.protocol import OutPoint
+from bitcache.bitcoin.transaction import MAX_SAT, Transaction
+from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint
 from bitcache.errors import (
     BroadcastRejected,
     FeeTooLow,
     InputsMissingOrSpent,
     NonStandardTransaction,
 )
+from bitcache.tx.policy import dust_threshold_sat
 
-COINBASE_MATURITY = 100
 _LOCKTIME_THRESHOLD = 500_000_000
 _SEQ_DISABLE = 1 << 31
 _SEQ_TYPE_TIME = 1 << 22
@@ -66,7 +66,7 @@ class NextBlock:
 class MempoolEntry:
     """An accepted transaction with the fee it pays."""
 
-    tx: Tx
+    tx: Transaction
     fee_sat: int
 
     @property
@@ -77,7 +77,7 @@ class MempoolEntry:
 #: Confirmed, unspent coin lookup (None when unknown or spent in the chain).
 ChainCoins = Callable[[OutPoint], Coin | None]
 #: Verifies every input's script; raises BroadcastRejected with the reason.
-ScriptVerifier = Callable[[Tx, Sequence[Coin]], None]
+ScriptVerifier = Callable[[Transaction, Sequence[Coin]], None]
 
 
 class Mempool:
@@ -103,13 +103,13 @@ class Mempool:
         return Coin(out.value_sat, out.script_pubkey, None)
 
     def accept(
-        self, tx: Tx, chain_coins: ChainCoins, nxt: NextBlock, verify: ScriptVerifier
+        self, tx: Transaction, chain_coins: ChainCoins, nxt: NextBlock, verify: ScriptVerifier
     ) -> MempoolEntry:
         """Admit ``tx`` (replacing conflicts under full RBF) or raise why not."""
         if tx.txid in self.entries:
             return self.entries[tx.txid]
         check_context_free(tx, self.policy)
-        conflicts = {self.spends[i.prevout][0] for i in tx.inputs if i.prevout in self.spends}
+        conflicts = {self.spends[i.outpoint][0] for i in tx.inputs if i.outpoint in self.spends}
         evicted = self.with_descendants(conflicts)
         coins = self._input_coins(tx, chain_coins, evicted)
         fee = sum(c.value_sat for c in coins) - sum(o.value_sat for o in tx.outputs)
@@ -126,21 +126,23 @@ class Mempool:
             self._remove_one(txid)
         self.entries[tx.txid] = entry
         for vin, txin in enumerate(tx.inputs):
-            self.spends[txin.prevout] = (tx.txid, vin)
+            self.spends[txin.outpoint] = (tx.txid, vin)
         return entry
 
-    def _input_coins(self, tx: Tx, chain_coins: ChainCoins, evicted: set[str]) -> list[Coin]:
+    def _input_coins(
+        self, tx: Transaction, chain_coins: ChainCoins, evicted: set[str]
+    ) -> list[Coin]:
         coins = []
         for vin, txin in enumerate(tx.inputs):
-            if txin.prevout.txid in evicted:
+            if txin.outpoint.txid in evicted:
                 raise BroadcastRejected(
-                    f"input {vin} spends {txin.prevout}, an output of a transaction it replaces",
+                    f"input {vin} spends {txin.outpoint}, an output of a transaction it replaces",
                     reason="bad-txns-spends-conflicting-tx",
                 )
-            coin = self.coin(txin.prevout) or chain_coins(txin.prevout)
+            coin = self.coin(txin.outpoint) or chain_coins(txin.outpoint)
             if coin is None:
                 raise InputsMissingOrSpent(
-                    f"input {vin} ({txin.prevout}) is unknown or already spent",
+                    f"input {vin} ({txin.outpoint}) is unknown or already spent",
                     reason="bad-txns-inputs-missingorspent",
                 )
             coins.append(coin)
@@ -195,7 +197,7 @@ class Mempool:
             self._remove_one(t)
         return sorted(gone)
 
-    def remove_confirmed(self, txs: Sequence[Tx]) -> list[str]:
+    def remove_confirmed(self, txs: Sequence[Transaction]) -> list[str]:
         """Drop transactions a new block confirmed, and those now in conflict with it."""
         gone: set[str] = set()
         for tx in txs:
@@ -204,7 +206,7 @@ class Mempool:
                 self._remove_one(tx.txid)
         for tx in txs:
             for txin in tx.inputs:
-                spender = self.spends.get(txin.prevout)
+                spender = self.spends.get(txin.outpoint)
                 if spender is not None:
                     gone.update(self.remove(spender[0]))
         return sorted(gone)
@@ -212,8 +214,8 @@ class Mempool:
     def _remove_one(self, txid: str) -> None:
         entry = self.entries.pop(txid)
         for txin in entry.tx.inputs:
-            if self.spends.get(txin.prevout, ("", 0))[0] == txid:
-                del self.spends[txin.prevout]
+            if self.spends.get(txin.outpoint, ("", 0))[0] == txid:
+                del self.spends[txin.outpoint]
 
     def ordered(self) -> list[MempoolEntry]:
         """Entries with every parent before its children, otherwise in arrival order."""
@@ -223,7 +225,7 @@ class Mempool:
         while pending:
             rest = []
             for entry in pending:
-                parents = {i.prevout.txid for i in entry.tx.inputs} & self.entries.keys()
+                parents = {i.outpoint.txid for i in entry.tx.inputs} & self.entries.keys()
                 if parents <= done:
                     done.add(entry.tx.txid)
                     out.append(entry)
@@ -233,16 +235,23 @@ class Mempool:
         return out
 
 
-def check_context_free(tx: Tx, policy: RelayPolicy) -> None:
+def check_context_free(tx: Transaction, policy: RelayPolicy) -> None:
     """Consensus checks that need no chain (CheckTransaction) plus size and dust policy."""
     if tx.is_coinbase:
         raise BroadcastRejected("a coinbase transaction cannot be broadcast", reason="coinbase")
     if not tx.inputs or not tx.outputs:
         which = "vin" if not tx.inputs else "vout"
         raise BroadcastRejected(f"transaction has no {which}", reason=f"bad-txns-{which}-empty")
-    if len({i.prevout for i in tx.inputs}) != len(tx.inputs):
+    if len({i.outpoint for i in tx.inputs}) != len(tx.inputs):
         raise BroadcastRejected("an input is spent twice", reason="bad-txns-inputs-duplicate")
-    if sum(o.value_sat for o in tx.outputs) > MAX_MONEY_SAT:
+    for vout, out in enumerate(tx.outputs):
+        if not 0 <= out.value_sat <= MAX_SAT:
+            which = "negative" if out.value_sat < 0 else "toolarge"
+            raise BroadcastRejected(
+                f"output {vout} value {out.value_sat} is outside 0..{MAX_SAT} sats",
+                reason=f"bad-txns-vout-{which}",
+            )
+    if sum(o.value_sat for o in tx.outputs) > MAX_SAT:
         raise BroadcastRejected("outputs exceed 21M BTC", reason="bad-txns-txouttotal-toolarge")
     if tx.weight > policy.max_tx_weight:
         raise NonStandardTransaction(
@@ -257,7 +266,7 @@ def check_context_free(tx: Tx, policy: RelayPolicy) -> None:
             )
 
 
-def check_final(tx: Tx, coins: Sequence[Coin], nxt: NextBlock) -> None:
+def check_final(tx: Transaction, coins: Sequence[Coin], nxt: NextBlock) -> None:
     """Coinbase maturity, nLockTime and BIP68 relative locks for the next block."""
     for vin, coin in enumerate(coins):
         if coin.is_coinbase and coin.height is not None:
@@ -274,14 +283,14 @@ def check_final(tx: Tx, coins: Sequence[Coin], nxt: NextBlock) -> None:
         raise BroadcastRejected("a relative lock time is not met", reason="non-BIP68-final")
 
 
-def _locktime_final(tx: Tx, nxt: NextBlock) -> bool:
+def _locktime_final(tx: Transaction, nxt: NextBlock) -> bool:
     if tx.locktime == 0 or all(i.sequence == _SEQ_FINAL for i in tx.inputs):
         return True
     limit = nxt.height if tx.locktime < _LOCKTIME_THRESHOLD else nxt.median_time_past
     return tx.locktime < limit
 
 
-def _sequence_locks_met(tx: Tx, coins: Sequence[Coin], nxt: NextBlock) -> bool:
+def _sequence_locks_met(tx: Transaction, coins: Sequence[Coin], nxt: NextBlock) -> bool:
     for txin, coin in zip(tx.inputs, coins, strict=True):
         seq = txin.sequence
         if seq & _SEQ_DISABLE:

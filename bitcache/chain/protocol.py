@@ -9,6 +9,8 @@ embedded regtest chain. Conventions:
 * amounts are whole sats (``int``); fee rates are integer **sat per 1000
   vbytes** (sat/kvB), rounded up from whatever the backend returns, so no
   float ever reaches the fee arithmetic;
+* every output listed says whether it is a coinbase output, so that no
+  caller spends one before :data:`COINBASE_MATURITY` confirmations;
 * every failure is a :class:`bitcache.errors.ChainError` subclass.
 """
 
@@ -19,6 +21,10 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from bitcache.network import Network
+
+#: Confirmations a coinbase output needs before a transaction may spend it
+#: (consensus: ``bad-txns-premature-spend-of-coinbase`` below that).
+COINBASE_MATURITY = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +48,12 @@ class OutPoint:
 
 @dataclass(frozen=True, slots=True)
 class Utxo:
-    """An unspent output paying one of the scripts asked about.
+    """An output paying one of the scripts asked about: unspent when
+    :meth:`ChainBackend.utxos` lists it, spent or not when
+    :meth:`ChainBackend.received` does.
 
-    ``height`` is None while unconfirmed (in the mempool).
+    ``height`` is None while unconfirmed (in the mempool). ``coinbase`` is
+    True for an output of a block's coinbase transaction (never in the mempool).
     """
 
     outpoint: OutPoint
@@ -52,9 +61,14 @@ class Utxo:
     script_pubkey: bytes
     height: int | None
     block_hash: str | None = None
+    coinbase: bool = False
 
     def confirmations(self, tip_height: int) -> int:
         return 0 if self.height is None else tip_height - self.height + 1
+
+    def mature(self, tip_height: int) -> bool:
+        """Whether a transaction in the next block may spend it (coinbase maturity)."""
+        return not self.coinbase or self.confirmations(tip_height) >= COINBASE_MATURITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,12 @@ class ChainBackend(Protocol):
         """Unspent outputs paying any of ``scripts``, confirmed and in the mempool."""
         ...
 
+    def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
+        """Every output paying any of ``scripts`` in a best-chain block at ``since_height``
+        or above, or in the mempool, **spent or not**: outputs found by the transaction
+        that created them, so an output spent before anyone looked is still seen."""
+        ...
+
     def tx_status(self, txid: str) -> TxStatus:
         """Confirmation status of a transaction."""
         ...
@@ -114,6 +134,11 @@ class ChainBackend(Protocol):
 
     def fee_rate(self, target_blocks: int) -> int:
         """Estimated fee rate for confirmation within ``target_blocks``, in sat/kvB."""
+        ...
+
+    def relay_floor(self) -> int:
+        """The lowest fee rate (sat/kvB) the node relays now: a transaction paying less
+        is refused, or waits for ever. It rises when the node's mempool is full."""
         ...
 
     def broadcast(self, raw_tx: bytes) -> str:

@@ -5,9 +5,12 @@ on libbitcoinkernel (py-bitcoinkernel): it mines blocks, keeps a mempool with
 Bitcoin Core's relay policy (:mod:`bitcache.chain.mempool`), indexes every
 confirmed output by script, every transaction and every spend, and can reorg
 by mining a longer competing branch. The kernel persists blocks and the
-chainstate in ``<folder>/kernel``; the mempool is kept in
-``<folder>/mempool.json``; the indexes are rebuilt from the kernel's blocks
-when the folder is reopened, so a stopped demo resumes at the same tip.
+chainstate in ``<folder>/kernel``, and every block it accepts is also
+logged in ``<folder>/blocks.log`` until the kernel flushes (at close), so a
+killed process loses none (:mod:`bitcache.chain.blocklog`); the mempool is
+kept in ``<folder>/mempool.json``, replaced atomically. The indexes are
+rebuilt from the kernel's blocks when the folder is reopened, so a stopped
+(or killed) demo resumes at the same tip with the same mempool.
 
 Whatever consensus refuses, the kernel refuses — with its own reason
 (``bad-cb-amount``, ``time-too-new``…) surfaced as :class:`BlockRejected`.
@@ -27,13 +30,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from bitcache.chain.blocks import (
-    Tx,
-    assemble_block,
-    block_subsidy,
-    build_coinbase,
-    parse_tx,
-)
+from bitcache.bitcoin.hashes import sha256d
+from bitcache.bitcoin.script import p2wsh_script
+from bitcache.bitcoin.transaction import Transaction, parse_transaction
+from bitcache.chain.blocklog import BlockLog, replace_file
+from bitcache.chain.blocks import assemble_block, block_subsidy, build_coinbase
 from bitcache.chain.kernel import ChainIndex, Kernel, no_script_check, verify_scripts
 from bitcache.chain.mempool import Coin, Mempool, MempoolEntry, NextBlock, RelayPolicy
 from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
@@ -51,7 +52,7 @@ from bitcache.network import Network
 ANYONE_CAN_SPEND_WITNESS_SCRIPT = b"\x51"
 #: P2WSH of ``OP_TRUE``, the default coinbase destination (spend it with the
 #: witness ``[ANYONE_CAN_SPEND_WITNESS_SCRIPT]``).
-ANYONE_CAN_SPEND_SCRIPT = b"\x00\x20" + hashlib.sha256(ANYONE_CAN_SPEND_WITNESS_SCRIPT).digest()
+ANYONE_CAN_SPEND_SCRIPT = p2wsh_script(hashlib.sha256(ANYONE_CAN_SPEND_WITNESS_SCRIPT).digest())
 DEFAULT_FEE_RATE_SAT_KVB = 1000
 #: A block may be at most two hours ahead of the clock (Bitcoin Core's MAX_FUTURE_BLOCK_TIME).
 MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
@@ -59,6 +60,7 @@ MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
 MAX_TEMPLATE_WEIGHT = 3_990_000
 _MEMPOOL_FILE = "mempool.json"
 _KERNEL_DIR = "kernel"
+_BLOCK_LOG = "blocks.log"
 
 
 class RegtestChain:
@@ -68,12 +70,14 @@ class RegtestChain:
         self,
         folder: Path,
         kernel: Kernel,
+        blocks: BlockLog,
         clock: Callable[[], int],
         fee_rate_sat_kvb: int,
         policy: RelayPolicy,
     ) -> None:
         self._folder = folder
         self._kernel: Kernel | None = kernel
+        self._blocks = blocks
         self._clock = clock
         self._fee_rate = fee_rate_sat_kvb
         self._mempool = Mempool(policy)
@@ -89,7 +93,12 @@ class RegtestChain:
         fee_rate_sat_kvb: int = DEFAULT_FEE_RATE_SAT_KVB,
         policy: RelayPolicy | None = None,
     ) -> RegtestChain:
-        """Open (or create) the chain kept in ``folder``; one open chain per folder."""
+        """Open (or create) the chain kept in ``folder``; one open chain per folder.
+
+        The blocks logged since the kernel last flushed are replayed first; then
+        the saved mempool is re-admitted. Nothing is written before that is
+        done, so a process killed at any point of ``open`` loses nothing.
+        """
         folder = Path(folder)
         if (
             isinstance(fee_rate_sat_kvb, bool)
@@ -101,11 +110,31 @@ class RegtestChain:
             raise InvalidInput(f"{folder} is not a directory")
         (folder / _KERNEL_DIR).mkdir(parents=True, exist_ok=True)
         kernel = Kernel(folder / _KERNEL_DIR)
-        chain = cls(folder, kernel, clock or _wall_clock, fee_rate_sat_kvb, policy or RelayPolicy())
-        saved = chain._read_mempool_file()
-        chain._sync()
-        chain._readmit(saved, verify=True)
+        try:
+            blocks = BlockLog(folder / _BLOCK_LOG)
+        except OSError as exc:
+            kernel.close()
+            raise ChainUnavailable(f"cannot open the block log in {folder}: {exc}") from exc
+        chain = cls(
+            folder, kernel, blocks, clock or _wall_clock, fee_rate_sat_kvb, policy or RelayPolicy()
+        )
+        try:
+            chain._restore()
+        except BaseException:
+            chain._release()
+            raise
         return chain
+
+    def _restore(self) -> None:
+        """Replay the block log, rebuild the indexes, re-admit the saved mempool."""
+        for raw in self._blocks.blocks:
+            with contextlib.suppress(BlockRejected):
+                self._k.process(raw, sha256d(raw[:80])[::-1].hex())
+        saved = self._read_mempool_file()
+        self._sync(save=False)
+        self._readmit(saved, verify=True)
+        if [e.tx.txid for e in self._mempool.ordered()] != [tx.txid for tx in saved]:
+            self._save_mempool()
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -116,6 +145,15 @@ class RegtestChain:
                 self._save_mempool()
                 self._kernel.close()
                 self._kernel = None
+                self._blocks.clear()  # the kernel holds every logged block now
+                self._blocks.close()
+
+    def _release(self) -> None:
+        """Let go of the folder without writing anything (a failed open)."""
+        if self._kernel is not None:
+            self._kernel.close()
+            self._kernel = None
+        self._blocks.close()
 
     def __enter__(self) -> RegtestChain:
         return self
@@ -165,25 +203,39 @@ class RegtestChain:
                 for op in self._index.by_script.get(script, ()):
                     coin = self._index.unspent(op)
                     if coin is not None and op not in self._mempool.spends:
-                        found.append(
-                            Utxo(
-                                op,
-                                coin.value_sat,
-                                script,
-                                coin.height,
-                                self._index.hashes[coin.height or 0],
-                            )
-                        )
-            for entry in self._mempool.ordered():
-                for vout, out in enumerate(entry.tx.outputs):
-                    op = OutPoint(entry.tx.txid, vout)
-                    if out.script_pubkey in wanted and op not in self._mempool.spends:
-                        found.append(Utxo(op, out.value_sat, out.script_pubkey, None))
-            confirmed = sorted(
-                (u for u in found if u.height is not None),
-                key=lambda u: (u.height, u.outpoint.txid, u.outpoint.vout),
-            )
-            return confirmed + [u for u in found if u.height is None]
+                        found.append(self._confirmed_utxo(op, coin))
+            pending = self._mempool_outputs(wanted)
+            found += [u for u in pending if u.outpoint not in self._mempool.spends]
+            return _ordered(found)
+
+    def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
+        """Outputs paying ``scripts`` in blocks at ``since_height`` or above, and in the
+        mempool, whether spent or not."""
+        _check_count("since_height", since_height, minimum=0)
+        with self._open():
+            wanted = {bytes(s) for s in scripts}
+            found: list[Utxo] = []
+            for script in wanted:
+                for op in self._index.by_script.get(script, ()):
+                    coin = self._index.outputs[op]
+                    if (coin.height or 0) >= since_height:
+                        found.append(self._confirmed_utxo(op, coin))
+            return _ordered(found + self._mempool_outputs(wanted))
+
+    def _confirmed_utxo(self, op: OutPoint, coin: Coin) -> Utxo:
+        height = coin.height or 0
+        return Utxo(
+            op, coin.value_sat, coin.script_pubkey, height, self._index.hashes[height],
+            coin.is_coinbase,
+        )
+
+    def _mempool_outputs(self, wanted: set[bytes]) -> list[Utxo]:
+        return [
+            Utxo(OutPoint(entry.tx.txid, vout), out.value_sat, out.script_pubkey, None)
+            for entry in self._mempool.ordered()
+            for vout, out in enumerate(entry.tx.outputs)
+            if out.script_pubkey in wanted
+        ]
 
     def tx_status(self, txid: str) -> TxStatus:
         txid = _check_txid(txid)
@@ -223,6 +275,10 @@ class RegtestChain:
             raise InvalidInput(f"target_blocks must be a positive int, got {target_blocks!r}")
         return self._fee_rate
 
+    def relay_floor(self) -> int:
+        """The mempool policy's minimum relay fee rate (sat/kvB)."""
+        return self._mempool.policy.min_relay_sat_kvb
+
     def broadcast(self, raw_tx: bytes) -> str:
         """Admit a transaction to the mempool (policy, then the kernel's script check)."""
         tx = _decode(raw_tx)
@@ -242,10 +298,13 @@ class RegtestChain:
         _check_count("n", n, minimum=0)
         hashes = []
         with self._open():
-            for _ in range(n):
-                entries = self._template()
-                fees = sum(e.fee_sat for e in entries)
-                hashes.append(self._mine_on_tip([e.tx for e in entries], fees, to_script))
+            try:
+                for _ in range(n):
+                    entries = self._template()
+                    fees = sum(e.fee_sat for e in entries)
+                    hashes.append(self._mine_on_tip([e.tx for e in entries], fees, to_script))
+            finally:
+                self._blocks.sync()
         return hashes
 
     def mine_transaction_directly(self, *raw_txs: bytes, to_script: bytes | None = None) -> str:
@@ -253,7 +312,10 @@ class RegtestChain:
         policy (consensus still applies). Mempool transactions in conflict are dropped."""
         txs = [_decode(raw) for raw in raw_txs]
         with self._open():
-            return self._mine_on_tip(txs, self._known_fees(txs), to_script)
+            try:
+                return self._mine_on_tip(txs, self._known_fees(txs), to_script)
+            finally:
+                self._blocks.sync()
 
     def reorg(
         self,
@@ -280,9 +342,11 @@ class RegtestChain:
             if depth > self._index.height:
                 raise InvalidInput(f"depth {depth} exceeds the tip height {self._index.height}")
             fork = self._index.height - depth
-            first = self._orphaned_and_mempool(fork) + extra if include_mempool else extra
+            orphaned = self._orphaned_and_mempool(fork)
+            first = orphaned + extra if include_mempool else extra
             fees = self._known_fees(first)
             hashes, parent = [], self._index.hashes[fork]
+            self._save_txs(orphaned)  # what a reopen re-admits if killed after the switch
             try:
                 for i in range(count):
                     parent = self._mine_block(
@@ -290,6 +354,7 @@ class RegtestChain:
                     )
                     hashes.append(parent)
             finally:
+                self._blocks.sync()
                 self._sync()
             if self._index.hashes[-1] != hashes[-1]:
                 raise BlockRejected(
@@ -314,7 +379,7 @@ class RegtestChain:
 
     # --- internals ----------------------------------------------------------
 
-    def _orphaned_and_mempool(self, fork: int) -> list[Tx]:
+    def _orphaned_and_mempool(self, fork: int) -> list[Transaction]:
         """Transactions of the blocks above ``fork``, then the mempool, in a valid order."""
         blocks = self._index.block_txs[fork + 1 :]
         orphaned = [tx for txs in blocks for tx in txs if not tx.is_coinbase]
@@ -325,7 +390,7 @@ class RegtestChain:
         skipped: set[str] = set()
         weight = 0
         for entry in self._mempool.ordered():
-            parents = {i.prevout.txid for i in entry.tx.inputs}
+            parents = {i.outpoint.txid for i in entry.tx.inputs}
             if parents & skipped or weight + entry.tx.weight > MAX_TEMPLATE_WEIGHT:
                 skipped.add(entry.tx.txid)
                 continue
@@ -333,16 +398,16 @@ class RegtestChain:
             chosen.append(entry)
         return chosen
 
-    def _known_fees(self, txs: Sequence[Tx]) -> int:
+    def _known_fees(self, txs: Sequence[Transaction]) -> int:
         """Fees of ``txs`` whose inputs are all known (others count zero: a coinbase
         may claim less than it could)."""
         batch: dict[OutPoint, Coin] = {}
         total = 0
         for tx in txs:
             coins = [
-                batch.get(i.prevout)
-                or self._index.outputs.get(i.prevout)
-                or self._mempool.coin(i.prevout)
+                batch.get(i.outpoint)
+                or self._index.outputs.get(i.outpoint)
+                or self._mempool.coin(i.outpoint)
                 for i in tx.inputs
             ]
             for vout, out in enumerate(tx.outputs):
@@ -352,7 +417,7 @@ class RegtestChain:
                 total += max(0, paid_in - sum(o.value_sat for o in tx.outputs))
         return total
 
-    def _mine_on_tip(self, txs: Sequence[Tx], fees: int, to_script: bytes | None) -> str:
+    def _mine_on_tip(self, txs: Sequence[Transaction], fees: int, to_script: bytes | None) -> str:
         try:
             block_hash = self._mine_block(self._index.hashes[-1], txs, fees, to_script)
         finally:
@@ -362,7 +427,7 @@ class RegtestChain:
         return block_hash
 
     def _mine_block(
-        self, parent: str, txs: Sequence[Tx], fees: int, to_script: bytes | None
+        self, parent: str, txs: Sequence[Transaction], fees: int, to_script: bytes | None
     ) -> str:
         k = self._k
         entry = k.entry(parent)
@@ -378,6 +443,7 @@ class RegtestChain:
         coinbase = build_coinbase(height, pay_to, block_subsidy(height) + fees, txs, os.urandom(4))
         block = assemble_block(parent, when, [coinbase, *txs])
         k.process(block.raw, block.block_hash)
+        self._blocks.append(block.raw)
         return block.block_hash
 
     def _next_block(self) -> NextBlock:
@@ -389,16 +455,17 @@ class RegtestChain:
 
         return NextBlock(self._index.height + 1, mtp_at(self._index.height), mtp_at)
 
-    def _sync(self) -> None:
-        """Bring the index and the mempool in line with the kernel's active chain."""
+    def _sync(self, *, save: bool = True) -> None:
+        """Bring the index and the mempool in line with the kernel's active chain
+        (and save the mempool if it changed, unless ``save`` is False)."""
         k, index = self._k, self._index
         fork = min(index.height, k.height)
         while fork > 0 and k.hash_at(fork) != index.hashes[fork]:
             fork -= 1
-        orphaned: list[Tx] = []
+        orphaned: list[Transaction] = []
         while index.height > fork:
             orphaned = index.disconnect_tip() + orphaned
-        connected: list[Tx] = []
+        connected: list[Transaction] = []
         for height in range(fork + 1, k.height + 1):
             txs = k.block_txs(height)
             index.connect(k.hash_at(height), txs)
@@ -407,10 +474,10 @@ class RegtestChain:
             self._readmit(orphaned + [e.tx for e in self._mempool.ordered()])
         elif connected:
             self._mempool.remove_confirmed(connected)
-        if orphaned or connected:
+        if save and (orphaned or connected):
             self._save_mempool()
 
-    def _readmit(self, txs: Sequence[Tx], verify: bool = False) -> None:
+    def _readmit(self, txs: Sequence[Transaction], verify: bool = False) -> None:
         """Rebuild the mempool from ``txs``, silently dropping those no longer valid."""
         self._mempool = Mempool(self._mempool.policy)
         nxt = self._next_block()
@@ -423,32 +490,43 @@ class RegtestChain:
                 )
 
     def _save_mempool(self) -> None:
-        path = self._folder / _MEMPOOL_FILE
-        tmp = path.with_suffix(".tmp")
-        raws = [e.tx.raw.hex() for e in self._mempool.ordered()]
-        tmp.write_text(json.dumps({"version": 1, "transactions": raws}))
-        os.replace(tmp, path)
+        self._save_txs([e.tx for e in self._mempool.ordered()])
 
-    def _read_mempool_file(self) -> list[Tx]:
+    def _save_txs(self, txs: Sequence[Transaction]) -> None:
+        """Replace the mempool file by ``txs`` (atomically: a kill leaves old or new)."""
+        raws = [tx.raw.hex() for tx in txs]
+        data = json.dumps({"version": 1, "transactions": raws}).encode()
+        replace_file(self._folder / _MEMPOOL_FILE, data)
+
+    def _read_mempool_file(self) -> list[Transaction]:
         path = self._folder / _MEMPOOL_FILE
         if not path.exists():
             return []
         try:
             raws = json.loads(path.read_text())["transactions"]
-            return [parse_tx(bytes.fromhex(raw)) for raw in raws]
+            return [parse_transaction(bytes.fromhex(raw)) for raw in raws]
         except (ValueError, KeyError, TypeError) as exc:
             raise ChainError(f"{path} is not a readable mempool file: {exc}") from exc
+
+
+def _ordered(found: list[Utxo]) -> list[Utxo]:
+    """Confirmed outputs by height and outpoint, then mempool outputs in mempool order."""
+    confirmed = sorted(
+        (u for u in found if u.height is not None),
+        key=lambda u: (u.height, u.outpoint.txid, u.outpoint.vout),
+    )
+    return confirmed + [u for u in found if u.height is None]
 
 
 def _wall_clock() -> int:
     return int(time.time())
 
 
-def _decode(raw: bytes) -> Tx:
+def _decode(raw: bytes) -> Transaction:
     if not isinstance(raw, bytes | bytearray):
         raise InvalidInput(f"a raw transaction must be bytes, got {type(raw).__name__}")
     try:
-        return parse_tx(bytes(raw))
+        return parse_transaction(bytes(raw))
     except InvalidInput as exc:
         raise BroadcastRejected(
             f"cannot decode transaction: {exc}", reason="TX decode failed"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from bitcache.chain.blocks import parse_tx
+from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.errors import (
     BroadcastRejected,
     FeeTooLow,
@@ -118,7 +118,7 @@ def txid_of(raw_tx: bytes) -> str:
     """
     if not isinstance(raw_tx, bytes | bytearray):
         raise InvalidInput(f"a raw transaction must be bytes, got {type(raw_tx).__name__}")
-    return parse_tx(bytes(raw_tx)).txid
+    return parse_transaction(bytes(raw_tx)).txid
 
 
 def settle_refusal(reason: str, raw_tx: bytes, *, code: int | None = None) -> str:

@@ -11,7 +11,14 @@ transactions it built and signed itself. What the node must offer:
 * UTXOs come from ``scantxoutset`` over ``raw(<script hex>)`` descriptors,
   which reads only the confirmed UTXO set; outputs in the mempool are added
   (and outputs spent in the mempool removed) by reading the mempool's
-  transactions in JSON-RPC batches;
+  transactions in JSON-RPC batches. A node before v25 does not say which
+  scanned outputs are coinbase outputs: those younger than 100 blocks are
+  looked up with ``getrawtransaction``;
+* :meth:`BitcoinCoreRPC.received` (outputs spent or not) reads every block
+  from the height asked (``getblockhash`` and ``getblock`` verbosity 2, in
+  batches), then the mempool: its cost is the number of blocks, whatever
+  the number of scripts;
+* the relay floor is ``getmempoolinfo`` → ``mempoolminfee`` (BTC/kvB);
 * Core has no spend index: :meth:`BitcoinCoreRPC.outspend` finds mempool
   spenders (``gettxspendingprevout``, Core ≥ 24, else a mempool scan) and
   searches the last ``spend_search_blocks`` blocks (``getblock`` verbosity 2);
@@ -26,10 +33,11 @@ converted to integers exactly (fee rates rounded up): no float anywhere.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +52,14 @@ from bitcache.chain.http import (
     answer_hash,
     answer_height,
     btc_to_sat,
+    check_base_url,
     check_hash,
     field,
     full_jitter,
     parse_json,
     rate_to_sat_per_kvb,
 )
-from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint, OutSpend, Tip, TxStatus, Utxo
 from bitcache.chain.rejection import settle_refusal
 from bitcache.errors import (
     ChainError,
@@ -80,6 +89,7 @@ CORE_CHAIN_NAMES = {
 }
 
 MEMPOOL_BATCH = 200
+BLOCK_BATCH = 10
 MAX_TARGET_BLOCKS = 1008
 
 
@@ -135,7 +145,7 @@ def _core_transient(response: httpx.Response) -> bool:
 
 def _with_port(url: str | None, net: Network) -> str:
     """The node URL, with the network's default RPC port when none is given."""
-    parsed = httpx.URL(url or "http://127.0.0.1")
+    parsed = httpx.URL(check_base_url(url or "http://127.0.0.1", "bitcoind URL"))
     if parsed.port is None:
         parsed = parsed.copy_with(port=net.rpc_port)
     return str(parsed).rstrip("/")
@@ -294,9 +304,28 @@ class BitcoinCoreRPC(HttpBackend):
         found = {u.outpoint: u for u in self._scan_confirmed(wanted)}
         if self.include_mempool:
             self._apply_mempool(found, wanted)
-        return sorted(
-            found.values(), key=lambda u: (u.height is None, u.height or 0, str(u.outpoint))
-        )
+        return _sorted(found.values())
+
+    def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
+        wanted = _script_set(scripts)
+        if isinstance(since_height, bool) or not isinstance(since_height, int) or since_height < 0:
+            raise InvalidInput(f"since_height must be a non-negative int, got {since_height!r}")
+        if not wanted:
+            return []
+        tip = self.tip().height
+        found: dict[OutPoint, Utxo] = {}
+        for start in range(since_height, tip + 1, BLOCK_BATCH):
+            heights = range(start, min(start + BLOCK_BATCH, tip + 1))
+            for height, block in zip(heights, self._blocks(heights), strict=True):
+                block_hash = answer_hash(block.get("hash"), "getblock hash")
+                for tx in field(block, "tx", list, "getblock"):
+                    for utxo in _tx_outputs(tx, wanted, height, block_hash):
+                        found[utxo.outpoint] = utxo
+        if self.include_mempool:
+            for tx in self._mempool_txs():
+                for utxo in _tx_outputs(tx, wanted, None, None):
+                    found[utxo.outpoint] = utxo
+        return _sorted(found.values())
 
     def tx_status(self, txid: str) -> TxStatus:
         txid = check_hash(txid)
@@ -360,6 +389,13 @@ class BitcoinCoreRPC(HttpBackend):
             )
         return rate_to_sat_per_kvb(estimate["feerate"], 100_000_000, "estimatesmartfee feerate")
 
+    def relay_floor(self) -> int:
+        self._ensure_chain()
+        info = self.call("getmempoolinfo")
+        if not isinstance(info, dict) or "mempoolminfee" not in info:
+            raise ChainProtocolError("getmempoolinfo: expected an object with mempoolminfee")
+        return rate_to_sat_per_kvb(info["mempoolminfee"], 100_000_000, "mempoolminfee")
+
     def broadcast(self, raw_tx: bytes) -> str:
         raw_hex = _raw_hex(raw_tx)
         self._ensure_chain()
@@ -411,7 +447,37 @@ class BitcoinCoreRPC(HttpBackend):
             raise ChainUnavailable("bitcoind: scantxoutset was aborted")
         unspents = field(scan, "unspents", list, "scantxoutset")
         utxos = [_scanned_utxo(u, wanted) for u in unspents]
+        utxos = self._fill_coinbase(unspents, utxos, answer_height(scan.get("height"), "scan"))
         return self._fill_block_hashes(utxos)
+
+    def _fill_coinbase(self, unspents: list[Any], utxos: list[Utxo], tip: int) -> list[Utxo]:
+        """Nodes before v25 omit ``coinbase``: ask the transaction of each output young
+        enough for it to matter (a coinbase output under COINBASE_MATURITY blocks)."""
+        filled = []
+        for entry, utxo in zip(unspents, utxos, strict=True):
+            young = utxo.confirmations(tip) < COINBASE_MATURITY
+            if "coinbase" not in entry and young:
+                tx = self._verbose_tx(utxo.outpoint.txid)
+                if tx is None:
+                    raise ChainProtocolError(f"the node lists {utxo.outpoint} but not its tx")
+                utxo = dataclasses.replace(utxo, coinbase=_is_coinbase(tx))
+            filled.append(utxo)
+        return filled
+
+    def _blocks(self, heights: Sequence[int]) -> list[dict[str, Any]]:
+        """The blocks at ``heights`` with their transactions (two batched calls)."""
+        hashes = self._batch("getblockhash", [(h,) for h in heights])
+        for h, answer in zip(heights, hashes, strict=True):
+            if isinstance(answer, RpcFailure):
+                raise ChainError(f"no block at height {h}: {answer.message}")
+        params = [(answer_hash(b, "getblockhash"), 2) for b in hashes]
+        blocks = self._batch("getblock", params)
+        for answer in blocks:
+            if isinstance(answer, RpcFailure):
+                raise ChainProtocolError(answer.describe())
+            if not isinstance(answer, dict):
+                raise ChainProtocolError("getblock: expected a JSON object")
+        return blocks
 
     def _fill_block_hashes(self, utxos: list[Utxo]) -> list[Utxo]:
         """Nodes before v28 omit the block hash of scanned outputs: look it up by height."""
@@ -420,7 +486,7 @@ class BitcoinCoreRPC(HttpBackend):
         return [
             u
             if u.block_hash is not None or u.height is None
-            else Utxo(u.outpoint, u.value_sat, u.script_pubkey, u.height, hashes[u.height])
+            else dataclasses.replace(u, block_hash=hashes[u.height])
             for u in utxos
         ]
 
@@ -441,17 +507,9 @@ class BitcoinCoreRPC(HttpBackend):
         """Add mempool outputs paying ``wanted``; drop outputs mempool transactions spend."""
         spent: set[OutPoint] = set()
         for tx in self._mempool_txs():
-            txid = answer_hash(tx.get("txid"), "mempool tx txid")
             spent.update(_prevouts(tx))
-            for out in field(tx, "vout", list, "mempool tx"):
-                script = _hex_bytes(
-                    field(field(out, "scriptPubKey", dict, "vout"), "hex", str, "vout"), "vout"
-                )
-                if script in wanted:
-                    point = OutPoint(txid, field(out, "n", int, "vout"))
-                    found[point] = Utxo(
-                        point, btc_to_sat(out.get("value"), "vout value"), script, None
-                    )
+            for utxo in _tx_outputs(tx, wanted, None, None):
+                found[utxo.outpoint] = utxo
         for point in spent:
             found.pop(point, None)
 
@@ -559,4 +617,35 @@ def _scanned_utxo(entry: Any, wanted: set[bytes]) -> Utxo:
         script_pubkey=script,
         height=answer_height(entry.get("height"), f"{what} height"),
         block_hash=None if blockhash is None else answer_hash(blockhash, f"{what} blockhash"),
+        coinbase=field(entry, "coinbase", bool, what) if "coinbase" in entry else False,
     )
+
+
+def _sorted(utxos: Iterable[Utxo]) -> list[Utxo]:
+    """Confirmed outputs by height, then mempool ones (each by outpoint)."""
+    return sorted(utxos, key=lambda u: (u.height is None, u.height or 0, str(u.outpoint)))
+
+
+def _is_coinbase(tx: dict[str, Any]) -> bool:
+    """Whether a verbose transaction is a coinbase (its one input has a ``coinbase`` field)."""
+    vin = field(tx, "vin", list, "transaction")
+    return len(vin) == 1 and isinstance(vin[0], dict) and "coinbase" in vin[0]
+
+
+def _tx_outputs(
+    tx: Any, wanted: set[bytes], height: int | None, block_hash: str | None
+) -> list[Utxo]:
+    """The outputs of a verbose transaction that pay ``wanted``."""
+    if not isinstance(tx, dict):
+        raise ChainProtocolError("a block or mempool transaction is not a JSON object")
+    txid = answer_hash(tx.get("txid"), "transaction txid")
+    coinbase = _is_coinbase(tx)
+    found = []
+    for out in field(tx, "vout", list, "transaction"):
+        spk = field(field(out, "scriptPubKey", dict, "vout"), "hex", str, "vout")
+        script = _hex_bytes(spk, "vout scriptPubKey")
+        if script in wanted:
+            point = OutPoint(txid, field(out, "n", int, "vout"))
+            value = btc_to_sat(out.get("value"), "vout value")
+            found.append(Utxo(point, value, script, height, block_hash, coinbase))
+    return found

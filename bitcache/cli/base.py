@@ -1,4 +1,4 @@
-"""Shared parts of the command line: the Typer apps, options, exit codes, the node folder."""
+"""Shared parts of the command line: the Typer apps, options, exit codes, output, errors."""
 
 from __future__ import annotations
 
@@ -7,28 +7,57 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from bitcache.cli.node import CONFIG_FILE as CONFIG_FILE
+from bitcache.cli.node import KEY_FILE as KEY_FILE
+from bitcache.cli.node import SEED_FILE as SEED_FILE
+from bitcache.cli.node import NodeConfig as NodeConfig
+from bitcache.cli.node import absolute, sqlite_file
 from bitcache.errors import (
     BitcacheError,
     ChainError,
+    InvalidConfig,
     InvalidInput,
     ReorgTooDeep,
     StoreError,
 )
 
 if TYPE_CHECKING:
-    from bitcache.chain.protocol import ChainBackend
     from bitcache.store.ledger import LedgerStore
-    from bitcache.wallet.keys import HDWallet
 
-app = typer.Typer(help="bitcache: pay file uploaders in bitcoin.", no_args_is_help=True)
+app = typer.Typer(
+    help="bitcache: pay file uploaders in bitcoin.",
+    no_args_is_help=True,
+    # A traceback's local variables could hold a passphrase or a mnemonic.
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from bitcache import __version__
+
+        print(f"bitcache {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", is_eager=True, callback=_show_version
+        ),
+    ] = False,
+) -> None:
+    """bitcache: pay file uploaders in bitcoin."""
 
 
 db_app = typer.Typer(help="Database schema.")
@@ -37,7 +66,34 @@ db_app = typer.Typer(help="Database schema.")
 app.add_typer(db_app, name="db")
 
 
-console = Console()
+#: Width used when standard output is not a terminal: wide enough that no value is broken.
+UNWRAPPED_WIDTH = 100_000
+
+
+class _Console(Console):
+    """A rich console that wraps lines only on a terminal.
+
+    Piped into a file or a log, a long value (an xpub, a txid, a URL) is
+    never broken across lines, so what is copied from the log is whole.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        found = Console.size.fget(self)  # type: ignore[attr-defined]
+        if self.is_terminal:
+            return found  # type: ignore[no-any-return]
+        return ConsoleDimensions(UNWRAPPED_WIDTH, found.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = _Console()
+
+
+#: Errors are one line each: a terminal folds a long one, never rich.
+err_console = _Console(stderr=True, soft_wrap=True)
 
 
 EXIT_CHECK_FAILED = 1
@@ -49,16 +105,11 @@ EXIT_REFUSED = 2
 EXIT_BACKEND = 3
 
 
+#: ``settle``: a settlement is not moving (broadcast refused, or unconfirmed too long).
+EXIT_STALLED = 4
+#: ``settle``: a credited deposit left the best chain and nobody acknowledged it.
 EXIT_REORG = 5
 
-
-CONFIG_FILE = "config.json"
-
-
-SEED_FILE = "wallet.seed"
-
-
-KEY_FILE = "platform.key"
 
 
 PASSPHRASE_ENV = "BITCACHE_PASSPHRASE"
@@ -84,27 +135,34 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of 
 DEFAULT_HOME = Path("bitcache-node")
 
 
-DEFAULT_DB = "sqlite:///bitcache.sqlite"
-
-
 def _fail(exc: BitcacheError, as_json: bool = False) -> typer.Exit:
+    """Report ``exc`` on one line (standard error; with --json, standard output) and its code."""
     code = EXIT_BACKEND if isinstance(exc, StoreError | ChainError) else EXIT_REFUSED
+    message = " ".join(str(exc).split())
     if isinstance(exc, ReorgTooDeep):
         code = EXIT_REORG
     if as_json:
-        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": message}))
     else:
-        console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {escape(message)}")
     return typer.Exit(code)
 
 
 @contextmanager
 def _errors(as_json: bool = False) -> Iterator[None]:
-    """Turn bitcache errors into the documented exit codes."""
+    """Turn bitcache errors into the documented exit codes.
+
+    A path the system refuses (a name too long, no permission) is the
+    operator's input too: it is reported as InvalidInput, never a traceback.
+    """
     try:
         yield
     except BitcacheError as exc:
         raise _fail(exc, as_json) from exc
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        refused = InvalidInput(f"cannot use{where}: {exc.strerror or exc}")
+        raise _fail(refused, as_json) from exc
 
 
 def _emit(data: object) -> None:
@@ -112,84 +170,16 @@ def _emit(data: object) -> None:
 
 
 def _bar(disable: bool) -> Progress:
+    """A progress bar on standard error, shown only when that is a terminal (not in logs)."""
+    err = Console(stderr=True)
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=disable,
+        console=err,
+        disable=disable or not err.is_terminal,
     )
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    """``config.json`` of a node folder: network, database, chain backend, public wallet."""
-
-    home: Path
-    network: str
-    db: str
-    chain: dict[str, str]
-    account_xpub: str
-    confirmations: int
-
-    @classmethod
-    def load(cls, home: Path) -> NodeConfig:
-        path = home / CONFIG_FILE
-        if not path.exists():
-            raise InvalidInput(f"{path} does not exist: run `bitcache init --home {home}` first")
-        raw = json.loads(path.read_text())
-        return cls(
-            home,
-            raw["network"],
-            raw["db"],
-            raw["chain"],
-            raw["account_xpub"],
-            int(raw["confirmations"]),
-        )
-
-    def save(self) -> None:
-        data = {
-            "network": self.network,
-            "db": self.db,
-            "chain": self.chain,
-            "account_xpub": self.account_xpub,
-            "confirmations": self.confirmations,
-        }
-        (self.home / CONFIG_FILE).write_text(json.dumps(data, indent=2) + "\n")
-
-    def watch_only(self) -> HDWallet:
-        from bitcache.network import network
-        from bitcache.wallet.keys import HDWallet
-
-        return HDWallet.watch_only(self.account_xpub, network(self.network))
-
-    def signing_wallet(self, passphrase: str) -> HDWallet:
-        from bitcache.network import network
-        from bitcache.wallet.keys import HDWallet
-        from bitcache.wallet.seedbox import decrypt_mnemonic
-
-        mnemonic = decrypt_mnemonic((self.home / SEED_FILE).read_bytes(), passphrase)
-        return HDWallet.from_mnemonic(mnemonic, network(self.network))
-
-    @contextmanager
-    def chain_backend(self) -> Iterator[ChainBackend]:
-        kind, where = self.chain.get("kind", ""), self.chain.get("url", "")
-        if kind == "regtest":
-            from bitcache.chain.regtest import RegtestChain
-
-            with RegtestChain.open(Path(self.chain["path"])) as chain:
-                yield chain
-        elif kind == "rpc":
-            from bitcache.chain.rpc import BitcoinCoreRPC
-
-            yield BitcoinCoreRPC(where or None, network=self.network)
-        elif kind == "esplora":
-            from bitcache.chain.esplora import Esplora
-
-            yield Esplora(where, network=self.network)
-        else:
-            raise InvalidInput(f"unknown chain backend {kind!r} in {self.home / CONFIG_FILE}")
 
 
 def _passphrase(confirm: bool = False) -> str:
@@ -202,10 +192,26 @@ def _passphrase(confirm: bool = False) -> str:
 
 
 def _ledger(db: str, migrate: bool = False) -> LedgerStore:
+    """Open the ledger; a SQLite file that does not exist is refused, never created empty."""
     from bitcache.store.ledger import LedgerStore
 
+    found = sqlite_file(db)
+    if not migrate and found is not None and not found.exists():
+        raise InvalidInput(
+            f"no database at {found}: check --db (BITCACHE_DB) or the node's config.json, "
+            "or create one with `bitcache init` or `bitcache db upgrade --db URL`"
+        )
     return LedgerStore.open(db, migrate=migrate)
 
 
 def _node_db(home: Path, db: str | None) -> str:
-    return db or NodeConfig.load(home).db
+    """The database: ``--db`` (``BITCACHE_DB``) if given, else the node folder's."""
+    if db:
+        return db
+    if not (home / CONFIG_FILE).exists():
+        raise InvalidConfig(
+            f"which database? {absolute(home) / CONFIG_FILE} does not exist: pass --db URL "
+            "(BITCACHE_DB), or point --home (BITCACHE_HOME) at a node folder made by "
+            "`bitcache init`"
+        )
+    return NodeConfig.load(home).db

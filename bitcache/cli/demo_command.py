@@ -26,24 +26,32 @@ from bitcache.cli.node_commands import _reconcile_tables
 
 @app.command()
 def demo(
-    folder: Annotated[Path, typer.Option(help="working folder (wiped first)")] = Path("demo-data"),
+    folder: Annotated[
+        Path, typer.Option(help="working folder: new, empty, or an earlier demo's")
+    ] = Path("demo-data"),
     downloads: Annotated[int, typer.Option(help="downloads to simulate")] = 100_000,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the end-to-end demo on SQLite and the embedded regtest chain in FOLDER."""
-    from bitcache.demo import DemoConfig, run_demo
+    """Run the end-to-end demo on SQLite and the embedded regtest chain in FOLDER.
 
-    cfg = DemoConfig(folder=folder, downloads=downloads)
-    with _errors(as_json), _bar(as_json) as bar:
-        task = bar.add_task("downloads", total=downloads)
+    FOLDER must be new, empty, or made by an earlier demo (which this run
+    clears); any other folder is refused untouched.
+    """
+    with _errors(as_json):
+        from bitcache.demo import DemoConfig, check_folder, run_demo
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage == "downloads":
-                bar.update(task, completed=done)
-            else:
-                bar.console.print(f"… {stage}")
+        cfg = DemoConfig(folder=folder, downloads=downloads)
+        check_folder(folder)
+        with _bar(as_json) as bar:
+            task = bar.add_task("downloads", total=downloads)
 
-        result = run_demo(cfg, progress)
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage == "downloads":
+                    bar.update(task, completed=done)
+                else:
+                    bar.console.print(f"… {stage}")
+
+            result = run_demo(cfg, progress)
     if as_json:
         _emit(_demo_json(result))
     else:

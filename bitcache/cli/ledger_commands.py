@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,14 +26,16 @@ from bitcache.errors import (
 if TYPE_CHECKING:
     from bitcache.store.ledger import LedgerStore
 from bitcache.cli.base import (
-    DEFAULT_DB,
+    DEFAULT_HOME,
     EXIT_CHECK_FAILED,
-    DbOption,
+    HomeOption,
     JsonOption,
+    OptDb,
     _bar,
     _emit,
     _errors,
     _ledger,
+    _node_db,
     app,
     console,
     db_app,
@@ -38,12 +43,14 @@ from bitcache.cli.base import (
 
 
 @db_app.command("upgrade")
-def db_upgrade(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
-    """Create or migrate the database schema."""
+def db_upgrade(
+    home: HomeOption = DEFAULT_HOME, db: OptDb = None, as_json: JsonOption = False
+) -> None:
+    """Create or migrate the database schema (the node's, or --db)."""
     from bitcache.store.database import make_engine, upgrade
 
     with _errors(as_json):
-        upgrade(make_engine(db))
+        upgrade(make_engine(_node_db(home, db)))
     if as_json:
         _emit({"ok": True})
     else:
@@ -53,13 +60,14 @@ def db_upgrade(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
 @app.command()
 def balance(
     account: Annotated[str, typer.Argument(help="account name, or a prefix with --prefix")],
-    db: DbOption = DEFAULT_DB,
+    home: HomeOption = DEFAULT_HOME,
+    db: OptDb = None,
     prefix: Annotated[bool, typer.Option(help="list every account with this prefix")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show balances (posted and pending, msat)."""
     with _errors(as_json):
-        store = _ledger(db)
+        store = _ledger(_node_db(home, db))
         found = store.balances(account) if prefix else {account: store.balance(account)}
     rows = {
         n: {
@@ -83,7 +91,8 @@ def balance(
 @app.command()
 def earnings(
     uploader: Annotated[str, typer.Argument(help="the uploader")],
-    db: DbOption = DEFAULT_DB,
+    home: HomeOption = DEFAULT_HOME,
+    db: OptDb = None,
     since: Annotated[int | None, typer.Option(help="from this time (µs)")] = None,
     until: Annotated[int | None, typer.Option(help="before this time (µs)")] = None,
     as_json: JsonOption = False,
@@ -92,7 +101,7 @@ def earnings(
     from bitcache.hooks import Hooks
 
     with _errors(as_json):
-        found = Hooks(_ledger(db)).earnings(uploader, since=since, until=until)
+        found = Hooks(_ledger(_node_db(home, db))).earnings(uploader, since=since, until=until)
     rows = [
         {"file_hash": e.file_hash.hex(), "downloads": e.downloads, "msat": e.msat} for e in found
     ]
@@ -106,10 +115,12 @@ def earnings(
 
 
 @app.command("verify-journal")
-def verify_journal(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+def verify_journal(
+    home: HomeOption = DEFAULT_HOME, db: OptDb = None, as_json: JsonOption = False
+) -> None:
     """Recompute the journal's hash chain; exit 1 naming the first broken entry."""
     with _errors(as_json):
-        report = _ledger(db).verify()
+        report = _ledger(_node_db(home, db)).verify()
     if as_json:
         _emit(
             {
@@ -130,34 +141,69 @@ def verify_journal(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> No
 @app.command()
 def export(
     out: Annotated[Path, typer.Argument(help="file to write (- for standard output)")],
-    db: DbOption = DEFAULT_DB,
+    home: HomeOption = DEFAULT_HOME,
+    db: OptDb = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
     start: Annotated[int, typer.Option(help="first entry id")] = 1,
     as_json: JsonOption = False,
 ) -> None:
-    """Export journal entries for accounting tools: CSV (one row per posting) or JSON."""
+    """Export journal entries for accounting tools: CSV (one row per posting) or JSON.
+
+    The export is written whole or not at all: a file under a temporary name,
+    renamed once complete; standard output once the last entry is read. With
+    ``-`` the entries are the output, so ``--json`` needs ``--format json``.
+    """
+    to_stdout = str(out) == "-"
     with _errors(as_json):
         if fmt not in ("csv", "json"):
             raise InvalidInput(f"--format must be csv or json, got {fmt!r}")
-        store = _ledger(db)
+        if to_stdout and as_json and fmt != "json":
+            raise InvalidInput(
+                "`export - --json` prints the entries as its one JSON document: "
+                "add --format json, or export to a file"
+            )
+        store = _ledger(_node_db(home, db))
         total = store.head()[0]
-        with _open_out(out) as handle, _bar(as_json or str(out) == "-") as bar:
+        with _whole_output(out) as handle, _bar(as_json or to_stdout) as bar:
             task = bar.add_task("entries", total=max(total - start + 1, 0))
             writer = _csv_rows if fmt == "csv" else _json_rows
             count = writer(store, start, handle, lambda: bar.advance(task))
+    if to_stdout:
+        return
     if as_json:
         _emit({"ok": True, "entries": count, "format": fmt, "path": str(out)})
-    elif str(out) != "-":
+    else:
         console.print(f"exported {count} entries to {out} ({fmt})")
 
 
+#: An export to standard output is held in memory up to this size, then in a temporary file.
+SPOOL_BYTES = 16 * 1024 * 1024
+
+
 @contextmanager
-def _open_out(out: Path) -> Iterator[Any]:
+def _whole_output(out: Path) -> Iterator[Any]:
+    """A handle whose content reaches ``out`` only if the export completes."""
     if str(out) == "-":
-        yield sys.stdout
-    else:
-        with out.open("w", newline="", encoding="utf-8") as handle:
+        with tempfile.SpooledTemporaryFile(
+            SPOOL_BYTES, mode="w+", newline="", encoding="utf-8"
+        ) as spool:
+            yield spool
+            spool.seek(0)
+            shutil.copyfileobj(spool, sys.stdout)
+        return
+    if out.is_dir():
+        raise InvalidInput(f"cannot write the export to {out}: it is a folder")
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        handle = temporary.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the export to {out}: {exc.strerror or exc}") from exc
+    try:
+        with handle:
             yield handle
+        os.replace(temporary, out)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 CSV_COLUMNS = (

@@ -1,12 +1,10 @@
 """Commands that need the node folder made by ``bitcache init``.
 
-init, deposit-address, settle, reconcile, statement, verify.
+deposit-address, settle, reconcile, statement, verify.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,14 +18,18 @@ from bitcache.errors import (
 )
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from bitcache.services.reconcile import ReconcileReport
+    from bitcache.services.settlement import CycleReport
+    from bitcache.store.deposits import ReorgedDeposit
 from bitcache.cli.base import (
-    DEFAULT_DB,
     DEFAULT_HOME,
+    EXIT_BACKEND,
     EXIT_CHECK_FAILED,
     EXIT_REORG,
+    EXIT_STALLED,
     KEY_FILE,
-    SEED_FILE,
     HomeOption,
     JsonOption,
     NodeConfig,
@@ -41,85 +43,19 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.cli.node import read_file, write_file
 from bitcache.cli.recovery_commands import print_alarms, reorged_json
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS
 
-
-@app.command()
-def init(
-    home: HomeOption = DEFAULT_HOME,
-    network_name: Annotated[str, typer.Option("--network", help="testnet4, signet or regtest")] = (
-        "testnet4"
+StallOption = Annotated[
+    int,
+    typer.Option(
+        "--stall-after-blocks",
+        min=1,
+        help="report a settlement still unconfirmed this many blocks after planning",
     ),
-    chain: Annotated[str, typer.Option(help="regtest (embedded), rpc or esplora")] = "rpc",
-    chain_url: Annotated[str, typer.Option(help="node or Esplora URL")] = "",
-    db: OptDb = None,
-    confirmations: Annotated[int, typer.Option(help="N: deposits and payouts")] = 3,
-    as_json: JsonOption = False,
-) -> None:
-    """Create a node folder: database, encrypted wallet seed, encrypted platform key.
+]
 
-    The mnemonic is generated from the operating system's randomness, sealed
-    with the passphrase (scrypt + AES-256-GCM) and never printed or written
-    in clear: back up wallet.seed and the passphrase.
-    """
-    from bitcache.network import network
-    from bitcache.services.platformkey import (
-        generate_platform_key,
-        public_key_hex,
-        save_platform_key,
-    )
-    from bitcache.store.database import make_engine, sqlite_url, upgrade
-    from bitcache.wallet.keys import HDWallet, generate_mnemonic
-    from bitcache.wallet.seedbox import seal
-
-    with _errors(as_json):
-        net = network(network_name)
-        if (home / SEED_FILE).exists():
-            raise InvalidInput(f"{home / SEED_FILE} exists: refusing to overwrite a wallet")
-        if chain not in ("regtest", "rpc", "esplora") or (chain == "regtest") != (
-            net.value == "regtest"
-        ):
-            raise InvalidInput("--chain regtest goes with --network regtest; rpc or esplora else")
-        passphrase = _passphrase(confirm=True)
-        home.mkdir(parents=True, exist_ok=True)
-        mnemonic = generate_mnemonic(secrets.token_bytes(32))
-        wallet = HDWallet.from_mnemonic(mnemonic, net)
-        seed_path = home / SEED_FILE
-        with os.fdopen(os.open(seed_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(seal(mnemonic, passphrase))
-        del mnemonic
-        key = generate_platform_key()
-        save_platform_key(key, home / KEY_FILE, passphrase=passphrase)
-        spec = {"kind": chain, "url": chain_url}
-        if chain == "regtest":
-            spec = {"kind": "regtest", "path": str(home / "chain")}
-        cfg = NodeConfig(
-            home,
-            net.value,
-            db or sqlite_url(home / "ledger.sqlite"),
-            spec,
-            wallet.account_xpub(),
-            confirmations,
-        )
-        upgrade(make_engine(cfg.db))
-        cfg.save()
-    facts = {
-        "home": str(home),
-        "network": net.value,
-        "db": cfg.db,
-        "chain": chain,
-        "account_xpub": cfg.account_xpub,
-        "platform_public_key": public_key_hex(key),
-    }
-    if as_json:
-        _emit({"ok": True, **facts})
-        return
-    for name, value in facts.items():
-        console.print(f"{name}: {value}")
-    console.print(
-        "[yellow]back up[/yellow] wallet.seed and platform.key with the passphrase: the "
-        "mnemonic is never shown, and without the passphrase the coins are lost"
-    )
 
 
 @app.command("deposit-address")
@@ -148,12 +84,15 @@ def deposit_address(
 def settle(
     home: HomeOption = DEFAULT_HOME,
     anchor: Annotated[bool, typer.Option(help="commit the tree head in an OP_RETURN")] = True,
+    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
     as_json: JsonOption = False,
 ) -> None:
     """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due.
 
     Exits 5 while a credited deposit that left the best chain is neither reversed nor
-    acknowledged (after running the whole cycle).
+    acknowledged (after running the whole cycle); otherwise 4 when a settlement is
+    not moving (its broadcast refused by the node, or unconfirmed too long), 3 when a
+    broadcast could not reach the backend.
     """
     from bitcache.core.treehead import anchor_payload
     from bitcache.services.deposits import DepositService
@@ -176,38 +115,57 @@ def settle(
             deposits = DepositService(ledger, wallet, chain, confirmations=cfg.confirmations)
             scan = deposits.scan(raise_on_reorg=False)
             config = SettlementConfig(
-                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations
+                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations,
+                stall_after_blocks=stall_after_blocks,
             )
-            service = SettlementService(
-                ledger,
-                chain,
-                wallet,
-                config,
-                receive_indices=lambda: [a.index for a in deposits.addresses()],
-            )
+            service = SettlementService(ledger, chain, wallet, config)
             report = service.run_cycle(anchor=payload)
             alarms = Recovery(ledger).alarms()
-    data = {
-        "deposits_credited": len(scan.credited),
-        "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
-        "created": list(report.created),
-        "skipped": len(report.skipped),
-        "notes": list(report.notes),
-        "reorged_deposits": [reorged_json(r) for r in alarms],
-    }
+    _settle_report(len(scan.credited), report, alarms, as_json)
+
+
+def _settle_report(
+    credited: int, report: CycleReport, alarms: list[ReorgedDeposit], as_json: bool
+) -> None:
+    """Print what the cycle did; exit 5 on a reorg alarm, 4 if a settlement is not moving,
+    3 if a broadcast did not reach the backend."""
+    from bitcache.settlement.stalls import StallKind
+
     if as_json:
-        _emit(data)
+        _emit({
+            "deposits_credited": credited,
+            "advanced": [{"settlement": i, "state": s.value} for i, s in report.advanced],
+            "created": list(report.created),
+            "created_states": [
+                {"settlement": i, "state": s.value} for i, s in report.created_states
+            ],
+            "skipped": len(report.skipped),
+            "notes": list(report.notes),
+            "stalled": [
+                {"settlement": x.settlement_id, "state": x.state.value, "kind": x.kind.value,
+                 "since_height": x.since_height, "detail": x.detail}
+                for x in report.stalled
+            ],
+            "reorged_deposits": [reorged_json(r) for r in alarms],
+        })
     else:
-        console.print(f"deposits credited: {data['deposits_credited']}")
+        console.print(f"deposits credited: {credited}")
         for i, state in report.advanced:
             console.print(f"settlement {i}: {state.value}")
-        for i in report.created:
-            console.print(f"settlement {i}: planned and sent")
+        for i, state in report.created_states:
+            console.print(f"settlement {i}: planned, now {state.value}")
+        for stall in report.stalled:
+            console.print(f"[red]not moving:[/red] {stall}", markup=True, highlight=False)
         for note in report.notes:
             console.print(f"note: {note}")
         print_alarms(alarms)
+    kinds = {x.kind for x in report.stalled}
     if alarms:
         raise typer.Exit(EXIT_REORG)
+    if kinds - {StallKind.BROADCAST_FAILED}:
+        raise typer.Exit(EXIT_STALLED)
+    if kinds:
+        raise typer.Exit(EXIT_BACKEND)
 
 
 @app.command("reconcile")
@@ -215,6 +173,7 @@ def reconcile_command(
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
     ledger_only: Annotated[bool, typer.Option(help="skip the wallet and payout checks")] = False,
+    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
@@ -222,7 +181,7 @@ def reconcile_command(
 
     with _errors(as_json):
         cfg = None if ledger_only and db else NodeConfig.load(home)
-        ledger = _ledger(db or (cfg.db if cfg else DEFAULT_DB))
+        ledger = _ledger(_node_db(home, db) if cfg is None else db or cfg.db)
         with _bar(as_json) as bar:
             task = bar.add_task("journal", total=None)
 
@@ -230,7 +189,9 @@ def reconcile_command(
                 bar.update(task, completed=done, total=total)
 
             if ledger_only or cfg is None:
-                report = reconcile(ledger, progress=progress)
+                report = reconcile(
+                    ledger, progress=progress, stall_after_blocks=stall_after_blocks
+                )
             else:
                 with cfg.chain_backend() as chain:
                     report = reconcile(
@@ -239,6 +200,7 @@ def reconcile_command(
                         wallet=cfg.watch_only(),
                         confirmations=cfg.confirmations,
                         progress=progress,
+                        stall_after_blocks=stall_after_blocks,
                     )
     if as_json:
         _emit(report.to_json())
@@ -294,7 +256,7 @@ def statement(
         document = issue_statement(
             _ledger(_node_db(home, db)), uploader, since, end, key, platform=platform
         )
-        out.write_bytes(document)
+        write_file(out, document, "the statement")
         summary = verify_statement(document, key.public_key()).summary
     _statement_summary(summary, out, as_json)
 
@@ -303,6 +265,23 @@ def _split_total(payouts: Any, name: str) -> int | None:
     """The sum of one part of the payouts' split (None if a payout does not record it)."""
     parts = [getattr(p, name) for p in payouts]
     return None if None in parts else sum(parts)
+
+
+def _public_key(given: str) -> Ed25519PublicKey:
+    """``--public-key``: a file holding the key, or the key itself in hex."""
+    from bitcache.services.platformkey import load_public_key, parse_public_key
+
+    if Path(given).is_file():
+        try:
+            return load_public_key(given)
+        except InvalidInput as exc:
+            raise InvalidInput(f"--public-key file {given}: {exc}") from exc
+    try:
+        return parse_public_key(given)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"--public-key {given!r} is neither a file nor a key in hex: {exc}"
+        ) from exc
 
 
 def _statement_summary(summary: Any, path: Path, as_json: bool) -> None:
@@ -333,15 +312,10 @@ def verify(
 ) -> None:
     """Verify a statement offline with the platform's public key alone (no database)."""
     from bitcache.core.statement import verify_statement
-    from bitcache.services.platformkey import load_public_key, parse_public_key
 
     with _errors(as_json):
-        key = (
-            load_public_key(public_key)
-            if Path(public_key).is_file()
-            else parse_public_key(public_key)
-        )
-        data = document.read_bytes()
+        key = _public_key(public_key)
+        data = read_file(document, "the statement")
         try:
             verified = verify_statement(data, key)
         except StatementInvalid as exc:

@@ -30,11 +30,12 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bitcache.bitcoin.script import null_data_script
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidInput, InvalidPolicy
-from bitcache.tx.fees import MAX_FEE_RATE, clamp_fee_rate
-from bitcache.tx.outputs import Payment, null_data_script
+from bitcache.tx.fees import MAX_FEE_RATE, check_fee_rate, clamp_fee_rate
+from bitcache.tx.outputs import Payment
 from bitcache.tx.sizes import (
     MAX_STANDARD_TX_WEIGHT,
     P2WPKH_INPUT_WU,
@@ -189,11 +190,18 @@ def marginal_fee_msat(script_type: ScriptType, rate_sat_per_kvb: int) -> int:
     return script_type.output_vbytes * rate_sat_per_kvb
 
 
-def choose_fee_rate(estimate_sat_per_kvb: int, policy: PayoutPolicy) -> int:
-    """The backend's estimate clamped to the policy's floor and ceiling."""
-    return clamp_fee_rate(
-        estimate_sat_per_kvb, policy.fee_floor_sat_per_kvb, policy.fee_ceiling_sat_per_kvb
-    )
+def choose_fee_rate(
+    estimate_sat_per_kvb: int, policy: PayoutPolicy, relay_floor_sat_per_kvb: int = 0
+) -> int:
+    """The backend's estimate clamped to the floor and the policy's ceiling.
+
+    The floor is the higher of the policy's and the node's relay floor: a
+    transaction under the node's minimum would be refused or wait for ever.
+    A relay floor above the ceiling is :class:`InvalidPolicy` (nothing can be paid).
+    """
+    relay = check_fee_rate(relay_floor_sat_per_kvb, "relay floor")
+    floor = max(policy.fee_floor_sat_per_kvb, relay)
+    return clamp_fee_rate(estimate_sat_per_kvb, floor, policy.fee_ceiling_sat_per_kvb)
 
 
 def payout_line(payable: Payable, policy: PayoutPolicy, rate: int) -> PayoutLine | SkipReason:
@@ -232,9 +240,14 @@ def plan_payouts(
     fee_estimate_sat_per_kvb: int,
     *,
     anchor: bytes | None = None,
+    relay_floor_sat_per_kvb: int = 0,
 ) -> PayoutPlan:
-    """Plan this cycle's payouts (see the module docstring). Deterministic: by uploader."""
-    rate = choose_fee_rate(fee_estimate_sat_per_kvb, policy)
+    """Plan this cycle's payouts (see the module docstring). Deterministic: by uploader.
+
+    The rate is the estimate kept between max(policy floor, node's relay floor)
+    and the policy's ceiling (:func:`choose_fee_rate`).
+    """
+    rate = choose_fee_rate(fee_estimate_sat_per_kvb, policy, relay_floor_sat_per_kvb)
     if anchor is not None:
         null_data_script(anchor)  # validates the payload size
     lines: list[PayoutLine] = []

@@ -47,11 +47,19 @@ def event_key(prefix: str, key: object) -> str:
 
     The prefix keeps one event id from colliding across operations (a tip
     and a download may share an id). Event ids are 1-180 printable ASCII
-    characters without surrounding spaces.
+    characters without surrounding spaces; anything else is refused with that
+    rule in the message.
     """
-    checked = idempotency_key(key)
-    if len(checked) > MAX_EVENT_KEY:
-        raise InvalidIdempotencyKey(
-            f"event id must be at most {MAX_EVENT_KEY} characters, got {len(checked)}"
-        )
-    return prefix + checked
+    if (
+        isinstance(key, str)
+        and 0 < len(key) <= MAX_EVENT_KEY
+        and key.isascii()
+        and key.isprintable()
+        and key == key.strip()
+    ):
+        return prefix + idempotency_key(key)
+    what = f"{key[:40]!r} ({len(key)} characters)" if isinstance(key, str) else type(key).__name__
+    raise InvalidIdempotencyKey(
+        f"event id must be 1-{MAX_EVENT_KEY} printable ASCII characters without "
+        f"surrounding spaces, got {what}"
+    )

@@ -3,7 +3,11 @@
 :class:`DepositService` hands each downloader a deposit address of the
 wallet's external chain (index 0 is the operator's funding address), and
 :meth:`DepositService.scan` credits every output paying those addresses once
-it has ``confirmations`` confirmations:
+it has ``confirmations`` confirmations — spent or not: outputs are found by
+the transaction that created them (:meth:`ChainBackend.received`, read from a
+little below the last scan's reach), so a deposit spent before its credit
+(by anyone, with the wallet's keys) is still credited, and reconcile then
+names the spend:
 
 * ``asset:wallet`` is debited and ``liability:prepaid:<downloader>`` (or
   ``equity:operator`` for the funding address) credited with the value in
@@ -54,7 +58,7 @@ from bitcache.store.deposits import (
     ScanState,
 )
 from bitcache.store.ledger import LedgerStore
-from bitcache.wallet.gaplimit import DEFAULT_GAP_LIMIT, next_deposit_index
+from bitcache.wallet.gaplimit import next_deposit_index
 from bitcache.wallet.keys import HDWallet
 
 #: External-chain index reserved for the operator's funding of the hot wallet.
@@ -63,6 +67,9 @@ OPERATOR_INDEX = 0
 DEFAULT_CONFIRMATIONS = 3
 #: Credited deposits buried deeper than this below the tip are not re-checked.
 DEFAULT_WATCH_DEPTH = 2016
+#: Blocks a scan reads below the lowest height an uncredited deposit could have (room for a
+#: reorg that moved a transaction to a lower block).
+RESCAN_MARGIN = 6
 _MAX_SAT = 21_000_000 * SAT_PER_BTC
 _VIEW_ATTEMPTS = 3
 _HEX = frozenset("0123456789abcdef")
@@ -140,6 +147,11 @@ class DepositService:
     ``wallet`` may be watch-only: only public derivation is used.
     ``watch_depth`` bounds how far below the tip credited deposits are
     re-checked for reorgs on every scan (None: all of them).
+    ``gap_limit``: None (the default) hands out addresses without limit — the
+    scan asks about every issued address, so none needs a wallet's recovery
+    gap; an int refuses a new address more than that many indices past the
+    highest funded one (for a seed that other wallets must be able to
+    restore with that gap), raising GapLimitExceeded.
     """
 
     def __init__(
@@ -149,13 +161,13 @@ class DepositService:
         chain: ChainBackend,
         *,
         confirmations: int = DEFAULT_CONFIRMATIONS,
-        gap_limit: int = DEFAULT_GAP_LIMIT,
+        gap_limit: int | None = None,
         watch_depth: int | None = DEFAULT_WATCH_DEPTH,
         clock: Callable[[], int] | None = None,
     ) -> None:
         _check_parts(ledger, wallet, chain)
         self.confirmations = _positive("confirmations", confirmations)
-        self.gap_limit = _positive("gap_limit", gap_limit)
+        self.gap_limit = None if gap_limit is None else _positive("gap_limit", gap_limit)
         self.watch_depth = None if watch_depth is None else _positive("watch_depth", watch_depth)
         self.ledger, self.wallet, self.chain = ledger, wallet, chain
         self._clock = clock or _now_us
@@ -167,8 +179,8 @@ class DepositService:
         """The downloader's deposit address: assigned on first call, the same ever after.
 
         Raises InvalidAccountName for a name that cannot form a prepaid
-        account, GapLimitExceeded when a new address would leave more than
-        ``gap_limit`` unfunded addresses in a row.
+        account; GapLimitExceeded only when a ``gap_limit`` is configured and
+        a new address would leave more than that many unfunded in a row.
         """
         if not isinstance(downloader, str):
             raise InvalidAccountName(f"downloader must be text, got {type(downloader).__name__}")
@@ -186,13 +198,19 @@ class DepositService:
     def _assign(self, account: str) -> DepositAddress:
         with self.ledger.read() as conn:
             found = store.address_of_account(conn, account)
+            unscanned = found is None and store.scan_state(conn) is None
         if found is None:
+            # Before the first scan, the tip at which the first address is issued is
+            # where deposits can start: the scan reads history from there, not genesis.
+            tip = _check_tip(self.chain.tip()) if unscanned else None
             with self.ledger.write() as conn:
                 found = store.address_of_account(conn, account)
                 if found is None:
                     if account != OPERATOR_EQUITY:
                         self._ensure_operator(conn)
                     found = self._new_address(conn, account)
+                    if tip is not None and store.scan_state(conn) is None:
+                        store.save_scan_state(conn, tip, self._clock())
         return self._verify(found)
 
     def _ensure_operator(self, conn: Connection) -> None:
@@ -202,6 +220,8 @@ class DepositService:
     def _new_address(self, conn: Connection, account: str) -> DepositAddress:
         if account == OPERATOR_EQUITY:
             index = OPERATOR_INDEX
+        elif self.gap_limit is None:
+            index = store.next_index(conn)
         else:
             issued = store.issued_indices(conn) | {OPERATOR_INDEX}
             funded = store.funded_indices(conn)
@@ -209,6 +229,7 @@ class DepositService:
         key = self.wallet.receive_key(index)
         address = DepositAddress(index, account, key.script_pubkey, key.address)
         store.insert_address(conn, address, self._clock())
+        self._verified.add(address)  # derived from this wallet just now
         return address
 
     def _verify(self, address: DepositAddress) -> DepositAddress:
@@ -257,10 +278,16 @@ class DepositService:
         Raises ReorgTooDeep, after recording everything else this scan found,
         when credited deposits were reorganised away (with ``raise_on_reorg``
         False they are in ``ScanReport.reorged`` instead; either way they stay
-        listed by :meth:`reorged_deposits` until resolved).
+        listed by :meth:`reorged_deposits` until resolved). Raises WalletMismatch
+        when the wallet does not derive the first or the last stored address,
+        or an address that received an output.
         """
-        assigned = [self._verify(a) for a in self.addresses()]
+        assigned = self.addresses()
+        for address in {assigned[0], assigned[-1]} if assigned else ():
+            self._verify(address)
         view = self._observe(assigned)
+        for address in {r.address for r in view.ready}:
+            self._verify(address)
         report = self._commit(view)
         if report.reorged and raise_on_reorg:
             names = tuple(str(d.outpoint) for d in report.reorged)
@@ -282,11 +309,21 @@ class DepositService:
                 pass
         raise ChainUnavailable("the chain kept moving while deposits were scanned; scan again")
 
+    def _history_from(self) -> int:
+        """The lowest height whose outputs a scan reads: a little below where an output
+        could still have had fewer than N confirmations at the last scan (0 before any)."""
+        with self.ledger.read() as conn:
+            state = store.scan_state(conn)
+        if state is None:
+            return 0
+        return max(0, state.tip.height - self.confirmations + 1 - RESCAN_MARGIN)
+
     def _observe_once(self, assigned: Sequence[DepositAddress]) -> _View:
         tip = _check_tip(self.chain.tip())
         hashes = _BlockHashes(self.chain, tip)
         by_script = {a.script_pubkey: a for a in assigned}
-        found = self.chain.utxos(list(by_script)) if by_script else []
+        since = self._history_from()
+        found = self.chain.received(list(by_script), since) if by_script else []
         ready: list[_Ready] = []
         waiting: list[Sighting] = []
         for utxo in _checked_utxos(found, by_script, tip):

@@ -33,6 +33,7 @@ class Check(enum.Enum):
     WALLET = "wallet"
     PAYOUTS = "payouts"
     DOUBLE_PAYOUTS = "double_payouts"
+    SETTLEMENTS = "settlements"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ failure does raise). The checks:
   confirmed (a reorg beyond N can confirm one after its payees' credit was
   released and paid again); each one is named with its payees and the
   amounts to recover.
+* ``settlements``: no settlement in flight is stalled — its last broadcast
+  refused by the node, or (with a chain) unconfirmed ``stall_after_blocks``
+  blocks after it was planned (:mod:`bitcache.settlement.stalls`).
 
 The first four run in one streamed pass over the journal (chunked reads;
 hash chain, per-entry balance and per-account sums together); the rest are
@@ -45,6 +48,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
 from bitcache.core.money import MSAT_PER_SAT
@@ -61,12 +65,13 @@ from bitcache.services.findings import (
     WalletView,
 )
 from bitcache.services.journal_audit import ContentEncoder, JournalAudit, journal_pass
-from bitcache.settlement.model import Settlement
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, Settlement
+from bitcache.settlement.stalls import StallKind, stalls
 from bitcache.settlement.states import SettlementState
+from bitcache.store import deposits as deposit_rows
 from bitcache.store import reconcile as sql
 from bitcache.store import settlement as rows
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.transaction import parse_transaction
 from bitcache.wallet.keys import HDWallet
 
 __all__ = [
@@ -231,6 +236,7 @@ class _Books:
     void: list[Settlement]
     confirmations: int
     deposit_confirmations: int
+    scanned_height: int | None
 
 
 def _read_books(
@@ -250,7 +256,14 @@ def _read_books(
         rows.settlements_in(conn, [SettlementState.FINAL]),
         rows.settlements_in(conn, [SettlementState.VOID]),
         *depths,
+        _scanned_height(conn),
     )
+
+
+def _scanned_height(conn: Connection) -> int | None:
+    """The tip height the last deposit scan saw (``None`` before any scan)."""
+    state = deposit_rows.scan_state(conn)
+    return None if state is None else state.tip.height
 
 
 def _visible_version(chain: ChainBackend, s: Settlement) -> str | None:
@@ -316,17 +329,19 @@ def _awaiting_credit(
         if u.script_pubkey not in books.scripts.receive or u.outpoint in books.credited:
             continue
         index, depth = books.scripts.receive[u.script_pubkey], u.confirmations(tip)
-        if depth < books.deposit_confirmations:
+        reversal = books.reversed.get(u.outpoint)
+        waiting = _awaiting_scan(u, books) if reversal is None else None
+        if depth < books.deposit_confirmations or waiting is not None:
+            note = f"{depth} confirmation(s), not credited yet" if waiting is None else waiting
             found.append(
                 Adjustment(
                     "awaiting_credit",
                     f"coin {u.outpoint}",
                     u.value_sat,
-                    f"receive index {index}, {depth} confirmation(s), not credited yet",
+                    f"receive index {index}, {note}",
                 )
             )
             continue
-        reversal = books.reversed.get(u.outpoint)
         why = (
             "not credited (run a deposit scan if none ran since it reached N)"
             if reversal is None
@@ -340,6 +355,22 @@ def _awaiting_credit(
             f"(N = {books.deposit_confirmations}): {why}",
         )
     return found
+
+
+def _awaiting_scan(u: Utxo, books: _Books) -> str | None:
+    """Why a coin at depth N is not credited *yet*: it reached N after the last deposit
+    scan (the next scan credits it), or ``None`` when a scan has seen it at N."""
+    if u.height is None:
+        return None
+    deep_at = u.height + books.deposit_confirmations - 1
+    if books.scanned_height is not None and books.scanned_height >= deep_at:
+        return None
+    seen = (
+        "no deposit scan ran yet"
+        if books.scanned_height is None
+        else (f"the last deposit scan saw block {books.scanned_height}")
+    )
+    return f"N deep since block {deep_at}, {seen}: the next scan credits it"
 
 
 def _wallet(chain: ChainBackend, books: _Books, f: Findings) -> WalletView:
@@ -467,6 +498,35 @@ def _paid_again(books: _Books, void_id: int, uploader: str) -> str:
     return f"; paid again by settlement {later[0]}" if later else ""
 
 
+def _stalled(
+    chain: ChainBackend | None, flying: Sequence[Settlement], after_blocks: int, f: Findings
+) -> CheckResult:
+    """Settlements that are not moving: refused by the node, or unconfirmed too long (a
+    backend that could not be reached is retried, and shows here once it lasts that long)."""
+    tip = None if chain is None or not flying else chain.tip().height
+    for stall in stalls(flying, tip, after_blocks):
+        if stall.kind is not StallKind.BROADCAST_FAILED:
+            subject = f"settlement {stall.settlement_id}"
+            f.add(Check.SETTLEMENTS, subject, f"{stall.state.value}: {stall.detail}")
+    if chain is None:
+        return f.result(Check.SETTLEMENTS, "broadcast refusals only (no chain for the age check)")
+    return f.result(Check.SETTLEMENTS, f"stall limit {after_blocks} blocks")
+
+
+def _check_arguments(
+    chain: ChainBackend | None, wallet: HDWallet | None, limits: dict[str, int]
+) -> None:
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidPolicy(f"{name} must be a positive int, got {value!r}")
+    if (chain is None) != (wallet is None):
+        raise InvalidInput("the chain checks need both a chain backend and the wallet")
+    if chain is not None and wallet is not None and chain.network is not wallet.network:
+        raise InvalidInput(
+            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
+        )
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 
@@ -479,24 +539,24 @@ def reconcile(
     deposit_confirmations: int | None = None,
     receive_indices: Iterable[int] = (),
     progress: Progress | None = None,
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS,
 ) -> ReconcileReport:
     """Run every check; the chain checks need ``chain`` and ``wallet`` (watch-only is enough).
 
     ``confirmations`` is N, the depth final payouts must have;
     ``deposit_confirmations`` the depth at which deposits are credited (default: N).
+    ``stall_after_blocks``: a settlement unconfirmed this many blocks after it
+    was planned is reported as not moving.
     ``receive_indices`` adds receive-chain indices to the assigned deposit
     addresses (for wallets funded outside :class:`DepositService`).
     """
     deposit_depth = confirmations if deposit_confirmations is None else deposit_confirmations
-    for name, depth in (("confirmations", confirmations), ("deposit_confirmations", deposit_depth)):
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise InvalidPolicy(f"{name} must be a positive int, got {depth!r}")
-    if (chain is None) != (wallet is None):
-        raise InvalidInput("the chain checks need both a chain backend and the wallet")
-    if chain is not None and wallet is not None and chain.network is not wallet.network:
-        raise InvalidInput(
-            f"the chain serves {chain.network.value}, the wallet is for {wallet.network.value}"
-        )
+    limits = {
+        "confirmations": confirmations,
+        "deposit_confirmations": deposit_depth,
+        "stall_after_blocks": stall_after_blocks,
+    }
+    _check_arguments(chain, wallet, limits)
     f = Findings()
     with ledger.read() as conn:
         entries = journal_pass(conn, f, progress)
@@ -504,8 +564,9 @@ def reconcile(
         _deposits(conn, f)
         depths = (confirmations, deposit_depth)
         books = None if wallet is None else _read_books(conn, wallet, receive_indices, depths)
+        flying = rows.settlements_in(conn, [s for s in SettlementState if s.in_flight])
     chain_checks = (Check.WALLET, Check.PAYOUTS, Check.DOUBLE_PAYOUTS)
-    results = [f.result(c) for c in Check if c not in chain_checks]
+    results = [f.result(c) for c in Check if c not in (*chain_checks, Check.SETTLEMENTS)]
     view = None
     if chain is None or books is None:
         skip = "no chain backend given"
@@ -519,5 +580,6 @@ def reconcile(
             f.result(Check.PAYOUTS, f"N = {confirmations}"),
             f.result(Check.DOUBLE_PAYOUTS),
         ]
+    results.append(_stalled(chain, flying, stall_after_blocks, f))
     found = tuple(d for c in Check for d in f.listed[c])
     return ReconcileReport(entries, tuple(results), found, view)

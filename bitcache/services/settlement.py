@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import payable
 from bitcache.core.payouts import Skipped
-from bitcache.errors import ChainMismatch, InvalidInput, StoreError
+from bitcache.errors import ChainError, ChainMismatch, InvalidInput, StoreError
 from bitcache.settlement.job import IN_FLIGHT, Hook, SettlementJob
 from bitcache.settlement.lock import JobLock
 from bitcache.settlement.model import Settlement, SettlementConfig
+from bitcache.settlement.stalls import Stall, stalls
 from bitcache.settlement.states import SettlementState
 from bitcache.store import settlement as rows
 from bitcache.store.ledger import LedgerStore
@@ -36,12 +37,20 @@ def _now_us() -> int:
 @dataclass(frozen=True, slots=True)
 class CycleReport:
     """What one cycle did: the state each in-flight settlement reached, the new
-    settlements, who was skipped by planning and why planning stopped (if it did)."""
+    settlements, who was skipped by planning and why planning stopped (if it did).
+
+    ``created_states``: the state each new settlement reached (``signed`` when
+    its broadcast failed). ``stalled``: settlements in flight that are not
+    moving after this cycle — a broadcast refused or failed (the node's
+    reason kept), or unconfirmed for ``stall_after_blocks`` blocks.
+    """
 
     advanced: tuple[tuple[int, SettlementState], ...]
     created: tuple[int, ...]
     skipped: tuple[Skipped, ...]
     notes: tuple[str, ...]
+    created_states: tuple[tuple[int, SettlementState], ...] = ()
+    stalled: tuple[Stall, ...] = ()
 
 
 class SettlementService:
@@ -56,7 +65,6 @@ class SettlementService:
         *,
         clock: Callable[[], int] | None = None,
         hook: Hook | None = None,
-        receive_indices: Callable[[], Iterable[int]] | None = None,
     ) -> None:
         if chain.network is not wallet.network:
             raise ChainMismatch(
@@ -79,7 +87,6 @@ class SettlementService:
             self.lock,
             clock=self._clock,
             hook=hook,
-            receive_indices=receive_indices,
         )
 
     # --- payout addresses ----------------------------------------------------
@@ -138,7 +145,19 @@ class SettlementService:
         with self.locked() as job:
             advanced = tuple((s.id, job.advance(s.id).state) for s in job.in_flight())
             outcome = job.plan_and_send(anchor)
-        return CycleReport(advanced, outcome.created, outcome.skipped, outcome.notes)
+        created = tuple((sid, self.job.load(sid).state) for sid in outcome.created)
+        return CycleReport(
+            advanced, outcome.created, outcome.skipped, outcome.notes, created,
+            self._stalled_after_cycle(),
+        )
+
+    def _stalled_after_cycle(self) -> tuple[Stall, ...]:
+        """Stalled settlements; if the tip cannot be read now, those the books show alone
+        (the cycle's work is done and committed: the next cycle meets the failure)."""
+        try:
+            return self.stalled()
+        except ChainError:
+            return stalls(self.settlements(), None, self.config.stall_after_blocks)
 
     def abandon(self, settlement_id: int, reason: str) -> Settlement:
         """Void a settlement on the operator's word and return the credit to its payees.
@@ -151,6 +170,12 @@ class SettlementService:
             return job.abandon(settlement_id, reason)
 
     # --- reads ---------------------------------------------------------------
+
+    def stalled(self) -> tuple[Stall, ...]:
+        """Settlements in flight that are not moving (see :mod:`bitcache.settlement.stalls`)."""
+        flying = self.settlements()
+        tip = self.job.chain.tip().height if flying else None
+        return stalls(flying, tip, self.config.stall_after_blocks)
 
     def settlement(self, settlement_id: int) -> Settlement:
         return self.job.load(settlement_id)

@@ -4,7 +4,7 @@
 - ``model``: settlements, versions and payees as stored, and the job's knobs;
 - ``tracking``: what the chain shows of a settlement's inputs, and the next step (pure);
 - ``postings``: the ledger entries at reservation, final and void (pure);
-- ``coins``: which wallet coins a new batch may spend (pure);
+- ``coins``: which wallet coins a new batch may spend: only those the books hold (pure);
 - ``lock``: the job lock; ``job``: the job itself.
 
 The use cases are in :mod:`bitcache.services.settlement`.

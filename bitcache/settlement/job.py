@@ -23,7 +23,7 @@ reloads the stored state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -41,6 +41,7 @@ from bitcache.core.payouts import (
     plan_payouts,
 )
 from bitcache.errors import (
+    BroadcastRejected,
     ChainError,
     FeeEstimateUnavailable,
     InsufficientWalletFunds,
@@ -51,12 +52,19 @@ from bitcache.errors import (
 )
 from bitcache.settlement.coins import KeyPath, wallet_coins
 from bitcache.settlement.lock import JobLock
-from bitcache.settlement.model import ReservedPayout, Settlement, SettlementConfig, Version
+from bitcache.settlement.model import (
+    BroadcastFailure,
+    ReservedPayout,
+    Settlement,
+    SettlementConfig,
+    Version,
+)
 from bitcache.settlement.parents import fetch_parents, parent_fates
 from bitcache.settlement.postings import final_entries, reservation, void_entries
 from bitcache.settlement.states import SettlementState
 from bitcache.settlement.tracking import Action, Observation, Sighting, Step, decide, observe
 from bitcache.store import settlement as rows
+from bitcache.store.holdings import holdings
 from bitcache.store.ledger import LedgerStore
 from bitcache.tx.builder import build_transaction
 from bitcache.tx.coinselect import CoinSelection, SpendableCoin, select_coins, use_coins
@@ -67,12 +75,23 @@ from bitcache.wallet.keys import Chain, HDWallet
 
 Hook = Callable[[str], None]
 IN_FLIGHT = tuple(s for s in SettlementState if s.in_flight)
+_SEEN = (Sighting.OURS_MEMPOOL, Sighting.OURS_CONFIRMED)
 MAX_STEPS = 8
 _ACCOUNTS = (default_spec(SETTLING), default_spec(NETWORK_FEES), default_spec(WALLET))
 
 
 def _no_hook(point: str) -> None:
     """Default hook: nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsent:
+    """Why no version of a settlement went through: the kind, the node's reason (or the
+    backend's error), and every version's error for ``last_error``."""
+
+    failure: BroadcastFailure
+    reason: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +116,11 @@ class SettlementJob:
         *,
         clock: Callable[[], int],
         hook: Hook | None = None,
-        receive_indices: Callable[[], Iterable[int]] | None = None,
     ) -> None:
         self.ledger, self.chain, self.wallet, self.config = ledger, chain, wallet, config
         self.lock = lock
         self._clock = clock
         self._hook = hook or _no_hook
-        self._receive_indices = receive_indices
         self._paths: dict[KeyPath, bytes] = {}
 
     # --- storage helpers -----------------------------------------------------
@@ -131,6 +148,18 @@ class SettlementJob:
     def _note(self, s: Settlement, error: str) -> None:
         with self._tx() as conn:
             rows.note_attempt(conn, s.id, error, self._clock())
+
+    def _note_unsent(self, s: Settlement, unsent: _Unsent, tip: Tip) -> None:
+        """Count the attempt and keep why the broadcast failed (in one transaction)."""
+        with self._tx() as conn:
+            rows.note_attempt(conn, s.id, f"broadcast failed: {unsent.detail}", self._clock())
+            rows.record_broadcast_failure(conn, s.id, unsent.failure, unsent.reason, tip.height)
+
+    def _clear_unsent(self, s: Settlement) -> None:
+        """A version went through or is on chain: forget the last broadcast failure."""
+        if s.broadcast_problem is not None:
+            with self._tx() as conn:
+                rows.clear_broadcast_failure(conn, s.id)
 
     # --- observing -----------------------------------------------------------
 
@@ -168,6 +197,8 @@ class SettlementJob:
                 if s.state is SettlementState.PLANNED
                 else self.observe(s, tip)
             )
+            if obs.sighting in _SEEN:
+                self._clear_unsent(s)
             step = decide(
                 s.state,
                 s.confirmations,
@@ -252,17 +283,23 @@ class SettlementJob:
         self._hook("signed")
         return True
 
-    def _broadcast_any(self, versions: Sequence[Version]) -> str | None:
-        """Broadcast the newest version a node accepts; None and the errors noted if none."""
-        errors = []
+    def _broadcast_any(self, versions: Sequence[Version]) -> _Unsent | None:
+        """Broadcast the newest version a node accepts; None, or why none went through."""
+        errors, reasons, unreachable = [], [], False
         for version in reversed(versions):
             try:
                 self.chain.broadcast(version.raw)
+            except BroadcastRejected as exc:
+                error, why = str(exc), exc.reason  # the node's own words
             except ChainError as exc:
-                errors.append(f"{version.txid[:16]}: {exc}")
-                continue
-            return None
-        return "; ".join(errors) or "no version to broadcast"
+                error, why, unreachable = str(exc), str(exc), True
+            else:
+                return None
+            errors.append(f"{version.txid[:16]}: {error}")
+            reasons.append(why if len(versions) == 1 else f"version {version.n}: {why}")
+        failure = BroadcastFailure.UNREACHABLE if unreachable else BroadcastFailure.REFUSED
+        detail = "; ".join(errors) or "no version to broadcast"
+        return _Unsent(failure, "; ".join(reasons) or detail, detail)
 
     def _claim(self, s: Settlement) -> None:
         """Commit, before a broadcast, that this job still holds the lock and ``s`` is still
@@ -271,19 +308,35 @@ class SettlementJob:
             rows.check_state(conn, s.id, s.state)
 
     def _send(self, s: Settlement, tip: Tip) -> bool:
-        """(Re)broadcast; a refusal is noted and retried next cycle, never a reason to re-plan."""
+        """(Re)broadcast; a refusal is kept and retried next cycle, never a reason to re-plan.
+
+        A version paying less than the node's relay floor (it rose since) would be refused
+        for ever: it is replaced at once by a fee bump (same inputs, so still one payout).
+        """
         self._claim(s)
-        error = self._broadcast_any(s.versions)
-        if error is not None:
-            self._note(s, f"broadcast failed: {error}")
+        unsent = self._broadcast_any(s.versions)
+        if unsent is not None:
+            self._note_unsent(s, unsent, tip)
+            if self._below_floor(s):
+                self._bump(s, tip)
             return False
         self._hook("sent")
+        self._clear_unsent(s)
         if s.state is SettlementState.SIGNED:
             self._move(s, SettlementState.BROADCAST, "broadcast", broadcast_height=tip.height)
             return True
         return False
 
     # --- fee bump ------------------------------------------------------------
+
+    def _below_floor(self, s: Settlement) -> bool:
+        """Whether the newest version pays less than the node relays now."""
+        if s.latest is None:
+            return False
+        try:
+            return s.latest.fee_rate_sat_per_kvb < self.chain.relay_floor()
+        except FeeEstimateUnavailable:
+            return False
 
     def _change_spent_by_others(self, s: Settlement) -> bool:
         with self.ledger.read() as conn:
@@ -295,10 +348,14 @@ class SettlementJob:
             estimate = self.chain.fee_rate(self.config.fee_target_blocks)
         except FeeEstimateUnavailable:
             estimate = latest.fee_rate_sat_per_kvb
-        step = self.config.bump_step_sat_per_kvb
-        rate = max(
-            choose_fee_rate(estimate, self.config.payout), latest.fee_rate_sat_per_kvb + step
-        )
+        try:
+            floor = self.chain.relay_floor()
+        except FeeEstimateUnavailable:
+            floor = 0
+        payout, step = self.config.payout, self.config.bump_step_sat_per_kvb
+        if floor > payout.fee_ceiling_sat_per_kvb:
+            return None
+        rate = max(choose_fee_rate(estimate, payout, floor), latest.fee_rate_sat_per_kvb + step)
         selection = use_coins(s.inputs, s.payments(), rate, anchor=s.anchor)
         vsize = vsize_of(selection.weight)
         required = latest.fee_sat + -(-step * vsize // 1000)
@@ -329,9 +386,9 @@ class SettlementJob:
             rows.insert_version(conn, s.id, version)
             rows.move(conn, s.id, s.state, SettlementState.BROADCAST, self._clock())
         self._hook("bumped")
-        error = self._broadcast_any([version])
-        if error is not None:
-            self._note(s, f"broadcast of the fee bump failed: {error}")
+        unsent = self._broadcast_any([version])
+        if unsent is not None:  # the previous version is still in the mempool
+            self._note(s, f"broadcast of the fee bump failed: {unsent.detail}")
             return
         self._hook("bump-sent")
 
@@ -412,19 +469,21 @@ class SettlementJob:
         return found
 
     def spendable_coins(self, tip: Tip) -> list[SpendableCoin]:
-        """Wallet coins a new batch may spend (see :mod:`bitcache.settlement.coins`)."""
+        """Coins the books hold that the chain shows unspent and spendable now
+        (see :mod:`bitcache.settlement.coins`): never an uncredited deposit."""
         with self.ledger.read() as conn:
-            change_count = rows.next_change_index(conn)
+            held = holdings(conn)
             reserved = rows.reserved_outpoints(conn)
-        receive = (
-            self._receive_indices() if self._receive_indices else range(self.config.receive_scan)
+        scripts = sorted({self._script(*path) for path in held.key_paths()})
+        utxos = self.chain.utxos(scripts) if scripts else []
+        return wallet_coins(
+            utxos,
+            held,
+            lambda path: self._script(*path),
+            reserved,
+            tip.height,
+            self.config.min_input_confirmations,
         )
-        paths: dict[bytes, KeyPath] = {}
-        for chain, indices in ((Chain.EXTERNAL, receive), (Chain.INTERNAL, range(change_count))):
-            for index in indices:
-                paths[self._script(chain, index)] = (chain, index)
-        utxos = self.chain.utxos(list(paths)) if paths else []
-        return wallet_coins(utxos, paths, reserved, tip.height, self.config.min_input_confirmations)
 
     def _wallet_headroom(self) -> int:
         """msat the books' asset:wallet can still see leave: its balance less what is in flight."""
@@ -447,9 +506,16 @@ class SettlementJob:
             return PlanOutcome(notes=("no uploader is due a payout",))
         try:
             estimate = self.chain.fee_rate(self.config.fee_target_blocks)
+            floor = self.chain.relay_floor()
         except FeeEstimateUnavailable as exc:
             return PlanOutcome(notes=(f"no fee estimate: {exc}",))
-        plan = plan_payouts(payables, self.config.payout, estimate, anchor=anchor)
+        ceiling = self.config.payout.fee_ceiling_sat_per_kvb
+        if floor > ceiling:
+            note = f"the node relays nothing under {floor} sat/kvB, above the fee ceiling {ceiling}"
+            return PlanOutcome(notes=(note,))
+        plan = plan_payouts(
+            payables, self.config.payout, estimate, anchor=anchor, relay_floor_sat_per_kvb=floor
+        )
         created, notes = self._send_batches(plan, tip)
         return PlanOutcome(tuple(created), plan.skipped, tuple(notes))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from bitcache.core.money import MSAT_PER_SAT
@@ -45,6 +46,31 @@ class ReservedPayout:
         return Payment(self.script_pubkey, self.script_type, self.payout_sat)
 
 
+#: Blocks a settlement may stay unconfirmed after planning before it counts as stalled
+#: (about a day).
+DEFAULT_STALL_AFTER_BLOCKS = 144
+
+
+class BroadcastFailure(enum.Enum):
+    """Why the last broadcast of a settlement did not get it to a node."""
+
+    REFUSED = "refused"  # a node refused it: ``reason`` is the node's own words
+    UNREACHABLE = "unreachable"  # the backend could not be asked (timeout, HTTP 5xx…)
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastProblem:
+    """The last broadcast of a settlement failed and none has succeeded since.
+
+    ``since_height``: the tip when the first failure of this run happened.
+    Cleared when a broadcast is accepted or a version is seen on chain.
+    """
+
+    failure: BroadcastFailure
+    reason: str
+    since_height: int
+
+
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """A settlement as stored: state, plan, every version, and what it reserved."""
@@ -64,6 +90,7 @@ class Settlement:
     versions: tuple[Version, ...]
     inputs: tuple[SpendableCoin, ...]
     payouts: tuple[ReservedPayout, ...]
+    broadcast_problem: BroadcastProblem | None = None
 
     @property
     def txids(self) -> frozenset[str]:
@@ -105,11 +132,14 @@ class SettlementConfig:
     * ``fee_target_blocks``: confirmation target asked of the fee estimator;
     * ``max_in_flight``: settlements in flight at once before a new batch is
       planned; ``batch_interval_blocks``: blocks between two plannings;
-    * ``min_input_confirmations``: confirmations a wallet coin needs before
-      it is spent (our own change excepted);
-    * ``receive_scan``: receive-chain indices scanned for wallet coins when no
-      list of issued deposit indices is given;
-    * ``lock_lease_seconds``: how long the job lock holds without renewal.
+    * ``min_input_confirmations``: confirmations a coin the books hold (a
+      credited deposit or funding) must still have when it is spent (our own
+      change excepted). It is never a reason to spend a coin: only coins the
+      books hold are spent (see :mod:`bitcache.settlement.coins`);
+    * ``lock_lease_seconds``: how long the job lock holds without renewal;
+    * ``stall_after_blocks``: blocks a settlement may stay unconfirmed after it
+      was planned before it is reported as not moving (see
+      :mod:`bitcache.settlement.stalls`).
     """
 
     payout: PayoutPolicy = field(default_factory=PayoutPolicy)
@@ -121,8 +151,8 @@ class SettlementConfig:
     max_in_flight: int = 1
     batch_interval_blocks: int = 0
     min_input_confirmations: int = 1
-    receive_scan: int = 100
     lock_lease_seconds: int = 600
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS
 
     def __post_init__(self) -> None:
         if not isinstance(self.payout, PayoutPolicy) or not isinstance(self.limits, PolicyLimits):
@@ -134,8 +164,8 @@ class SettlementConfig:
         _positive("max_in_flight", self.max_in_flight)
         _positive("batch_interval_blocks", self.batch_interval_blocks, 0)
         _positive("min_input_confirmations", self.min_input_confirmations)
-        _positive("receive_scan", self.receive_scan, 0)
         _positive("lock_lease_seconds", self.lock_lease_seconds)
+        _positive("stall_after_blocks", self.stall_after_blocks)
         if self.payout.fee_floor_sat_per_kvb < self.limits.min_fee_rate_sat_per_kvb:
             raise InvalidPolicy(
                 f"the payout fee floor {self.payout.fee_floor_sat_per_kvb} sat/kvB is below the "

@@ -201,6 +201,12 @@ def issued_indices(conn: Connection) -> set[int]:
     return {int(r[0]) for r in conn.execute(text("SELECT derivation_index FROM deposit_addresses"))}
 
 
+def next_index(conn: Connection) -> int:
+    """The index after the highest assigned one (one indexed read, however many exist)."""
+    found = conn.execute(text("SELECT max(derivation_index) FROM deposit_addresses")).scalar()
+    return 0 if found is None else int(found) + 1
+
+
 def funded_indices(conn: Connection) -> set[int]:
     """Indices with at least one deposit credited (and not reorganised away)."""
     found = conn.execute(

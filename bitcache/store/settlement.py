@@ -33,7 +33,13 @@ from sqlmodel import Field, SQLModel
 from bitcache.chain.protocol import OutPoint
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidTransition, SettlementLocked, UnknownEntry
-from bitcache.settlement.model import ReservedPayout, Settlement, Version
+from bitcache.settlement.model import (
+    BroadcastFailure,
+    BroadcastProblem,
+    ReservedPayout,
+    Settlement,
+    Version,
+)
 from bitcache.settlement.states import SettlementState, check_transition
 from bitcache.tx.coinselect import SpendableCoin
 
@@ -73,6 +79,16 @@ class SettlementRow(SQLModel, table=True):
     last_error: str = Field(default="", max_length=500)
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: '' while the last broadcast went through; else 'refused' or 'unreachable'
+    broadcast_failure: str = Field(
+        default="", sa_column=Column(String(16), nullable=False, server_default="")
+    )
+    broadcast_error: str = Field(
+        default="", sa_column=Column(String(500), nullable=False, server_default="")
+    )
+    broadcast_failed_since: int | None = Field(
+        default=None, sa_column=Column(Integer, nullable=True)
+    )
 
 
 class SettlementVersionRow(SQLModel, table=True):
@@ -327,8 +343,9 @@ def insert_settlement(conn: Connection, new: NewSettlement, now: int) -> int:
     result = conn.execute(
         text(
             "INSERT INTO settlements (state, fee_rate, created_height, change_index, anchor, "
-            "confirmations, reason, attempts, last_error, created_at, updated_at) VALUES "
-            "(:s, :r, :h, :c, :a, 0, '', 0, '', :now, :now) RETURNING id"
+            "confirmations, reason, attempts, last_error, created_at, updated_at, "
+            "broadcast_failure, broadcast_error) VALUES "
+            "(:s, :r, :h, :c, :a, 0, '', 0, '', :now, :now, '', '') RETURNING id"
         ),
         {
             "s": SettlementState.PLANNED.value,
@@ -486,6 +503,30 @@ def note_attempt(conn: Connection, sid: int, error: str, now: int) -> None:
     )
 
 
+def record_broadcast_failure(
+    conn: Connection, sid: int, failure: BroadcastFailure, reason: str, height: int
+) -> None:
+    """Keep why the last broadcast failed; the height of the first failure in a row stays."""
+    conn.execute(
+        text(
+            "UPDATE settlements SET broadcast_failure = :f, broadcast_error = :e, "
+            "broadcast_failed_since = coalesce(broadcast_failed_since, :h) WHERE id = :id"
+        ),
+        {"f": failure.value, "e": reason[:500], "h": height, "id": sid},
+    )
+
+
+def clear_broadcast_failure(conn: Connection, sid: int) -> None:
+    """A broadcast went through (or a version was seen on chain): nothing is failing."""
+    conn.execute(
+        text(
+            "UPDATE settlements SET broadcast_failure = '', broadcast_error = '', "
+            "broadcast_failed_since = NULL WHERE id = :id"
+        ),
+        {"id": sid},
+    )
+
+
 def _versions(conn: Connection, sid: int) -> tuple[Version, ...]:
     rows = conn.execute(
         text(
@@ -537,8 +578,16 @@ def _payouts(conn: Connection, sid: int) -> tuple[ReservedPayout, ...]:
 
 _COLUMNS = (
     "id, state, fee_rate, created_height, change_index, anchor, broadcast_height, "
-    "confirmations, confirmed_txid, reason, attempts, last_error"
+    "confirmations, confirmed_txid, reason, attempts, last_error, broadcast_failure, "
+    "broadcast_error, broadcast_failed_since"
 )
+
+
+def _problem(r: Any) -> BroadcastProblem | None:
+    if not r[12]:
+        return None
+    since = 0 if r[14] is None else int(r[14])
+    return BroadcastProblem(BroadcastFailure(str(r[12])), str(r[13]), since)
 
 
 def _settlement(conn: Connection, r: Any) -> Settlement:
@@ -559,6 +608,7 @@ def _settlement(conn: Connection, r: Any) -> Settlement:
         versions=_versions(conn, sid),
         inputs=_inputs(conn, sid),
         payouts=_payouts(conn, sid),
+        broadcast_problem=_problem(r),
     )
 
 

@@ -5,6 +5,13 @@ Pure code: no database, network, clock or randomness. The usual path is
 ``check_transaction`` (see docs/transactions.md).
 """
 
+from bitcache.bitcoin.script import (
+    MAX_ANCHOR_BYTES,
+    null_data_script,
+    p2wpkh_script,
+    script_type_of,
+)
+from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut
 from bitcache.tx.builder import (
     RBF_SEQUENCE,
     TX_VERSION,
@@ -14,17 +21,10 @@ from bitcache.tx.builder import (
 )
 from bitcache.tx.coinselect import CoinSelection, SpendableCoin, select_coins, use_coins
 from bitcache.tx.fees import clamp_fee_rate, fee_for_weight, fee_rate_of
-from bitcache.tx.outputs import (
-    MAX_ANCHOR_BYTES,
-    Payment,
-    null_data_script,
-    p2wpkh_script,
-    script_type_of,
-)
+from bitcache.tx.outputs import Payment
 from bitcache.tx.policy import PolicyLimits, check_dust, check_transaction
 from bitcache.tx.sighash import SIGHASH_ALL, SharedHashes, bip143_sighash
 from bitcache.tx.sign import KeyFor, SignedTransaction, sign_transaction
-from bitcache.tx.transaction import Transaction, TxIn, TxOut
 
 __all__ = [
     "MAX_ANCHOR_BYTES",

@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bitcache.bitcoin.script import null_data_script, script_type_of
+from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut
 from bitcache.errors import InvalidInput
 from bitcache.tx.coinselect import CoinSelection, SpendableCoin
-from bitcache.tx.outputs import Payment, null_data_script, script_type_of
+from bitcache.tx.outputs import Payment
 from bitcache.tx.policy import check_dust
 from bitcache.tx.sizes import tx_weight
-from bitcache.tx.transaction import Transaction, TxIn, TxOut
 
 TX_VERSION = 2
 RBF_SEQUENCE = 0xFFFF_FFFD

@@ -35,11 +35,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bitcache.bitcoin.script import null_data_script, require_script_type
+from bitcache.bitcoin.transaction import check_sat
 from bitcache.chain.protocol import OutPoint, Utxo
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InsufficientWalletFunds, InvalidInput
 from bitcache.tx.fees import check_fee_rate, fee_for_weight
-from bitcache.tx.outputs import Payment, check_sat, null_data_script, require_script_type
+from bitcache.tx.outputs import Payment
 from bitcache.tx.sizes import P2WPKH_INPUT_WU, output_wu, overhead_wu, script_output_wu
 
 SEARCH_STEPS = 100_000

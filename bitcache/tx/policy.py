@@ -21,11 +21,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bitcache.bitcoin.compact import compact_size_len
+from bitcache.bitcoin.script import is_null_data, is_witness_program, script_type_of
+from bitcache.bitcoin.transaction import Transaction, TxOut, check_sat
 from bitcache.errors import InvalidPolicy, PolicyViolation
 from bitcache.tx.fees import check_fee_rate
-from bitcache.tx.outputs import check_sat, is_null_data, script_type_of
 from bitcache.tx.sizes import MAX_STANDARD_TX_WEIGHT
-from bitcache.tx.transaction import Transaction, TxOut
+
+DUST_RELAY_SAT_KVB = 3_000
+"""Bitcoin Core's default dust relay fee (``-dustrelayfee``), sat/kvB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,23 @@ def check_dust(outputs: Sequence[TxOut]) -> None:
             raise PolicyViolation(
                 f"output {i} ({kind.name}) is dust: {out.value_sat} sats < {kind.dust_sat}"
             )
+
+
+def dust_threshold_sat(script: bytes, dust_relay_sat_kvb: int = DUST_RELAY_SAT_KVB) -> int:
+    """Smallest relayable value for an output paying ``script`` (0 for OP_RETURN).
+
+    Standard types use :class:`~bitcache.core.scripttype.ScriptType`'s table;
+    other scripts follow Bitcoin Core's ``GetDustThreshold`` (output size plus
+    the size of an input spending it, at the dust relay fee).
+    """
+    if is_null_data(script):
+        return 0
+    kind = script_type_of(script)
+    if kind is not None and dust_relay_sat_kvb == DUST_RELAY_SAT_KVB:
+        return kind.dust_sat
+    out_size = 8 + compact_size_len(len(script)) + len(script)
+    spend_size = 32 + 4 + 1 + (107 // 4 if is_witness_program(script) else 107) + 4
+    return (out_size + spend_size) * dust_relay_sat_kvb // 1000
 
 
 def check_transaction(

@@ -5,6 +5,12 @@ same for every input signed with SIGHASH_ALL. Computing them once per
 transaction (:class:`SharedHashes`) makes signing a batch O(inputs + outputs)
 instead of O(inputs × outputs): for 20 inputs and 1,000 outputs, one pass
 over the outputs instead of twenty.
+
+bitcache's own code for that reason: python-bitcoinlib's ``SignatureHash``
+recomputes the three digests for every input. ``benchmarks/settlement.py``
+signs the same batch both ways (byte-identical results) and reports the
+speed-up; the tests check the digest against BIP143's vectors and against
+``SignatureHash`` on random transactions.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from bitcache.bitcoin.compact import compact_size
+from bitcache.bitcoin.hashes import sha256d
+from bitcache.bitcoin.transaction import Transaction, check_sat, outpoint_bytes
 from bitcache.errors import InvalidInput
-from bitcache.tx.outputs import check_sat
-from bitcache.tx.transaction import Transaction, compact_size, outpoint_bytes, sha256d
 
 SIGHASH_ALL = 0x01
 
@@ -46,7 +53,7 @@ def bip143_preimage(
     """The serialized message BIP143 hashes for input ``index`` under SIGHASH_ALL.
 
     ``script_code`` is given without its length prefix (for P2WPKH see
-    :func:`bitcache.tx.outputs.p2wpkh_script_code`); ``amount_sat`` is the
+    :func:`bitcache.bitcoin.script.p2wpkh_script_code`); ``amount_sat`` is the
     value of the coin the input spends.
     """
     if not 0 <= index < len(tx.inputs):

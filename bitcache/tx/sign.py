@@ -12,35 +12,24 @@ stored or shown. The key's public key must hash to the coin's script.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import coincurve
 
+from bitcache.bitcoin.hashes import hash160
+from bitcache.bitcoin.script import p2wpkh_script_code
+from bitcache.bitcoin.transaction import Transaction
 from bitcache.errors import TransactionError
 from bitcache.tx.builder import UnsignedTransaction
 from bitcache.tx.coinselect import SpendableCoin
 from bitcache.tx.fees import fee_rate_of
-from bitcache.tx.outputs import p2wpkh_script_code
 from bitcache.tx.sighash import SIGHASH_ALL, SharedHashes, bip143_sighash
-from bitcache.tx.transaction import Transaction
 
 KeyFor = Callable[[SpendableCoin], bytes]
 """Returns the 32-byte private key controlling a coin."""
 
 _HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
-
-
-def hash160(data: bytes) -> bytes:
-    """RIPEMD-160(SHA-256(data)), the hash in P2WPKH programs."""
-    digest = hashlib.sha256(data).digest()
-    try:
-        return hashlib.new("ripemd160", digest).digest()
-    except ValueError:  # OpenSSL 3 without the legacy provider
-        from Crypto.Hash import RIPEMD160
-
-        return RIPEMD160.new(digest).digest()
 
 
 def der_s_value(der: bytes) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bitcache.bitcoin.compact import compact_size_len
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidInput
 
@@ -27,17 +28,6 @@ TX_FIXED_WU = (4 + 4) * WU_PER_VBYTE + 2
 P2WPKH_INPUT_WU = (36 + 1 + 4) * WU_PER_VBYTE + 1 + (1 + 72) + (1 + 33)
 
 MAX_STANDARD_TX_WEIGHT = 400_000
-
-
-def compact_size_len(n: int) -> int:
-    """Bytes taken by the CompactSize encoding of ``n`` (1, 3, 5 or 9)."""
-    if n < 0:
-        raise InvalidInput(f"a count cannot be negative: {n}")
-    if n < 0xFD:
-        return 1
-    if n <= 0xFFFF:
-        return 3
-    return 5 if n <= 0xFFFF_FFFF else 9
 
 
 def output_wu(script_type: ScriptType) -> int:

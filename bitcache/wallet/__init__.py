@@ -1,18 +1,22 @@
 """bitcache.wallet: keys bitcache can trust and addresses it cannot get wrong.
 
-- ``addresses``: parse/validate payout addresses into output scripts, and back.
+- ``addresses``: parse/validate payout addresses into output scripts, and back;
+  the single-key address of a public key (``payout_script_for_key``).
 - ``keys``: BIP39 mnemonic to a BIP84 (P2WPKH) account; watch-only from an xpub.
 - ``seedbox``: the mnemonic encrypted at rest (scrypt + AES-256-GCM).
 - ``gaplimit``: how far deposit-address indices may run ahead of funded ones.
 - ``bech32``, ``base58``: the address encodings, with precise errors.
+
+``p2wpkh_script`` and ``script_type_of`` are re-exported from
+:mod:`bitcache.bitcoin.script`, their home.
 """
 
+from bitcache.bitcoin.script import p2wpkh_script, script_type_of
 from bitcache.wallet.addresses import (
     PayoutScript,
     address_for_script,
-    p2wpkh_script,
     parse_address,
-    script_type_of,
+    payout_script_for_key,
 )
 from bitcache.wallet.gaplimit import DEFAULT_GAP_LIMIT, highest_allowed_index, next_deposit_index
 from bitcache.wallet.keys import (
@@ -47,6 +51,7 @@ __all__ = [
     "normalize_mnemonic",
     "p2wpkh_script",
     "parse_address",
+    "payout_script_for_key",
     "script_type_of",
     "seal",
 ]

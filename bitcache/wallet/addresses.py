@@ -9,21 +9,28 @@ error, a bech32/bech32m mix-up and a bad witness program each raise their own
 Witness versions 2 to 16 (and v1 programs that are not 32 bytes) are valid
 addresses under BIP350, but no standard output type exists for them yet:
 paying one would be non-standard, so they are refused as unsupported.
+
+:func:`payout_script_for_key` gives the address a single public key has for a
+type (P2PKH, P2SH-wrapped P2WPKH, P2WPKH, BIP86 key-path P2TR) through
+bip-utils' encoders, which hold the BIP86 taproot tweak. Output scripts come
+from :mod:`bitcache.bitcoin.script`; the bech32 decoder is bitcache's own
+(:mod:`bitcache.wallet.bech32` says why).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from bip_utils import P2PKHAddrEncoder, P2SHAddrEncoder, P2TRAddrEncoder, P2WPKHAddrEncoder
+
+from bitcache.bitcoin.script import p2pkh_script, p2sh_script, script_type_of
 from bitcache.core.scripttype import ScriptType
-from bitcache.errors import AddressNetworkMismatch, InvalidAddress
+from bitcache.errors import AddressNetworkMismatch, InvalidAddress, InvalidInput
 from bitcache.network import Network
 from bitcache.wallet.base58 import ALPHABET as B58_ALPHABET
 from bitcache.wallet.base58 import b58decode_check, b58encode_check
 from bitcache.wallet.bech32 import WitnessProgram, decode_segwit, encode_segwit
-
-_OP_DUP, _OP_HASH160, _OP_EQUALVERIFY, _OP_CHECKSIG, _OP_EQUAL = 0x76, 0xA9, 0x88, 0xAC, 0x87
-_OP_1 = 0x51
 
 
 @dataclass(frozen=True)
@@ -59,33 +66,6 @@ def _is_bech32_candidate(text: str) -> bool:
     return "1" in text[1:] and any(c not in B58_ALPHABET for c in text)
 
 
-def script_type_of(script_pubkey: bytes) -> ScriptType | None:
-    """The standard type of an output script, or ``None`` if it is none bitcache pays."""
-    s = script_pubkey
-    if (
-        len(s) == 25
-        and s[:3] == bytes([_OP_DUP, _OP_HASH160, 20])
-        and s[23:] == bytes([_OP_EQUALVERIFY, _OP_CHECKSIG])
-    ):
-        return ScriptType.P2PKH
-    if len(s) == 23 and s[:2] == bytes([_OP_HASH160, 20]) and s[22] == _OP_EQUAL:
-        return ScriptType.P2SH
-    if len(s) == 22 and s[:2] == b"\x00\x14":
-        return ScriptType.P2WPKH
-    if len(s) == 34 and s[:2] == b"\x00\x20":
-        return ScriptType.P2WSH
-    if len(s) == 34 and s[:2] == bytes([_OP_1, 32]):
-        return ScriptType.P2TR
-    return None
-
-
-def p2wpkh_script(pubkey_hash: bytes) -> bytes:
-    """The P2WPKH output script for a 20-byte HASH160 of a compressed public key."""
-    if len(pubkey_hash) != 20:
-        raise InvalidAddress(f"P2WPKH needs a 20-byte key hash, got {len(pubkey_hash)} bytes")
-    return b"\x00\x14" + pubkey_hash
-
-
 def _parse_segwit(text: str, network: Network) -> PayoutScript:
     decoded: WitnessProgram = decode_segwit(text)
     if decoded.hrp != network.hrp:
@@ -114,11 +94,9 @@ def _parse_base58(text: str, network: Network) -> PayoutScript:
         )
     version, digest = payload[0], payload[1:]
     if version == network.p2pkh_version:
-        script = bytes([_OP_DUP, _OP_HASH160, 20]) + digest + bytes([_OP_EQUALVERIFY, _OP_CHECKSIG])
-        return PayoutScript(ScriptType.P2PKH, script, text)
+        return PayoutScript(ScriptType.P2PKH, p2pkh_script(digest), text)
     if version == network.p2sh_version:
-        script = bytes([_OP_HASH160, 20]) + digest + bytes([_OP_EQUAL])
-        return PayoutScript(ScriptType.P2SH, script, text)
+        return PayoutScript(ScriptType.P2SH, p2sh_script(digest), text)
     owners = _networks_of_version(version)
     if owners:
         raise AddressNetworkMismatch(
@@ -155,3 +133,45 @@ def address_for_script(script_pubkey: bytes, network: Network) -> str:
     raise InvalidAddress(
         f"output script {script_pubkey[:40].hex()}… is not a standard type bitcache can pay"
     )
+
+
+def payout_script_for_key(pubkey: bytes, script_type: ScriptType, network: Network) -> PayoutScript:
+    """The single-key destination of a compressed public key for ``script_type``.
+
+    P2PKH, P2SH (wrapping P2WPKH, as BIP49), P2WPKH (BIP84) and P2TR (the
+    BIP86 key-path output: the key tweaked by its own TapTweak hash). P2WSH
+    has no single-key template and is refused, as is a key that is not a
+    point on secp256k1.
+    """
+    encode = _KEY_ENCODERS.get(script_type)
+    if encode is None:
+        raise InvalidInput(f"{script_type!r} has no single-key address template")
+    try:
+        address = encode(pubkey, network)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"not a secp256k1 public key: {exc}") from exc
+    return parse_address(address, network)
+
+
+def _p2pkh_address(key: bytes, net: Network) -> str:
+    return str(P2PKHAddrEncoder.EncodeKey(key, net_ver=bytes([net.p2pkh_version])))
+
+
+def _p2sh_p2wpkh_address(key: bytes, net: Network) -> str:
+    return str(P2SHAddrEncoder.EncodeKey(key, net_ver=bytes([net.p2sh_version])))
+
+
+def _p2wpkh_address(key: bytes, net: Network) -> str:
+    return str(P2WPKHAddrEncoder.EncodeKey(key, hrp=net.hrp))
+
+
+def _p2tr_address(key: bytes, net: Network) -> str:
+    return str(P2TRAddrEncoder.EncodeKey(key, hrp=net.hrp))
+
+
+_KEY_ENCODERS: dict[ScriptType, Callable[[bytes, Network], str]] = {
+    ScriptType.P2PKH: _p2pkh_address,
+    ScriptType.P2SH: _p2sh_p2wpkh_address,
+    ScriptType.P2WPKH: _p2wpkh_address,
+    ScriptType.P2TR: _p2tr_address,
+}

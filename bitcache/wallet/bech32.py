@@ -5,6 +5,13 @@ versions 1 to 16 (bech32 stays for version 0). This is the reference algorithm
 from those BIPs, written to say precisely *why* a string is refused: a bad
 checksum, the wrong one of the two checksums for the witness version, a bad
 witness version or program length, or a malformed string.
+
+bitcache's own code rather than bip-utils' segwit codec because that codec
+cannot say why: it checks a string against the checksum its witness version
+should carry, so a bech32/bech32m mix-up is reported as a checksum error, and
+every other refusal is a ``ValueError`` whose only detail is its text. The
+error classes below are part of bitcache's API and are tested against the
+BIP173 and BIP350 vectors.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bitcache.bitcoin.script import MAX_WITNESS_VERSION, witness_program_script
 from bitcache.errors import (
     AddressChecksumError,
     AddressEncodingMismatch,
@@ -25,7 +33,6 @@ _CHAR_VALUE = {c: i for i, c in enumerate(CHARSET)}
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 MAX_LENGTH = 90
 CHECKSUM_LENGTH = 6
-MAX_WITNESS_VERSION = 16
 
 
 class Encoding(enum.Enum):
@@ -55,8 +62,7 @@ class WitnessProgram:
     @property
     def script_pubkey(self) -> bytes:
         """The output script: OP_version, then a push of the program."""
-        opcode = 0x00 if self.version == 0 else 0x50 + self.version
-        return bytes([opcode, len(self.program)]) + self.program
+        return witness_program_script(self.version, self.program)
 
 
 def _polymod(values: Sequence[int]) -> int:

@@ -27,10 +27,11 @@ from bip_utils import (
     Bip39MnemonicDecoder,
     Bip39MnemonicEncoder,
     Bip39SeedGenerator,
-    Hash160,
     MnemonicChecksumError,
 )
 
+from bitcache.bitcoin.hashes import hash160
+from bitcache.bitcoin.script import p2wpkh_script
 from bitcache.errors import (
     InvalidAddress,
     InvalidExtendedKey,
@@ -40,7 +41,7 @@ from bitcache.errors import (
 )
 from bitcache.network import Network
 from bitcache.network import network as resolve_network
-from bitcache.wallet.addresses import address_for_script, p2wpkh_script
+from bitcache.wallet.addresses import address_for_script
 from bitcache.wallet.base58 import b58decode_check, b58encode_check
 
 PURPOSE = 84
@@ -140,10 +141,6 @@ def _check_chain(chain: Chain) -> Chain:
     return chain
 
 
-def _hash160(data: bytes) -> bytes:
-    return bytes(Hash160.QuickDigest(data))
-
-
 class HDWallet:
     """A BIP84 account: derives deposit and change keys; signs unless watch-only.
 
@@ -231,7 +228,7 @@ class HDWallet:
         _check_index(index)
         node = self._chain_nodes[_check_chain(chain)].ChildKey(index)
         pubkey = bytes(node.PublicKey().RawCompressed().ToBytes())
-        script = p2wpkh_script(_hash160(pubkey))
+        script = p2wpkh_script(hash160(pubkey))
         return DerivedKey(chain, index, pubkey, script, address_for_script(script, self._network))
 
     def receive_key(self, index: int) -> DerivedKey:

@@ -12,9 +12,15 @@ from fakes.reasons import ALREADY_KNOWN, REJECTIONS
 from fakes.server import Fault, Raw, Reply
 from fakes.state import ChainState, make_tx
 
-from bitcache.chain.esplora import Esplora, parse_refusal, pick_fee_rate, script_hash
+from bitcache.chain.esplora import (
+    CHAIN_PAGE,
+    Esplora,
+    parse_refusal,
+    pick_fee_rate,
+    script_hash,
+)
 from bitcache.chain.http import no_jitter
-from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend, TxStatus
+from bitcache.chain.protocol import COINBASE_MATURITY, ChainBackend, OutPoint, OutSpend, TxStatus
 from bitcache.chain.rejection import txid_of
 from bitcache.errors import (
     BroadcastRejected,
@@ -31,6 +37,7 @@ from bitcache.network import Network
 P2WPKH = bytes.fromhex("0014") + bytes(range(20))
 P2TR = bytes.fromhex("5120") + bytes(range(32))
 OTHER = bytes.fromhex("0014") + bytes(20)
+MINER = bytes.fromhex("0014") + bytes([7] * 20)
 
 
 class Sleeps(list[float]):
@@ -124,6 +131,56 @@ def test_utxos(esplora: Esplora, state: ChainState, server: FakeEsplora) -> None
     assert f"/scripthash/{hashlib.sha256(P2TR).hexdigest()}/utxo" in server.paths()
     with pytest.raises(InvalidInput):
         esplora.utxos([b""])
+
+
+def test_utxos_flag_young_coinbase_outputs(
+    esplora: Esplora, state: ChainState, server: FakeEsplora
+) -> None:
+    old = state.mine_to(P2WPKH, 50_000)
+    state.mine(COINBASE_MATURITY)
+    young = state.mine_to(P2WPKH, 50_000)
+    plain = state.fund(P2WPKH, 7_000)
+    pending = state.fund(P2WPKH, 800, confirmed=False)
+    found = {u.outpoint: u for u in esplora.utxos([P2WPKH])}
+    assert found[young].coinbase and not found[young].mature(state.height)
+    assert not found[plain].coinbase and not found[pending].coinbase
+    assert found[old].mature(state.height)
+    looked_up = {p.removeprefix("/tx/") for p in server.paths() if p.count("/") == 2
+                 and p.startswith("/tx/")}
+    assert looked_up == {young.txid, plain.txid}  # only confirmed outputs under 100 blocks
+
+
+def test_received_pages_through_the_history_from_a_height(
+    esplora: Esplora, state: ChainState, server: FakeEsplora
+) -> None:
+    first = state.fund(P2WPKH, 1_000)
+    spent = state.fund(P2WPKH, 9_000)
+    state.spend([spent], [(8_000, OTHER)], confirmed=True)
+    many = [state.fund(P2WPKH, 2_000 + i) for i in range(2 * CHAIN_PAGE)]
+    pending = state.fund(P2WPKH, 777, confirmed=False)
+    everything = esplora.received([P2WPKH], 0)
+    assert [u.outpoint for u in everything] == [first, spent, *many, pending]
+    by = {u.outpoint: u for u in everything}
+    assert by[spent].value_sat == 9_000 and by[spent].height == state.txs[spent.txid].height
+    assert by[spent].block_hash == state.blocks[by[spent].height or 0]
+    assert by[pending].height is None and by[pending].block_hash is None
+    pages = [p for p in server.paths() if "/txs" in p]
+    assert len(pages) == 3  # 53 confirmed transactions (the spender's too): 25 + 25 + 3
+    server.requests.clear()
+    since = state.txs[many[-1].txid].height or 0
+    assert [u.outpoint for u in esplora.received([P2WPKH], since)] == [many[-1], pending]
+    assert len([p for p in server.paths() if "/txs" in p]) == 1  # no page below the height
+    with pytest.raises(InvalidInput):
+        esplora.received([P2WPKH], -1)
+
+
+def test_relay_floor_is_the_lowest_estimate(esplora: Esplora, server: FakeEsplora) -> None:
+    with pytest.raises(FeeEstimateUnavailable):
+        esplora.relay_floor()
+    server.fee_estimates = {"1": Raw("87.882"), "144": Raw("1.0271"), "1008": Raw("1.5")}
+    assert esplora.relay_floor() == 1028
+    server.fee_estimates = {"1": Raw("3"), "6": Raw("0.1")}
+    assert esplora.relay_floor() == 100
 
 
 def test_utxo_missing_field_is_a_protocol_error(
@@ -351,6 +408,9 @@ def test_backend_contract(esplora: Esplora, server: FakeEsplora, state: ChainSta
     spent = state.fund(OTHER, 9_000)
     state.mine(2)
     spender = state.spend([spent], [(8_000, OTHER)], confirmed=True)
-    server.fee_estimates = {"2": Raw("1.0")}
-    facts = ContractFacts(P2WPKH, funding.txid, 0, 40_000, spent, spender.txid, 0)
+    coinbase = state.mine_to(MINER, 50_000)
+    server.fee_estimates = {"2": Raw("1.0"), "144": Raw("0.101"), "1008": Raw("0.5")}
+    facts = ContractFacts(
+        P2WPKH, funding.txid, 0, 40_000, spent, spender.txid, OTHER, 9_000, coinbase, MINER, 101
+    )
     check_backend_contract(esplora, facts)

@@ -10,7 +10,10 @@ import pytest
 from bitcoin.core import CTransaction, b2lx
 from contract import ContractFacts, check_backend_contract
 
-from bitcache.chain.blocks import block_subsidy, parse_tx, script_num_push, serialize_tx
+from bitcache.bitcoin.script import script_num_push
+from bitcache.bitcoin.transaction import Transaction, parse_transaction
+from bitcache.chain.blocks import block_subsidy
+from bitcache.chain.mempool import RelayPolicy
 from bitcache.chain.protocol import ChainBackend, OutPoint
 from bitcache.chain.regtest import ANYONE_CAN_SPEND_SCRIPT, RegtestChain
 from bitcache.errors import (
@@ -47,15 +50,16 @@ def pay(key, coin, to_script, amount, fee=FEE, **kw):
 def test_bip143_signed_transaction_parses_and_reserializes() -> None:
     vector = json.loads((VECTORS / "bip143.json").read_text())["native_p2wpkh"]
     raw = bytes.fromhex(vector["signed_tx"])
-    tx = parse_tx(raw)
-    assert serialize_tx(tx.version, tx.inputs, tx.outputs, tx.locktime) == raw
+    tx = parse_transaction(raw)
+    rebuilt = Transaction(tx.version, tx.inputs, tx.outputs, tx.locktime, tx.witnesses)
+    assert rebuilt.serialize() == raw
     assert tx.txid == b2lx(CTransaction.deserialize(raw).GetTxid())
-    assert tx.inputs[1].witness[1].hex() == vector["public_key"]
+    assert tx.witnesses[1][1].hex() == vector["public_key"]
     assert tx.outputs[0].value_sat == 112_340_000
     with pytest.raises(InvalidInput):
-        parse_tx(raw[:-1])
+        parse_transaction(raw[:-1])
     with pytest.raises(InvalidInput):
-        parse_tx(raw + b"\x00")
+        parse_transaction(raw + b"\x00")
 
 
 @pytest.mark.parametrize(
@@ -248,6 +252,17 @@ def test_fee_below_the_floor_is_refused(funded_chain: RegtestChain, key) -> None
     chain.broadcast(key.spend([coin], [(key.script, coin[1] - 110)]))
 
 
+def test_relay_floor_is_the_mempool_policy(tmp_path: Path, key) -> None:
+    with RegtestChain.open(tmp_path / "floor", policy=RelayPolicy(min_relay_sat_kvb=2_500)) as c:
+        assert c.relay_floor() == 2_500
+        c.mine(101, to_script=key.script)
+        coin = mature_coin(c, key.script)
+        low = key.spend([coin], [(key.script, coin[1] - 200)])  # 110 vB: 1.8 sat/vB
+        with pytest.raises(FeeTooLow):
+            c.broadcast(low)  # the floor it reports is the floor it applies
+        c.broadcast(key.spend([coin], [(key.script, coin[1] - 300)]))  # 2.7 sat/vB
+
+
 def test_garbage_and_bad_arguments(regtest_chain: RegtestChain) -> None:
     with pytest.raises(BroadcastRejected) as info:
         regtest_chain.broadcast(b"\x02\x00\x00\x00garbage")
@@ -316,7 +331,11 @@ def test_regtest_chain_meets_the_backend_contract(
     coin = mature_coin(chain, key.script)
     spender = chain.broadcast(pay(key, coin, other_key.script, 3 * COIN))
     chain.mine(2)
-    facts = ContractFacts(other_key.script, spender, 0, 3 * COIN, coin[0], spender)
+    young = mature_coin(chain, key.script, height=101)  # a coinbase 3 blocks deep
+    facts = ContractFacts(
+        other_key.script, spender, 0, 3 * COIN, coin[0], spender, key.script, coin[1],
+        young[0], key.script, 1000,
+    )
     check_backend_contract(chain, facts)
 
 

@@ -15,9 +15,9 @@ from fakes.server import Fault, Raw
 from fakes.state import ChainState, make_tx
 
 from bitcache.chain.http import RetryPolicy, no_jitter
-from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend
+from bitcache.chain.protocol import COINBASE_MATURITY, ChainBackend, OutPoint, OutSpend
 from bitcache.chain.rejection import rejection_class, txid_of
-from bitcache.chain.rpc import BitcoinCoreRPC, default_cookie_path
+from bitcache.chain.rpc import BLOCK_BATCH, BitcoinCoreRPC, default_cookie_path
 from bitcache.errors import (
     BroadcastRejected,
     ChainAuthFailed,
@@ -37,6 +37,7 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 AUTH = ("alice", "s3cret")
 P2WPKH = bytes.fromhex("0014") + bytes(range(20))
 OTHER = bytes.fromhex("0014") + bytes(20)
+MINER = bytes.fromhex("0014") + bytes([7] * 20)
 
 
 @pytest.fixture
@@ -255,6 +256,78 @@ def test_utxos_without_mempool_and_without_scan_blockhash(
     assert "getrawmempool" not in core.calls()
 
 
+def test_utxos_flag_coinbase_outputs(
+    core: FakeCore, rpc: BitcoinCoreRPC, state: ChainState
+) -> None:
+    young = state.mine_to(P2WPKH, 50_000)
+    plain = state.fund(P2WPKH, 7_000)
+    found = {u.outpoint: u for u in rpc.utxos([P2WPKH])}
+    assert found[young].coinbase and not found[young].mature(state.height)
+    assert not found[plain].coinbase
+
+
+def test_utxos_ask_the_tx_of_young_outputs_when_the_scan_omits_coinbase(
+    core: FakeCore, rpc: BitcoinCoreRPC, state: ChainState
+) -> None:
+    old = state.mine_to(P2WPKH, 50_000)
+    state.mine(COINBASE_MATURITY)
+    young = state.mine_to(P2WPKH, 50_000)
+    plain = state.fund(P2WPKH, 7_000)
+    core.scan_reports_coinbase = False  # nodes before v25
+    found = {u.outpoint: u for u in rpc.utxos([P2WPKH])}
+    assert found[young].coinbase and not found[plain].coinbase
+    assert found[old].mature(state.height)
+    asked = [json.loads(r.body) for r in core.requests]
+    looked_up = {c["params"][0] for c in asked if isinstance(c, dict)
+                 and c["method"] == "getrawtransaction"}
+    assert looked_up == {young.txid, plain.txid}  # the old coinbase is mature whatever it is
+
+
+def test_received_lists_spent_outputs_from_a_height(
+    core: FakeCore, rpc: BitcoinCoreRPC, state: ChainState
+) -> None:
+    early = state.fund(P2WPKH, 1_000)
+    state.mine(BLOCK_BATCH)  # more blocks than one batch between the outputs
+    spent = state.fund(P2WPKH, 9_000)
+    state.spend([spent], [(8_000, OTHER)], confirmed=True)
+    coinbase = state.mine_to(P2WPKH, 50_000)
+    pending = state.fund(P2WPKH, 12_345, confirmed=False)
+    state.fund(OTHER, 5_000, confirmed=False)
+    everything = rpc.received([P2WPKH], 0)
+    assert [u.outpoint for u in everything] == [early, spent, coinbase, pending]
+    by = {u.outpoint: u for u in everything}
+    assert by[spent].height == state.txs[spent.txid].height
+    assert by[spent].block_hash == state.blocks[by[spent].height or 0]
+    assert by[coinbase].coinbase and not by[spent].coinbase and by[pending].height is None
+    since = state.txs[spent.txid].height or 0
+    assert [u.outpoint for u in rpc.received([P2WPKH], since)] == [spent, coinbase, pending]
+    assert rpc.received([], 0) == []
+    with pytest.raises(InvalidInput):
+        rpc.received([P2WPKH], -1)
+
+
+@pytest.mark.parametrize(
+    ("printed", "expected"),
+    [("0.00001000", 1000), ("0.000001", 100), ("1.234e-05", 1234), ("0.000012341", 1235)],
+)
+def test_relay_floor_is_mempoolminfee_exactly(
+    rpc: BitcoinCoreRPC, core: FakeCore, printed: str, expected: int
+) -> None:
+    core.mempool_min_fee = Raw(printed)
+    assert rpc.relay_floor() == expected
+
+
+def test_relay_floor_without_the_field_is_a_protocol_error(
+    rpc: BitcoinCoreRPC, core: FakeCore
+) -> None:
+    core.mempool_min_fee = Raw('"cheap"')
+    with pytest.raises(ChainProtocolError, match="expected a number"):
+        rpc.relay_floor()
+    core.methods["getmempoolinfo"] = lambda: {"loaded": True}
+    with pytest.raises(ChainProtocolError, match="mempoolminfee"):
+        rpc.relay_floor()
+
+
 def test_utxos_reject_sub_sat_amount(
     rpc: BitcoinCoreRPC, core: FakeCore, state: ChainState
 ) -> None:
@@ -327,7 +400,11 @@ def test_backend_contract(rpc: BitcoinCoreRPC, core: FakeCore, state: ChainState
     spender = state.spend([spent], [(8_000, OTHER)], confirmed=True)
     state.mine()
     core.fee_estimates = {2: Raw("0.00001")}
-    facts = ContractFacts(P2WPKH, funding.txid, 0, 40_000, spent, spender.txid, 0)
+    coinbase = state.mine_to(MINER, 50_000)
+    core.mempool_min_fee = Raw("0.000012341")  # BTC/kvB: 1234.1 sat/kvB, rounded up
+    facts = ContractFacts(
+        P2WPKH, funding.txid, 0, 40_000, spent, spender.txid, OTHER, 9_000, coinbase, MINER, 1235
+    )
     check_backend_contract(rpc, facts)
 
 

@@ -11,9 +11,21 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from bitcache.cli import EXIT_CHECK_FAILED, EXIT_REFUSED, NodeConfig, app
+from bitcache.chain import regtest
+from bitcache.chain.mempool import RelayPolicy
+from bitcache.cli import (
+    EXIT_BACKEND,
+    EXIT_CHECK_FAILED,
+    EXIT_REFUSED,
+    EXIT_STALLED,
+    NodeConfig,
+    app,
+)
 from bitcache.core.accounts import OPERATOR_EQUITY, PLATFORM_REVENUE, payable, prepaid
 from bitcache.core.entries import EntryRequest, Posting
+from bitcache.errors import ChainUnavailable
+from bitcache.services.deposits import DepositService
+from bitcache.services.settlement import SettlementService
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.seedbox import decrypt_mnemonic
 
@@ -167,3 +179,70 @@ def test_balance_earnings_and_settle(home: Path, runner: CliRunner) -> None:
     cycle = _json(runner, ["settle"])
     assert cycle["created"] == [] and cycle["notes"]
     assert _json(runner, ["balance", "liability:payable:nobody", "--db", db], EXIT_REFUSED)
+
+
+def _funded_node_owing_carol(home: Path) -> None:
+    """A mature coinbase on the funding address, and 50,000 sat owed to carol."""
+    cfg = NodeConfig.load(home)
+    ledger = LedgerStore.open(cfg.db)
+    watch = cfg.watch_only()
+    with cfg.chain_backend() as chain:
+        DepositService(ledger, watch, chain).funding_address()
+        chain.mine(1, to_script=watch.receive_key(0).script_pubkey)  # type: ignore[attr-defined]
+        chain.mine(100)  # type: ignore[attr-defined]
+        carol = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+        SettlementService(ledger, chain, watch).register_payout_address("carol", carol)
+    for name in (OPERATOR_EQUITY, payable("carol")):
+        ledger.open_account(name)
+    ledger.post("earn:carol", [Posting(OPERATOR_EQUITY, 50_000_000),
+                               Posting(payable("carol"), -50_000_000)])
+    ledger.close()
+
+
+def test_settle_says_a_refused_broadcast_and_reconcile_names_it(
+    home: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _funded_node_owing_carol(home)
+    strict = RelayPolicy(min_relay_sat_kvb=5_000)  # the node's floor is above our 1 sat/vB
+    monkeypatch.setattr(regtest, "RelayPolicy", lambda: strict)
+    # the node reports the default floor but enforces the strict one (its mempool filled up
+    # after it was asked), so the batch is planned below what it now accepts
+    monkeypatch.setattr(regtest.RegtestChain, "relay_floor",
+                        lambda self: RelayPolicy().min_relay_sat_kvb)
+    result = runner.invoke(app, ["settle"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == EXIT_STALLED, result.output
+    assert "planned and sent" not in said and "settlement 1: planned, now signed" in said
+    assert "broadcast refused" in said and "min relay fee not met" in said
+    again = _json(runner, ["settle"], EXIT_STALLED)
+    assert again["created"] == [] and again["advanced"] == [{"settlement": 1, "state": "signed"}]
+    [stall] = again["stalled"]  # type: ignore[misc]
+    assert stall["kind"] == "broadcast_refused" and "min relay fee not met" in stall["detail"]
+    checked = _json(runner, ["reconcile"], EXIT_CHECK_FAILED)
+    assert checked["checks"]["settlements"]["ok"] is False  # type: ignore[index]
+    [finding] = [d for d in checked["discrepancies"]  # type: ignore[attr-defined]
+                 if d["check"] == "settlements"]
+    assert finding["subject"] == "settlement 1" and "min relay fee not met" in finding["detail"]
+    monkeypatch.setattr(regtest, "RelayPolicy", RelayPolicy)  # a node that takes it
+    moved = _json(runner, ["settle"])
+    assert moved["advanced"] == [{"settlement": 1, "state": "broadcast"}]
+    assert moved["stalled"] == []
+    checked = _json(runner, ["reconcile"])
+    assert checked["ok"] is True and checked["checks"]["settlements"] == {  # type: ignore[index]
+        "ok": True, "found": 0, "note": "stall limit 144 blocks"}
+
+
+def test_settle_exits_3_when_a_broadcast_does_not_reach_the_backend(
+    home: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _funded_node_owing_carol(home)
+
+    def unreachable(self: object, raw: bytes) -> str:
+        raise ChainUnavailable("esplora POST /tx: timed out after 4 attempts")
+
+    monkeypatch.setattr(regtest.RegtestChain, "broadcast", unreachable)
+    data = _json(runner, ["settle"], EXIT_BACKEND)
+    assert data["created_states"] == [{"settlement": 1, "state": "signed"}]
+    [stall] = data["stalled"]  # type: ignore[misc]
+    assert stall["kind"] == "broadcast_failed" and "timed out" in stall["detail"]
+    assert _json(runner, ["reconcile"])["ok"] is True  # retried by the next cycle, not a finding

@@ -6,11 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
+from sqlalchemy import text
 
 from bitcache.chain.protocol import OutPoint, Tip, TxStatus, Utxo
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
-from bitcache.errors import ChainProtocolError, ChainUnavailable, GapLimitExceeded, ReorgTooDeep
+from bitcache.errors import (
+    ChainProtocolError,
+    ChainUnavailable,
+    GapLimitExceeded,
+    ReorgTooDeep,
+    WalletMismatch,
+)
 from bitcache.network import Network
 from bitcache.services.deposits import DepositService, ScanReport
 from bitcache.store.deposits import DepositStatus
@@ -232,6 +239,49 @@ def test_funded_addresses_open_the_gap_limit(
         service.deposit_address("d4")
 
 
+def test_a_thousand_unpaid_addresses_never_stall_issuing_and_the_last_is_found(
+    service: DepositService, ledger: LedgerStore, chain: RegtestChain, faucet: Faucet
+) -> None:
+    """Visitors who ask for an address and never pay do not block the next one: bitcache
+    scans every address it issued, so it needs no wallet-recovery gap limit."""
+    addresses = [service.deposit_address(f"visitor{i}") for i in range(1, 1001)]
+    assert len(set(addresses)) == 1000
+    assert [a.index for a in service.addresses()] == list(range(1001))  # 0: the operator
+    assert service.scan().credited == ()
+    faucet.pay(script_of(service, "visitor1000"), 54_321)
+    chain.mine(N)
+    [credit] = service.scan().credited
+    assert (credit.index, credit.account) == (1000, "liability:prepaid:visitor1000")
+    assert prepaid_msat(ledger, "liability:prepaid:visitor1000") == 54_321_000
+    assert service.deposit_address("visitor1001")  # and issuing goes on
+    assert_books_ok(ledger)
+
+
+def test_an_address_the_wallet_does_not_derive_is_refused_before_its_deposit_is_credited(
+    make_service: Callable[..., DepositService], ledger: LedgerStore, chain: RegtestChain,
+    faucet: Faucet, other_wallet: HDWallet,
+) -> None:
+    """A scan does not re-derive every unpaid address, but it checks each address that
+    received an output before crediting it."""
+    service = make_service()
+    for name in ("d1", "d2", "d3"):
+        service.deposit_address(name)
+    foreign = other_wallet.receive_key(2)
+    with ledger.write() as conn:  # a row that is not this wallet's (another seed's address)
+        conn.execute(
+            text("UPDATE deposit_addresses SET script_pubkey = :s, address = :a "
+                 "WHERE derivation_index = 2"),
+            {"s": foreign.script_pubkey, "a": foreign.address},
+        )
+    fresh = make_service()  # a new process: nothing checked yet
+    assert fresh.scan().credited == ()  # first and last addresses are this wallet's
+    faucet.pay(foreign.script_pubkey, 5_000)
+    chain.mine(N)
+    with pytest.raises(WalletMismatch, match="external index 2"):
+        fresh.scan()
+    assert fresh.deposits() == [] and entry_count(ledger) == 0
+
+
 # --- a chain backend that misbehaves ---------------------------------------------
 
 
@@ -257,6 +307,9 @@ class Garbled:
     def utxos(self, scripts: Sequence[bytes]) -> object:
         return self.utxo_answer(self.chain.utxos(scripts))
 
+    def received(self, scripts: Sequence[bytes], since_height: int) -> object:
+        return self.utxo_answer(self.chain.received(scripts, since_height))
+
     def tx_status(self, txid: str) -> object:
         return self.status_answer(self.chain.tx_status(txid))
 
@@ -268,6 +321,9 @@ class Garbled:
 
     def fee_rate(self, target_blocks: int) -> int:
         return self.chain.fee_rate(target_blocks)
+
+    def relay_floor(self) -> int:
+        return self.chain.relay_floor()
 
     def broadcast(self, raw_tx: bytes) -> str:
         return self.chain.broadcast(raw_tx)
@@ -302,10 +358,11 @@ def test_garbage_from_the_backend_writes_nothing(
     service = make_service(chain=garbled)
     faucet.pay(script_of(service, "alice"), 10_000)
     chain.mine(N)
+    before = service.scan_state()  # the tip when the first address was issued
     garbled.utxo_answer = GARBAGE[kind]
     with pytest.raises(ChainProtocolError):
         service.scan()
-    assert entry_count(ledger) == 0 and service.deposits() == [] and service.scan_state() is None
+    assert entry_count(ledger) == 0 and service.deposits() == [] and service.scan_state() == before
     garbled.utxo_answer = lambda found: found
     assert service.scan().credited_sat == 10_000
 

@@ -137,8 +137,7 @@ def test_a_utxo_spent_behind_the_ledgers_back_is_named(world: World) -> None:
 def test_in_flight_settlements_and_uncredited_deposits_are_explained(world: World) -> None:
     deposits = DepositService(world.ledger, world.wallet, world.chain, confirmations=N)
     config = SettlementConfig(confirmations=N, min_input_confirmations=N)
-    service = SettlementService(world.ledger, world.chain, world.wallet, config,
-                                receive_indices=lambda: [a.index for a in deposits.addresses()])
+    service = SettlementService(world.ledger, world.chain, world.wallet, config)
     world.ledger.record_many(
         [EntryRequest("earn:extra", (Posting(payable("u001"), -40_000_000),
                                      Posting(OPERATOR_EQUITY, 40_000_000)))],
@@ -209,3 +208,27 @@ def test_the_fast_encoder_writes_the_core_canonical_content(world: World) -> Non
     assert checked == world.ledger.head()[0] == entry.id + 1
     assert {e.kind for e in world.ledger.entries(start=entry.id)} == {
         EntryKind.PENDING, EntryKind.VOID_PENDING}
+
+
+def test_a_deposit_at_depth_is_awaiting_until_a_scan_has_seen_it_there(world: World) -> None:
+    """A coin that reached N after the last deposit scan is awaiting credit (the next scan
+    credits it); once a scan has seen it at N and not credited it, reconcile names it."""
+    deposits = DepositService(world.ledger, world.wallet, world.chain, confirmations=N)
+    address = deposits.deposit_address("d0002")
+    script = next(a.script_pubkey for a in deposits.addresses() if a.address == address)
+    deposits.scan()
+    coin, value = mature_coin(world.chain)
+    world.chain.broadcast(faucet_transaction(coin, value, [(script, 55_000)]))
+    world.chain.mine(N)  # N deep, but the last scan ran before it was mined
+    report = world.reconcile()
+    assert report.ok, report.discrepancies
+    assert report.wallet is not None
+    waiting = [a for a in report.wallet.adjustments if a.kind == "awaiting_credit"]
+    assert [a.sat for a in waiting] == [55_000]
+    assert "the next scan credits it" in waiting[0].note
+    with world.ledger.engine.begin() as conn:  # a scan that saw it at N, yet no credit
+        tip = world.chain.tip()
+        conn.execute(text("UPDATE deposit_scan_state SET tip_height = :h"), {"h": tip.height})
+    found = _failed(world)
+    assert set(found) == {Check.WALLET}
+    assert any("55000 sat" in s and "not credited" in s for s in found[Check.WALLET])

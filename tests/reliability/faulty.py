@@ -96,8 +96,14 @@ class FaultyChain:
     def outspend(self, outpoint: OutPoint) -> OutSpend:
         return self._route("outspend", outpoint)  # type: ignore[return-value]
 
+    def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
+        return self._route("received", scripts, since_height)  # type: ignore[return-value]
+
     def fee_rate(self, target_blocks: int) -> int:
         return self._route("fee_rate", target_blocks)  # type: ignore[return-value]
+
+    def relay_floor(self) -> int:
+        return self._route("relay_floor")  # type: ignore[return-value]
 
     def broadcast(self, raw_tx: bytes) -> str:
         return self._route("broadcast", raw_tx)  # type: ignore[return-value]

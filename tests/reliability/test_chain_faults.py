@@ -19,7 +19,8 @@ from fakes.server import Fault
 from bitcache.chain.regtest import RegtestChain
 from bitcache.errors import ChainUnavailable, RateLimited
 from bitcache.services.settlement import SettlementService
-from bitcache.settlement.model import Settlement
+from bitcache.settlement.model import BroadcastFailure, Settlement
+from bitcache.settlement.stalls import StallKind
 from bitcache.settlement.states import SettlementState
 from bitcache.store.ledger import LedgerStore
 from tests.reliability.checks import (
@@ -114,14 +115,27 @@ def test_a_failed_broadcast_is_retried_with_the_same_transaction(
 ) -> None:
     svc, scripts = _shop(ledger, faulty)
     faulty.fail("broadcast", fault, refusal=refusal)
-    svc.run_cycle()
+    report = svc.run_cycle()
     s = _only(svc)
     assert s.state is SettlementState.SIGNED and s.attempts == 1
     assert reason.lower() in s.last_error.lower(), s.last_error
     assert faulty.chain.mempool_txids() == []
+    # said as it is: refused with the node's reason, or the backend not reached
+    assert report.created_states == ((s.id, SettlementState.SIGNED),)
+    [stall] = report.stalled
+    problem = s.broadcast_problem
+    assert problem is not None and problem.since_height == faulty.chain.tip().height
+    assert reason.lower() in stall.detail.lower() and reason.lower() in problem.reason.lower()
+    if refusal is not None:
+        assert stall.kind is StallKind.BROADCAST_REFUSED and problem.reason == refusal[1]
+        assert problem.failure is BroadcastFailure.REFUSED
+    else:
+        assert stall.kind is StallKind.BROADCAST_FAILED
+        assert problem.failure is BroadcastFailure.UNREACHABLE
     check_reservations(ledger)
     done = _final(svc, faulty, scripts, ledger)
     assert done.id == s.id and done.versions == s.versions  # rebroadcast, never re-planned
+    assert done.broadcast_problem is None and svc.stalled() == ()
 
 
 def test_a_broadcast_whose_answer_was_lost_is_found_in_the_mempool(

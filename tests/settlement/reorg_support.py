@@ -39,7 +39,6 @@ class Node:
             chain,
             wallet(),
             settings,
-            receive_indices=lambda: [a.index for a in deposits.addresses()],
         )
         return cls(ledger, chain, Faucet(chain), deposits, svc)
 

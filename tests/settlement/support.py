@@ -6,18 +6,19 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from bitcache.chain.protocol import Utxo
+from bitcache.bitcoin.hashes import hash160
+from bitcache.bitcoin.script import p2wpkh_script
+from bitcache.chain.protocol import COINBASE_MATURITY, Utxo
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, SETTLING, WALLET, default_spec, payable
 from bitcache.core.entries import EntryKind, EntryRequest, Posting
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.network import Network
+from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.outputs import p2wpkh_script
-from bitcache.tx.sign import hash160
-from bitcache.wallet.addresses import address_for_script
+from bitcache.wallet.addresses import address_for_script, parse_address
 from bitcache.wallet.keys import HDWallet
 
 SEED = hashlib.sha256(b"bitcache settlement test wallet").digest()
@@ -35,7 +36,6 @@ def config(**overrides: object) -> SettlementConfig:
     values: dict[str, object] = {
         "confirmations": 3,
         "bump_after_blocks": 2,
-        "receive_scan": RECEIVE_SCAN,
         "payout": payout,
     }
     values.update(overrides)
@@ -49,23 +49,14 @@ def service(
 
 
 def fund_wallet(chain: RegtestChain, ledger: LedgerStore, coins: int = 2) -> int:
-    """Mine ``coins`` coinbases to deposit addresses, mature them, book them as operator funding."""
-    w = wallet()
-    for i in range(coins):
-        chain.mine(1, to_script=w.receive_key(i % RECEIVE_SCAN).script_pubkey)
-    chain.mine(100)
-    total = wallet_utxo_value(chain)
-    ledger.record_many(
-        [
-            EntryRequest(
-                f"funding:{chain.tip().height}",
-                (Posting(WALLET, total * 1000), Posting(OPERATOR_EQUITY, -total * 1000)),
-            )
-        ],
-        atomic=True,
-        open_accounts=[default_spec(WALLET), default_spec(OPERATOR_EQUITY)],
-    )
-    return total
+    """Mine ``coins`` coinbases to the operator's funding address, mature them, and let the
+    deposit scan credit them as operator funding (so the books hold them); their total."""
+    deposits = DepositService(ledger, wallet(), chain, confirmations=1)
+    script = address_script(deposits.funding_address())
+    for _ in range(coins):
+        chain.mine(1, to_script=script)
+    chain.mine(COINBASE_MATURITY)
+    return deposits.scan().credited_sat
 
 
 def earn(ledger: LedgerStore, earnings: dict[str, int], tag: str = "1") -> None:
@@ -78,6 +69,10 @@ def earn(ledger: LedgerStore, earnings: dict[str, int], tag: str = "1") -> None:
     ]
     specs = [default_spec(payable(u)) for u in earnings] + [default_spec(OPERATOR_EQUITY)]
     ledger.record_many(requests, atomic=True, open_accounts=specs)
+
+
+def address_script(address: str) -> bytes:
+    return parse_address(address, Network.REGTEST).script_pubkey
 
 
 def payee_address(name: str, kind: str = "p2wpkh") -> tuple[str, bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bitcache.bitcoin.transaction import TxOut
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidInput, PolicyViolation
@@ -17,7 +18,6 @@ from bitcache.tx import (
     sign_transaction,
 )
 from bitcache.tx.policy import check_dust
-from bitcache.tx.transaction import TxOut
 from bitcache.wallet.keys import Chain
 from tests.settlement.support import payee_address, wallet
 

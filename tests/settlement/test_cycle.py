@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
+from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, payable
 from bitcache.core.payouts import FeePayer, PayoutPolicy
 from bitcache.errors import BroadcastRejected, ChainUnavailable, InvalidAddress, InvalidTransition
 from bitcache.settlement.states import SettlementState
 from bitcache.store.ledger import LedgerStore
-from bitcache.tx.transaction import parse_transaction
 from tests.settlement.support import (
     check_books,
     config,

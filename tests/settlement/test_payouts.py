@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bitcache.bitcoin.script import null_data_script
 from bitcache.core.payouts import (
     FeePayer,
     Payable,
@@ -16,7 +17,6 @@ from bitcache.core.payouts import (
 )
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidInput, InvalidPolicy
-from bitcache.tx.outputs import null_data_script
 from bitcache.tx.sizes import MAX_STANDARD_TX_WEIGHT, P2WPKH_INPUT_WU, tx_weight
 from tests.settlement.support import payee_address
 
@@ -55,6 +55,27 @@ def test_fee_rate_is_clamped_to_floor_and_ceiling() -> None:
     assert plan_payouts([], policy, 500).fee_rate_sat_per_kvb == 2_000
     assert plan_payouts([], policy, 50_000).fee_rate_sat_per_kvb == 9_000
     assert plan_payouts([], policy, 4_321).fee_rate_sat_per_kvb == 4_321
+
+
+@given(
+    estimate=st.integers(0, 200_000),
+    floor=st.integers(1, 50_000),
+    ceiling=st.integers(50_000, 150_000),
+    relay=st.integers(0, 200_000),
+)
+def test_the_nodes_relay_floor_raises_the_rate_up_to_the_ceiling(
+    estimate: int, floor: int, ceiling: int, relay: int
+) -> None:
+    policy = PayoutPolicy(fee_floor_sat_per_kvb=floor, fee_ceiling_sat_per_kvb=ceiling)
+    if relay > ceiling:
+        with pytest.raises(InvalidPolicy, match="above the ceiling"):
+            plan_payouts([], policy, estimate, relay_floor_sat_per_kvb=relay)
+        return
+    rate = plan_payouts([], policy, estimate, relay_floor_sat_per_kvb=relay).fee_rate_sat_per_kvb
+    assert rate >= relay and rate >= floor and rate <= ceiling
+    assert rate == min(max(estimate, floor, relay), ceiling)
+    if estimate >= max(floor, relay):  # the estimate is kept when it clears both floors
+        assert rate == min(estimate, ceiling)
 
 
 def test_skip_reasons() -> None:

@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tx_support import payments
 
+from bitcache.bitcoin.script import p2wpkh_script_code
+from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
 from bitcache.chain.protocol import OutPoint
 from bitcache.errors import InvalidInput
-from bitcache.tx.outputs import p2wpkh_script_code
 from bitcache.tx.sighash import SharedHashes, bip143_preimage, bip143_sighash
 from bitcache.tx.sign import sign_digest
-from bitcache.tx.transaction import Transaction, TxIn, TxOut, parse_transaction
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parent.parent / "vectors" / "bip143.json").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from tx_support import CHANGE_SCRIPT, key_for, make_coin, payment, script_of
 
+from bitcache.bitcoin.compact import compact_size_len
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidAmount, InvalidInput, InvalidPolicy, PolicyViolation
 from bitcache.tx import (
@@ -22,7 +23,6 @@ from bitcache.tx import (
 )
 from bitcache.tx.sizes import (
     P2WPKH_INPUT_WU,
-    compact_size_len,
     overhead_wu,
     script_output_wu,
     tx_weight,

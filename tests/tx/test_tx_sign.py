@@ -8,6 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tx_support import CHANGE_SCRIPT, key_for, make_coin, payment, payments, secret
 
+from bitcache.bitcoin.script import p2wpkh_script_code
+from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import TransactionError
 from bitcache.tx import (
@@ -20,10 +22,9 @@ from bitcache.tx import (
     sign_transaction,
     use_coins,
 )
-from bitcache.tx.outputs import Payment, p2wpkh_script_code
+from bitcache.tx.outputs import Payment
 from bitcache.tx.sign import der_s_value, sign_digest
 from bitcache.tx.sizes import vsize_of
-from bitcache.tx.transaction import parse_transaction
 
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 

@@ -7,10 +7,10 @@ import hashlib
 import coincurve
 from hypothesis import strategies as st
 
+from bitcache.bitcoin.hashes import hash160
 from bitcache.chain.protocol import OutPoint
 from bitcache.core.scripttype import ScriptType
 from bitcache.tx import Payment, SpendableCoin, p2wpkh_script
-from bitcache.tx.sign import hash160
 
 ALL_TYPES = tuple(ScriptType)
 

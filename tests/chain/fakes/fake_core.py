@@ -52,6 +52,9 @@ class FakeCore(FakeServer):
         self.auth = auth
         self.txindex = True
         self.scan_reports_blockhash = True
+        self.scan_reports_coinbase = True  # False: a node before v25
+        #: getmempoolinfo's mempoolminfee, BTC/kvB as printed
+        self.mempool_min_fee: Raw = Raw("0.00001000")
         self.has_gettxspendingprevout = True
         #: confirmation target -> BTC/kvB as printed (Raw keeps e.g. "1.234e-05" verbatim)
         self.fee_estimates: dict[int, Raw] = {}
@@ -168,9 +171,10 @@ class FakeCore(FakeServer):
                     "scriptPubKey": script.hex(),
                     "desc": scripts[script],
                     "amount": btc(value),
-                    "coinbase": False,
                     "height": tx.height,
                 }
+                if self.scan_reports_coinbase:
+                    entry["coinbase"] = tx.coinbase
                 if self.scan_reports_blockhash:
                     entry["blockhash"] = self.state.blocks[tx.height or 0]
                 unspents.append(entry)
@@ -187,6 +191,16 @@ class FakeCore(FakeServer):
         header = self.rpc_getblockheader(block_hash)
         txs = [t for t in self.state.txs.values() if t.height == header["height"]]
         return {**header, "tx": [self.rpc_getrawtransaction(t.txid, 1) for t in txs]}
+
+    def rpc_getmempoolinfo(self) -> dict[str, Any]:
+        pool = [tx for tx in self.state.txs.values() if tx.height is None]
+        return {
+            "loaded": True,
+            "size": len(pool),
+            "bytes": sum(len(tx.raw) for tx in pool),
+            "mempoolminfee": self.mempool_min_fee,
+            "minrelaytxfee": Raw("0.00001000"),
+        }
 
     def rpc_getrawmempool(self, verbose: bool = False) -> list[str]:
         return [tx.txid for tx in self.state.txs.values() if tx.height is None]
@@ -206,7 +220,13 @@ class FakeCore(FakeServer):
         out: dict[str, Any] = {
             "txid": tx.txid,
             "hex": tx.raw.hex(),
-            "vin": [{"txid": p.txid, "vout": p.vout, "sequence": 4294967295} for p in tx.inputs],
+            "vin": (
+                [{"coinbase": "03" + tx.raw[:3].hex(), "sequence": 4294967295}]
+                if tx.coinbase
+                else [
+                    {"txid": p.txid, "vout": p.vout, "sequence": 4294967295} for p in tx.inputs
+                ]
+            ),
             "vout": [
                 {"value": btc(v), "n": n, "scriptPubKey": {"hex": s.hex()}}
                 for n, (v, s) in enumerate(tx.outputs)
@@ -228,7 +248,7 @@ class FakeCore(FakeServer):
                     "confirmations": confs,
                     "value": btc(value),
                     "scriptPubKey": {"hex": script.hex()},
-                    "coinbase": False,
+                    "coinbase": tx.coinbase,
                 }
         return None
 

@@ -35,6 +35,9 @@ class FakeEsplora(FakeServer):
             ("GET", r"/blocks/tip/hash", self.tip_hash),
             ("GET", r"/block-height/(\d+)", self.block_height),
             ("GET", r"/scripthash/([0-9a-f]{64})/utxo", self.scripthash_utxo),
+            ("GET", r"/scripthash/([0-9a-f]{64})/txs", self.scripthash_txs),
+            ("GET", rf"/scripthash/([0-9a-f]{{64}})/txs/chain/{_TXID}", self.scripthash_txs),
+            ("GET", rf"/tx/{_TXID}", self.tx_json),
             ("GET", rf"/tx/{_TXID}/status", self.tx_status),
             ("GET", rf"/tx/{_TXID}/hex", self.tx_hex),
             ("GET", rf"/tx/{_TXID}/outspend/(\d+)", self.outspend),
@@ -88,6 +91,42 @@ class FakeEsplora(FakeServer):
                     }
                 )
         return jsonr(entries)
+
+    def _tx(self, tx: FakeTx) -> dict[str, Any]:
+        """A transaction as Esplora's JSON shows it (the fields bitcache reads)."""
+        vin = (
+            [{"is_coinbase": True, "sequence": 4294967295}]
+            if tx.coinbase
+            else [{"txid": p.txid, "vout": p.vout, "is_coinbase": False} for p in tx.inputs]
+        )
+        vout = [{"scriptpubkey": script.hex(), "value": value} for value, script in tx.outputs]
+        return {"txid": tx.txid, "vin": vin, "vout": vout, "status": self._status(tx)}
+
+    def scripthash_txs(self, request: Request, scripthash: str, last: str | None = None) -> Reply:
+        """Mempool transactions (first page only), then the chain's newest first, 25 a page."""
+        mine = [
+            tx
+            for tx in self.state.txs.values()
+            if any(hashlib.sha256(s).hexdigest() == scripthash for _, s in tx.outputs)
+            or any(self._pays(p, scripthash) for p in tx.inputs if not tx.coinbase)
+        ]
+        pool = [tx for tx in mine if tx.height is None]
+        chain = sorted((tx for tx in mine if tx.height is not None),
+                       key=lambda t: t.height or 0, reverse=True)
+        if last is not None:
+            at = [t.txid for t in chain].index(last)
+            page = chain[at + 1 : at + 26]
+        else:
+            page = pool[:50] + chain[:25]
+        return jsonr([self._tx(tx) for tx in page])
+
+    def _pays(self, point: OutPoint, scripthash: str) -> bool:
+        out = self.state.output(point)
+        return out is not None and hashlib.sha256(out[1]).hexdigest() == scripthash
+
+    def tx_json(self, request: Request, txid: str) -> Reply:
+        tx = self.state.txs.get(txid)
+        return text(404, "Transaction not found") if tx is None else jsonr(self._tx(tx))
 
     def tx_status(self, request: Request, txid: str) -> Reply:
         tx = self.state.txs.get(txid)

@@ -60,6 +60,10 @@ def parse_tx(raw: bytes) -> tuple[list[OutPoint], list[tuple[int, bytes]]]:
     return inputs, outputs
 
 
+#: The prevout of a coinbase transaction's one input.
+NULL_PREVOUT = OutPoint("00" * 32, 0xFFFFFFFF)
+
+
 @dataclass
 class FakeTx:
     txid: str
@@ -67,6 +71,10 @@ class FakeTx:
     inputs: list[OutPoint]
     outputs: list[tuple[int, bytes]]
     height: int | None = None  # None: in the mempool
+
+    @property
+    def coinbase(self) -> bool:
+        return self.inputs == [NULL_PREVOUT]
 
 
 @dataclass
@@ -110,6 +118,16 @@ class ChainState:
         tx = self.add(make_tx([source], [(value, script)]), confirmed=confirmed)
         return OutPoint(tx.txid, 0)
 
+    def mine_to(self, script: bytes, value: int) -> OutPoint:
+        """Mine a block whose coinbase pays ``value`` sats to ``script`` (the mempool with it)."""
+        tag = b"\x03" + self.height.to_bytes(3, "little")  # unique per height, as BIP34
+        raw = make_tx([NULL_PREVOUT], [(value, script), (0, b"\x6a" + tag)])
+        self.mine()
+        tx = FakeTx(txid_of(raw), raw, [NULL_PREVOUT], [(value, script), (0, b"\x6a" + tag)])
+        tx.height = self.height
+        self.txs[tx.txid] = tx
+        return OutPoint(tx.txid, 0)
+
     def spend(
         self, points: list[OutPoint], outputs: list[tuple[int, bytes]], *, confirmed: bool = False
     ) -> FakeTx:
@@ -132,7 +150,7 @@ class ChainState:
         spent = {
             p
             for tx in self.txs.values()
-            if include_mempool or tx.height is not None
+            if (include_mempool or tx.height is not None) and not tx.coinbase
             for p in tx.inputs
         }
         return [

@@ -1,0 +1,224 @@
+"""``bitcache init``: a node folder made whole or not at all.
+
+Every input is checked before anything is written (the network, the chain
+backend and its URL, Bitcoin Core's credentials, the database URL, that no
+node is there already). Then the database, the sealed seed, the platform
+key and ``config.json`` are made in that order; if a step fails, what this
+run made is removed, so no seed or key is ever left behind without its node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from bitcache.cli.base import (
+    DEFAULT_HOME,
+    HomeOption,
+    JsonOption,
+    OptDb,
+    _emit,
+    _errors,
+    _passphrase,
+    app,
+    console,
+)
+from bitcache.cli.node import (
+    CHAIN_DIR,
+    CONFIG_FILE,
+    KEY_FILE,
+    LEDGER_FILE,
+    SEED_FILE,
+    NodeConfig,
+    absolute,
+    check_chain,
+    read_secret,
+    resolve_db,
+    shown_url,
+    sqlite_file,
+)
+from bitcache.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+@app.command()
+def init(
+    home: HomeOption = DEFAULT_HOME,
+    network_name: Annotated[str, typer.Option("--network", help="testnet4, signet or regtest")] = (
+        "testnet4"
+    ),
+    chain: Annotated[str, typer.Option(help="regtest (embedded), rpc or esplora")] = "rpc",
+    chain_url: Annotated[str, typer.Option(help="node or Esplora URL")] = "",
+    rpc_user: Annotated[
+        str, typer.Option(help="Bitcoin Core rpcuser (with --rpc-password-file)")
+    ] = "",
+    rpc_password_file: Annotated[
+        Path | None, typer.Option(help="file holding the rpcpassword (config.json keeps its path)")
+    ] = None,
+    rpc_cookie_file: Annotated[
+        Path | None, typer.Option(help="bitcoind's .cookie file (default: the network's own)")
+    ] = None,
+    db: OptDb = None,
+    confirmations: Annotated[int, typer.Option(help="N: deposits and payouts")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a node folder: database, encrypted wallet seed, encrypted platform key.
+
+    The mnemonic is generated from the operating system's randomness, sealed
+    with the passphrase (scrypt + AES-256-GCM) and never printed or written
+    in clear: back up wallet.seed and the passphrase. Every input is checked
+    before anything is written, and if a step fails (the database, say) what
+    this run made is removed: no seed or key is left behind.
+    """
+    from bitcache.services.platformkey import public_key_hex
+
+    with _errors(as_json):
+        planned = _init_config(
+            home, network_name, chain, chain_url, db, confirmations,
+            {"rpc_user": rpc_user, "rpc_password_file": rpc_password_file,
+             "rpc_cookie_file": rpc_cookie_file},
+        )
+        cfg, key = _create_node(planned, _passphrase(confirm=True))
+    facts = {
+        "home": str(cfg.home),
+        "network": cfg.network,
+        "db": shown_url(cfg.db),
+        "chain": chain,
+        "account_xpub": cfg.account_xpub,
+        "platform_public_key": public_key_hex(key),
+    }
+    if as_json:
+        _emit({"ok": True, **facts})
+        return
+    for name, value in facts.items():
+        console.print(f"{name}: {escape(value)}", soft_wrap=True)  # a value stays whole
+    console.print(
+        "[yellow]back up[/yellow] wallet.seed and platform.key with the passphrase: the "
+        "mnemonic is never shown, and without the passphrase the coins are lost"
+    )
+
+
+def _init_config(
+    home: Path,
+    network_name: str,
+    chain: str,
+    chain_url: str,
+    db: str | None,
+    confirmations: int,
+    credentials: dict[str, Any],
+) -> NodeConfig:
+    """The new node's config, every input checked before anything is written (no xpub yet)."""
+    from bitcache.network import network
+    from bitcache.store.database import make_engine, sqlite_url
+
+    net, folder = network(network_name), absolute(home)
+    for name in (SEED_FILE, KEY_FILE, CONFIG_FILE):
+        if (folder / name).exists():
+            raise InvalidInput(f"{folder / name} exists: refusing to overwrite a node")
+    if isinstance(confirmations, bool) or confirmations < 1:
+        raise InvalidInput(f"--confirmations must be at least 1, got {confirmations}")
+    spec = _chain_spec(folder, chain, chain_url, credentials)
+    check_chain(spec, net.value)
+    if chain == "regtest":
+        import bitcache.chain.regtest  # noqa: F401  (MissingExtra without the kernel extra)
+    url = resolve_db(db, absolute(Path())) if db else sqlite_url(folder / LEDGER_FILE)
+    make_engine(url).dispose()  # refuses an unsupported or malformed URL; connects to nothing
+    return NodeConfig(folder, net.value, url, spec, "", confirmations)
+
+
+def _chain_spec(
+    folder: Path, chain: str, chain_url: str, credentials: dict[str, Any]
+) -> dict[str, str]:
+    """The ``chain`` object of config.json: Bitcoin Core credentials by path, never by value."""
+    given = {k: v for k, v in credentials.items() if v}
+    if given and chain != "rpc":
+        raise InvalidInput(
+            "--rpc-user, --rpc-password-file and --rpc-cookie-file go with --chain rpc"
+        )
+    if chain == "regtest":
+        if chain_url:
+            raise InvalidInput("--chain regtest is embedded in the node folder: no --chain-url")
+        return {"kind": "regtest", "path": str(folder / CHAIN_DIR)}
+    if chain == "esplora" and not chain_url:
+        raise InvalidInput("--chain esplora needs --chain-url, the Esplora server's API URL")
+    spec = {"kind": chain, "url": chain_url}
+    for name, value in given.items():
+        spec[name] = value if name == "rpc_user" else str(absolute(value))
+    if "rpc_password_file" in spec:
+        read_secret(Path(spec["rpc_password_file"]), "the RPC password file")
+    return spec
+
+
+def _create_node(planned: NodeConfig, passphrase: str) -> tuple[NodeConfig, Ed25519PrivateKey]:
+    """Database, sealed seed, platform key, config.json: all of them, or none."""
+    from bitcache.network import network
+    from bitcache.services.platformkey import generate_platform_key, save_platform_key
+    from bitcache.store.database import make_engine, upgrade
+    from bitcache.wallet.keys import HDWallet, generate_mnemonic
+    from bitcache.wallet.seedbox import seal
+
+    made = _Made()
+    try:
+        made.folder(planned.home)
+        made.database(planned.db)
+        engine = make_engine(planned.db)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+        mnemonic = generate_mnemonic(secrets.token_bytes(32))
+        xpub = HDWallet.from_mnemonic(mnemonic, network(planned.network)).account_xpub()
+        seed = made.file(planned.home / SEED_FILE)
+        with os.fdopen(os.open(seed, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(seal(mnemonic, passphrase))
+        del mnemonic
+        key = generate_platform_key()
+        save_platform_key(key, made.file(planned.home / KEY_FILE), passphrase=passphrase)
+        cfg = replace(planned, account_xpub=xpub)
+        made.file(planned.home / (CONFIG_FILE + ".tmp"))
+        made.file(planned.home / CONFIG_FILE)
+        cfg.save()
+    except BaseException:
+        made.undo()
+        raise
+    return cfg, key
+
+
+class _Made:
+    """The files and folders one ``init`` created, so that a failed init leaves none."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+
+    def file(self, path: Path) -> Path:
+        if not path.exists():
+            self.paths.append(path)
+        return path
+
+    def folder(self, path: Path) -> None:
+        for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
+            self.paths.append(missing)
+        path.mkdir(parents=True, exist_ok=True)
+
+    def database(self, url: str) -> None:
+        found = sqlite_file(url)
+        if found is not None:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                self.file(found.with_name(found.name + suffix))
+
+    def undo(self) -> None:
+        for path in reversed(self.paths):
+            with contextlib.suppress(OSError):
+                if path.is_dir():
+                    path.rmdir()  # only if empty: never removes what another hand put there
+                else:
+                    path.unlink(missing_ok=True)
