@@ -265,6 +265,20 @@ class HACluster:
             and self.streaming(self.member(leaders[0])) == len(standbys)
         )
 
+    def writable(self, m: Member) -> bool:
+        """``m``'s PostgreSQL runs as a primary (promotion finished)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(
+                host="127.0.0.1", port=m.pg_port, user="postgres", dbname="postgres",
+                connect_timeout=2,
+            ) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and row[0] is False
+
     def streaming(self, leader: Member) -> int:
         """How many standbys stream from ``leader`` (pg_stat_replication)."""
         import psycopg
@@ -288,7 +302,7 @@ class HACluster:
         ends = time.monotonic() + timeout
         while time.monotonic() < ends:
             found = self.leader(among)
-            if found is not None and found is not other_than:
+            if found is not None and found is not other_than and self.writable(found):
                 return found
             time.sleep(0.2)
         raise TimeoutError(f"no leader within {timeout} s; logs in {self.root}")
