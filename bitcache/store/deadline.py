@@ -50,6 +50,7 @@ from bitcache.errors import DeadlineExceeded, InvalidInput
 _FRESH = "bitcache_fresh"
 _BUSY_SET = "bitcache_busy_timeout_set"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+SWEEP_AFTER = 4096  # finished calls in the watchdog's heap before it drops them at once
 
 
 class Call:
@@ -126,10 +127,12 @@ class _Watchdog:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._finished = 0  # calls finished since the heap was last swept
 
     def reset(self) -> None:
         """Forget everything (in a forked child: the parent's thread and locks are not ours)."""
         self._heap = []
+        self._finished = 0
         self._cond = threading.Condition()
         self._thread = None
 
@@ -142,10 +145,19 @@ class _Watchdog:
                     target=self._run, name="bitcache-deadline", daemon=True
                 )
                 self._thread.start()
+            if self._finished > SWEEP_AFTER and 2 * self._finished > len(self._heap):
+                self._heap = [e for e in self._heap if not e[2].done]  # drop finished calls
+                heapq.heapify(self._heap)
+                self._finished = 0
             first = not self._heap or call.expires_at < self._heap[0][0]
             heapq.heappush(self._heap, (call.expires_at, next(self._seq), call))
             if first:
                 self._cond.notify()
+
+    def disarm(self, call: Call) -> None:
+        """``call`` finished: the watchdog leaves it alone (swept from the heap later)."""
+        call.finish()
+        self._finished += 1  # a hint for sweeping: an unlocked race only delays a sweep
 
     def _next_due(self) -> list[Call]:
         """Wait until a live call's deadline passes; the calls that are due."""
@@ -210,7 +222,7 @@ def deadline(seconds: float | None) -> Iterator[Call | None]:
     try:
         yield call
     finally:
-        call.finish()
+        _WATCHDOG.disarm(call)
         _ACTIVE.reset(token)
 
 
