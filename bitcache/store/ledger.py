@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bitcache.core.accounts import AccountSpec, account_name, default_spec
 from bitcache.core.balances import Balance
@@ -47,7 +47,9 @@ from bitcache.errors import (
 )
 from bitcache.store import rows
 from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
+from bitcache.store.deadline import Call, check_seconds, deadline
 from bitcache.store.driver import fetch_in
+from bitcache.store.failures import Attempt, reclassify, store_error
 from bitcache.store.writer import BalanceCache, BatchWriter
 
 
@@ -123,11 +125,24 @@ class _Work:
 
 
 class LedgerStore:
-    """The ledger on a database. Thread-safe to share; one per process is typical."""
+    """The ledger on a database. Thread-safe to share; one per process is typical.
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], int] | None = None):
+    ``deadline_s``: every transaction that is not already inside a call's
+    deadline (:func:`bitcache.store.deadline.deadline`) gets this one; None
+    for none. A transaction past it raises ``DeadlineExceeded`` (or
+    ``OutcomeUnknown`` if COMMIT was sent).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], int] | None = None,
+        deadline_s: float | None = None,
+    ):
         self.engine = engine
         self._clock = clock or _now_us
+        self.deadline_s = check_seconds(deadline_s)
         self._ids: dict[str, int] = {}
         self._specs: dict[str, AccountSpec] = {}
         self._names: dict[int, str] = {}
@@ -136,15 +151,24 @@ class LedgerStore:
 
     @classmethod
     def open(
-        cls, url: str, *, migrate: bool = True, clock: Callable[[], int] | None = None
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], int] | None = None,
+        deadline_s: float | None = None,
     ) -> LedgerStore:
-        """Open (and by default migrate) the database at ``url``."""
-        engine = make_engine(url)
+        """Open (and by default migrate) the database at ``url``.
+
+        ``deadline_s`` is each transaction's default deadline and the
+        PostgreSQL sessions' ``statement_timeout``.
+        """
+        engine = make_engine(url, deadline_s=deadline_s)
         if migrate:
             upgrade(engine)
         else:
             check_schema(engine)
-        return cls(engine, clock=clock)
+        return cls(engine, clock=clock, deadline_s=deadline_s)
 
     def close(self) -> None:
         """Release the engine's connections."""
@@ -155,11 +179,17 @@ class LedgerStore:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction holding the ledger's writer lock."""
+        attempt = Attempt()
         try:
-            with self._translated(), self.engine.begin() as conn:
+            with (
+                deadline(self.deadline_s) as call,
+                self._translated(attempt, call),
+                self.engine.begin() as conn,
+            ):
                 if self._pg:
                     conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
                 yield conn
+                attempt.committing = True
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
             raise
@@ -170,21 +200,28 @@ class LedgerStore:
         self.balance_cache = BalanceCache()
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
+    def _translated(self, attempt: Attempt, call: Call | None) -> Iterator[None]:
+        """Driver errors as classified StoreErrors (see :mod:`bitcache.store.failures`)."""
         try:
             yield
+        except StoreError as exc:
+            attempt.expired = call is not None and call.expired
+            better = reclassify(exc, attempt)
+            if better is exc:
+                raise
+            raise better from exc.__cause__
         except BitcacheError:
             raise
-        except IntegrityError as exc:
-            raise StoreError(f"the database refused the write: {exc.orig}") from exc
-        except (DBAPIError, SQLAlchemyError) as exc:
-            raise StoreError(f"database error: {exc}") from exc
+        except SQLAlchemyError as exc:
+            attempt.expired = call is not None and call.expired
+            raise store_error(exc, "database error", attempt) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (no writer lock)."""
         with (
-            self._translated(),
+            deadline(self.deadline_s) as call,
+            self._translated(Attempt(), call),
             self.engine.connect().execution_options(**READ_ONLY) as conn,
             conn.begin(),
         ):
