@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench reliability-long clean
+.PHONY: demo test lint typecheck unit bench reliability-long ha-deps clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run make PY=python3)"; exit 1; }
@@ -36,8 +36,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/deposits.py --quick
 	$(BIN)/python benchmarks/load.py --quick
 	$(BIN)/python benchmarks/serve.py --quick
+	$(BIN)/python benchmarks/failover.py --quick
 
-reliability-long: $(STAMP)
+# Patroni and etcd for the failover test and benchmark (Debian packages, as root).
+ha-deps:
+	bash .ci/install-ha
+
+reliability-long: $(STAMP) ha-deps
 	BITCACHE_RELIABILITY=long $(BIN)/python -m pytest -q -rA --durations=0 tests/reliability
 	$(BIN)/python benchmarks/load.py
 

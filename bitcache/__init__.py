@@ -38,6 +38,7 @@ from bitcache.core.treehead import (
 from bitcache.errors import *  # noqa: F403
 from bitcache.errors import __doc__ as _errors_doc  # noqa: F401
 from bitcache.network import Network, network
+from bitcache.retry import RetryPolicy
 from bitcache.services.deposits import DepositService, ScanReport
 from bitcache.services.platformkey import (
     generate_platform_key,
@@ -110,6 +111,7 @@ __all__ = [
     "PayoutScript",
     "Posting",
     "ReconcileReport",
+    "RetryPolicy",
     "Sat",
     "ScanReport",
     "SettlementConfig",

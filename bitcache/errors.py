@@ -24,6 +24,7 @@ Error codes and exit codes exist only in the CLI.
     │   ├── UnknownAccount
     │   ├── AccountConflict                 account exists with another kind/limit
     │   ├── InsufficientFunds               a limited account would go below zero
+    │   ├── BalanceOutOfRange               a balance would leave the 64-bit range stored
     │   ├── IdempotencyConflict             same key, different content
     │   ├── UnknownEntry
     │   ├── PendingStateError               pending already posted/voided, not pending
@@ -32,7 +33,15 @@ Error codes and exit codes exist only in the CLI.
     │   ├── JournalCorrupt                  the hash chain or a balance does not verify
     │   ├── UnknownDeposit                  no deposit is recorded for that outpoint
     │   └── DepositStateError               the deposit's state does not allow that recovery step
-    ├── StoreError                          the database failed (wrapped driver error)
+    ├── StoreError                          the database failed (wrapped driver error); permanent
+    │   ├── StoreUnavailable                retryable: connection lost or refused, server shutting
+    │   │   │                               down or starting, read-only standby, serialization
+    │   │   │                               failure, deadlock, statement timeout, SQLite busy
+    │   │   ├── DeadlineExceeded            the call's deadline passed: its connection was
+    │   │   │                               abandoned, nothing was committed
+    │   │   └── OutcomeUnknown              the connection died after COMMIT was sent: retry with
+    │   │                                   the same key (exactly once either way)
+    │   ├── ConstraintViolation             a constraint or trigger refused the write
     │   └── SchemaError                     database not initialised / wrong version
     ├── WalletError
     │   ├── WrongPassphrase
@@ -173,6 +182,10 @@ class InsufficientFunds(LedgerError):
         self.needed = needed
 
 
+class BalanceOutOfRange(LedgerError):
+    """An account's balance would leave the signed 64-bit range the database stores."""
+
+
 class IdempotencyConflict(LedgerError):
     """The idempotency key was used before with different content."""
 
@@ -210,7 +223,41 @@ class DepositStateError(LedgerError):
 
 
 class StoreError(BitcacheError):
-    """The database failed; the driver's error is the ``__cause__``."""
+    """The database failed; the driver's error is the ``__cause__``.
+
+    A plain ``StoreError`` and its other subclasses are permanent: retrying
+    the same call will fail the same way. Only :class:`StoreUnavailable` is
+    worth retrying.
+    """
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot serve the call now; the same call may succeed later.
+
+    Raised for a lost or refused connection (SQLSTATE class 08), a server
+    shutting down or starting (57P01–57P03), a read-only session such as a
+    standby (25006), a serialization failure or deadlock (40001, 40P01), a
+    statement timeout or cancel (57014), too many connections (53300), and
+    SQLite's busy and locked errors. Nothing was committed — except for the
+    :class:`OutcomeUnknown` subclass.
+    """
+
+
+class DeadlineExceeded(StoreUnavailable):
+    """The call's deadline passed: its connection was abandoned and nothing was committed."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """The connection died after COMMIT was sent, so the write may or may not have committed.
+
+    Retry with the same idempotency key: a committed write answers its
+    original result (``replayed``), one that did not commit is made now —
+    exactly once either way.
+    """
+
+
+class ConstraintViolation(StoreError):
+    """A constraint or trigger of the database refused the write (permanent)."""
 
 
 class SchemaError(StoreError):

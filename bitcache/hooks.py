@@ -20,14 +20,22 @@ Answers are frozen receipts; refusals are raised: ``UnknownFile``,
 ``FileNotHeld``, ``InsufficientFunds``, ``IdempotencyConflict`` — and an
 ``InvalidInput`` subclass for bad input, with nothing written. The postings
 each hook makes are described in ``docs/hooks.md``.
+
+A database outage raises ``StoreUnavailable`` (``OutcomeUnknown`` when the
+connection died after COMMIT: retry with the same key). Every call but
+``import_catalog`` is abandoned at ``deadline_s`` (``DeadlineExceeded``);
+with ``retry=RetryPolicy()`` the money-moving hooks retry by themselves
+through a failover, with the same key (:mod:`bitcache.retry`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from bitcache.core.accounts import account_name, prepaid
 from bitcache.core.balances import Balance
+from bitcache.core.checks import is_int
 from bitcache.core.files import (
     CatalogRow,
     FileRecord,
@@ -38,11 +46,13 @@ from bitcache.core.files import (
 from bitcache.core.pricing import FixedRateProvider, PriceRule, RateProvider, SplitPolicy
 from bitcache.core.terms import KEEP, Keep, TermChange, TermsUpdate
 from bitcache.errors import BitcacheError, InvalidInput
+from bitcache.retry import RetryPolicy, retrying
 from bitcache.services import charging, credits, earnings, holds, registry, transfers
 from bitcache.services.charging import DownloadRequest
 from bitcache.services.context import DEFAULT_TRANSFER_TTL_US, Context
 from bitcache.services.earnings import FileEarnings
 from bitcache.services.receipts import DownloadReceipt, MoveReceipt, TransferReceipt
+from bitcache.store.deadline import check_seconds, deadline
 from bitcache.store.ledger import LedgerStore
 
 __all__ = [
@@ -59,14 +69,24 @@ __all__ = [
     "Keep",
     "MoveReceipt",
     "PriceRule",
+    "RetryPolicy",
     "SplitPolicy",
     "TermChange",
     "TransferReceipt",
 ]
 
 
+T = TypeVar("T")
+DEFAULT_DEADLINE_S = 30.0
+
+
 class Hooks:
-    """The storage server's API over one ledger. Thread-safe; one per process is typical."""
+    """The storage server's API over one ledger. Thread-safe; one per process is typical.
+
+    ``deadline_s``: no call (but ``import_catalog``) waits on the database
+    longer; None for no deadline. ``retry``: the money-moving hooks retry
+    ``StoreUnavailable`` with the same key under this policy (off by default).
+    """
 
     def __init__(
         self,
@@ -77,19 +97,41 @@ class Hooks:
         hold_policy: HoldPolicy = HoldPolicy.REDIRECT,
         clock: Callable[[], int] | None = None,
         transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
+        retry: RetryPolicy | None = None,
     ):
+        if not isinstance(ledger, LedgerStore):
+            raise InvalidInput(f"ledger must be a LedgerStore, got {type(ledger).__name__}")
         # Reservations must expire on the ledger's own clock unless told otherwise.
         self.ctx = Context(
-            ledger, splits or SplitPolicy(), rates, hold_policy,
-            clock or ledger._clock, transfer_ttl_us,
+            ledger, SplitPolicy() if splits is None else splits, rates, hold_policy,
+            ledger._clock if clock is None else clock, transfer_ttl_us,
         )
         self.ledger = ledger
+        self.deadline_s = check_seconds(deadline_s)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidInput(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        self.retry = retry
+
+    def _moving(self, fn: Callable[[], T]) -> T:
+        """A keyed, money-moving call: under the deadline, retried if a policy is set."""
+        return retrying(self.retry, self.deadline_s, fn)
+
+    def _bounded(self, fn: Callable[[], T]) -> T:
+        """Any other call: under the deadline, once."""
+        with deadline(self.deadline_s):
+            return fn()
 
     @classmethod
     def open(cls, url: str, *, clock: Callable[[], int] | None = None,
              **options: object) -> Hooks:
         """Open (and migrate) the database at ``url``; ``options`` as for the constructor."""
-        return cls(LedgerStore.open(url, clock=clock), clock=clock, **options)  # type: ignore[arg-type]
+        ledger = LedgerStore.open(url, clock=clock)
+        try:
+            return cls(ledger, clock=clock, **options)  # type: ignore[arg-type]
+        except BaseException:
+            ledger.close()
+            raise
 
     def close(self) -> None:
         """Release the database connections."""
@@ -109,7 +151,7 @@ class Hooks:
         needs a price.
         """
         update = TermsUpdate.of(price=price, size=size, cap=cap, referrer=referrer)
-        return registry.register_file(self.ctx, file, uploader, update)
+        return self._bounded(lambda: registry.register_file(self.ctx, file, uploader, update))
 
     def update_terms(
         self, file: str | bytes, uploader: str, *, price: PriceRule | Keep = KEEP,
@@ -118,15 +160,16 @@ class Hooks:
     ) -> FileRecord:
         """The owner changes a file's terms: the ones given are set (None removes), others kept."""
         update = TermsUpdate.of(price=price, size=size, cap=cap, referrer=referrer)
-        return registry.update_terms(self.ctx, file, uploader, update)
+        return self._bounded(lambda: registry.update_terms(self.ctx, file, uploader, update))
 
     def term_history(self, file: str | bytes) -> list[TermChange]:
         """Every change of a file's owner, price, size, cap or referrer, oldest first."""
-        return registry.term_history(self.ledger, file)
+        return self._bounded(lambda: registry.term_history(self.ledger, file))
 
     def transfer_ownership(self, file: str | bytes, new_uploader: str) -> FileRecord:
         """The platform gives a file to another uploader."""
-        return registry.transfer_ownership(self.ctx, file, new_uploader)
+        return self._bounded(
+            lambda: registry.transfer_ownership(self.ctx, file, new_uploader))
 
     def import_catalog(self, rows: Iterable[CatalogRow | tuple[object, ...]]) -> ImportReport:
         """Register a legacy catalog of (file hash, uploader, price msat[, size]) rows."""
@@ -137,7 +180,7 @@ class Hooks:
 
     def file(self, file: str | bytes) -> FileRecord:
         """A registered file (``UnknownFile`` otherwise)."""
-        return registry.get_file(self.ctx, file)
+        return self._bounded(lambda: registry.get_file(self.ctx, file))
 
     # -- downloads ---------------------------------------------------------
 
@@ -145,8 +188,8 @@ class Hooks:
         self, file: str | bytes, downloader: str, key: str, *, bytes_served: int | None = None
     ) -> DownloadReceipt:
         """Authorize and charge one download in one durable transaction."""
-        return charging.charge_download(
-            self.ctx, DownloadRequest(file, downloader, key, bytes_served))
+        request = DownloadRequest(file, downloader, key, bytes_served)
+        return self._moving(lambda: charging.charge_download(self.ctx, request))
 
     def download_batch(
         self, requests: Sequence[DownloadRequest]
@@ -156,18 +199,20 @@ class Hooks:
             raise InvalidInput(
                 "download_batch needs a sequence of DownloadRequest, "
                 f"got {type(requests).__name__}")
-        return charging.charge_downloads(self.ctx, requests)
+        return self._moving(lambda: charging.charge_downloads(self.ctx, requests))
 
     def begin_transfer(
         self, file: str | bytes, downloader: str, key: str, *, ttl_us: int | None = None
     ) -> TransferReceipt:
         """Reserve the full price of a download whose size served is known only at the end."""
-        return transfers.begin_transfer(self.ctx, file, downloader, key, ttl_us=ttl_us)
+        return self._moving(
+            lambda: transfers.begin_transfer(self.ctx, file, downloader, key, ttl_us=ttl_us))
 
     def complete_transfer(
         self, transfer: TransferReceipt | int, bytes_served: int
     ) -> DownloadReceipt:
         """Charge the bytes served and release the rest of the reservation."""
+        transfers.check_served(bytes_served)
         if isinstance(transfer, TransferReceipt) and transfer.pending_id is None:
             return DownloadReceipt(
                 key=transfer.key, entry_id=None, file_hash=transfer.file_hash,
@@ -175,73 +220,81 @@ class Hooks:
                 platform_msat=0, referrer_msat=0, credited="",
                 balance_after_msat=self.prepaid_balance(transfer.downloader),
             )
-        return transfers.complete_transfer(self.ctx, _pending_id(transfer), bytes_served)
+        pending = _pending_id(transfer)
+        return self._moving(
+            lambda: transfers.complete_transfer(self.ctx, pending, bytes_served))
 
     def cancel_transfer(self, transfer: TransferReceipt | int) -> MoveReceipt | None:
         """Release a reservation (None for a free file's transfer: nothing was reserved)."""
         if isinstance(transfer, TransferReceipt) and transfer.pending_id is None:
             return None
-        return transfers.cancel_transfer(self.ctx, _pending_id(transfer))
+        pending = _pending_id(transfer)
+        return self._moving(lambda: transfers.cancel_transfer(self.ctx, pending))
 
     def expire_transfers(self, now: int | None = None) -> int:
         """Void every expired reservation; returns how many were voided."""
-        return len(self.ledger.expire_pending(now))
+        return self._bounded(lambda: len(self.ledger.expire_pending(now)))
 
     # -- money in, tips, holds ---------------------------------------------
 
     def credit_deposit(self, downloader: str, amount_msat: int, key: str) -> MoveReceipt:
         """Credit a confirmed deposit (wallet debit, prepaid credit); for the deposit flow."""
-        return credits.credit_deposit(self.ctx, downloader, amount_msat, key)
+        return self._moving(
+            lambda: credits.credit_deposit(self.ctx, downloader, amount_msat, key))
 
     def promo_credit(self, downloader: str, amount_msat: int, key: str) -> MoveReceipt:
         """Promotional credit from ``expense:promotions`` to a downloader."""
-        return credits.promo_credit(self.ctx, downloader, amount_msat, key)
+        return self._moving(
+            lambda: credits.promo_credit(self.ctx, downloader, amount_msat, key))
 
     def tip(self, file: str | bytes, tipper: str, amount_msat: int, key: str) -> MoveReceipt:
         """Tip the uploader of a file from the tipper's prepaid balance."""
-        return credits.tip(self.ctx, file, tipper, amount_msat, key)
+        return self._moving(lambda: credits.tip(self.ctx, file, tipper, amount_msat, key))
 
     def hold(self, file: str | bytes, key: str) -> MoveReceipt:
         """Place a takedown hold: the file's unpaid earnings move to its held account."""
-        return holds.hold(self.ctx, file, key)
+        return self._moving(lambda: holds.hold(self.ctx, file, key))
 
     def release(self, file: str | bytes, key: str) -> MoveReceipt:
         """Lift a hold in the uploader's favour."""
-        return holds.release(self.ctx, file, key)
+        return self._moving(lambda: holds.release(self.ctx, file, key))
 
     def refund(self, file: str | bytes, key: str) -> MoveReceipt:
         """Lift a hold by refunding the held balance to the file's downloaders pro rata."""
-        return holds.refund(self.ctx, file, key)
+        return self._moving(lambda: holds.refund(self.ctx, file, key))
 
     # -- queries -----------------------------------------------------------
 
     def balance(self, account: str) -> Balance:
         """The balance of any ledger account."""
-        return self.ledger.balance(account_name(account))
+        name = account_name(account)
+        return self._bounded(lambda: self.ledger.balance(name))
 
     def prepaid_balance(self, downloader: str) -> int:
         """A downloader's available prepaid msat (0 before their first credit)."""
         name = prepaid(party_id(downloader, "downloader id"))
-        found = self.ledger.balances(name).get(name)
+        found = self._bounded(lambda: self.ledger.balances(name)).get(name)
         return 0 if found is None else found.available(debit_normal=False)
 
     def earnings(
         self, uploader: str, *, since: int | None = None, until: int | None = None
     ) -> list[FileEarnings]:
         """An uploader's earnings per file (downloads, msat) over ``[since, until)`` µs."""
-        return earnings.file_earnings(self.ctx, uploader, since=since, until=until)
+        return self._bounded(
+            lambda: earnings.file_earnings(self.ctx, uploader, since=since, until=until))
 
     def top_files(
         self, limit: int = 10, *, since: int | None = None, until: int | None = None
     ) -> list[FileEarnings]:
         """The files that earned the most over ``[since, until)`` µs."""
-        return earnings.top_files(self.ctx, limit, since=since, until=until)
+        return self._bounded(
+            lambda: earnings.top_files(self.ctx, limit, since=since, until=until))
 
 
 def _pending_id(transfer: object) -> int:
     """The reservation id of a transfer receipt or an entry id (InvalidInput otherwise)."""
     pending = transfer.pending_id if isinstance(transfer, TransferReceipt) else transfer
-    if isinstance(pending, bool) or not isinstance(pending, int):
+    if not is_int(pending):
         raise InvalidInput(
             "transfer must be a TransferReceipt or a reservation id, "
             f"got {type(transfer).__name__}")

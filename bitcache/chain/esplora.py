@@ -60,6 +60,7 @@ from bitcache.chain.http import (
 )
 from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint, OutSpend, Tip, TxStatus, Utxo
 from bitcache.chain.rejection import settle_refusal
+from bitcache.core.checks import is_int
 from bitcache.errors import (
     ChainError,
     ChainMismatch,
@@ -166,7 +167,7 @@ class Esplora(HttpBackend):
         return Tip(height=height, block_hash=self.block_hash(height))
 
     def block_hash(self, height: int) -> str:
-        if isinstance(height, bool) or not isinstance(height, int) or height < 0:
+        if not is_int(height) or height < 0:
             raise InvalidInput(f"block height must be a non-negative int, got {height!r}")
         response = self._get(f"/block-height/{height}", missing_ok=True)
         if response is None:

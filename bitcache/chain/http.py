@@ -29,6 +29,7 @@ from typing import Any, Self
 
 import httpx
 
+from bitcache.core.checks import is_hex_digest, is_int
 from bitcache.core.money import SAT_PER_BTC
 from bitcache.errors import (
     ChainAuthFailed,
@@ -247,12 +248,9 @@ class HttpTransport:
 
 # --- reading answers ---------------------------------------------------------
 
-_HEX = frozenset("0123456789abcdef")
-
-
 def check_hash(value: str, what: str = "txid") -> str:
     """A caller's txid or block hash, validated and lowercased (InvalidInput if not 64 hex)."""
-    if not isinstance(value, str) or len(value) != 64 or not set(value.lower()) <= _HEX:
+    if not isinstance(value, str) or not is_hex_digest(value.lower()):
         raise InvalidInput(f"{what} must be 64 hex characters, got {value!r}")
     return value.lower()
 
@@ -293,14 +291,14 @@ def field(obj: Any, key: str, kind: type[Any] | tuple[type[Any], ...], what: str
 
 def answer_hash(value: Any, what: str) -> str:
     """A txid or block hash in a backend's answer (ChainProtocolError if malformed)."""
-    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _HEX:
+    if not is_hex_digest(value):
         raise ChainProtocolError(f"{what}: expected 64 lowercase hex characters, got {value!r}")
     return value
 
 
 def answer_height(value: Any, what: str) -> int:
     """A block height in a backend's answer: a non-negative int."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise ChainProtocolError(f"{what}: expected a block height, got {value!r}")
     return value
 

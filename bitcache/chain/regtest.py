@@ -38,6 +38,7 @@ from bitcache.chain.blocks import assemble_block, block_subsidy, build_coinbase
 from bitcache.chain.kernel import ChainIndex, Kernel, no_script_check, verify_scripts
 from bitcache.chain.mempool import Coin, Mempool, MempoolEntry, NextBlock, RelayPolicy
 from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.core.checks import is_int
 from bitcache.errors import (
     BitcacheError,
     BlockRejected,
@@ -544,5 +545,5 @@ def _check_txid(txid: str) -> str:
 
 
 def _check_count(name: str, value: int, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise InvalidInput(f"{name} must be an int ≥ {minimum}, got {value!r}")

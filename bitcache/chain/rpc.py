@@ -61,6 +61,7 @@ from bitcache.chain.http import (
 )
 from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint, OutSpend, Tip, TxStatus, Utxo
 from bitcache.chain.rejection import settle_refusal
+from bitcache.core.checks import is_int
 from bitcache.errors import (
     ChainError,
     ChainMismatch,
@@ -286,7 +287,7 @@ class BitcoinCoreRPC(HttpBackend):
         )
 
     def block_hash(self, height: int) -> str:
-        if isinstance(height, bool) or not isinstance(height, int) or height < 0:
+        if not is_int(height) or height < 0:
             raise InvalidInput(f"block height must be a non-negative int, got {height!r}")
         self._ensure_chain()
         try:
@@ -374,7 +375,7 @@ class BitcoinCoreRPC(HttpBackend):
         return OutSpend(spent=True, txid=None, confirmed=True)
 
     def fee_rate(self, target_blocks: int) -> int:
-        if isinstance(target_blocks, bool) or not isinstance(target_blocks, int):
+        if not is_int(target_blocks):
             raise InvalidInput(f"target_blocks must be an int, got {target_blocks!r}")
         if not 1 <= target_blocks <= MAX_TARGET_BLOCKS:
             raise InvalidInput(f"target_blocks must be 1..{MAX_TARGET_BLOCKS}, got {target_blocks}")

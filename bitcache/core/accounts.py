@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bitcache.errors import InvalidAccountName
+from bitcache.errors import InvalidAccountName, InvalidInput
 
 MAX_ACCOUNT_NAME = 200
 _PART = re.compile(r"[A-Za-z0-9_.@+\-]{1,128}")
@@ -95,6 +95,8 @@ def kind_of(name: str) -> AccountKind:
 def default_spec(name: str, *, limited: bool | None = None) -> AccountSpec:
     """The spec an account gets when opened without an explicit limit."""
     name = account_name(name)
+    if limited is not None and not isinstance(limited, bool):
+        raise InvalidInput(f"limited must be True, False or None, got {limited!r}")
     if limited is None:
         limited = any(
             name == prefix or (prefix.endswith(":") and name.startswith(prefix))

@@ -9,6 +9,12 @@ amounts leaving the account count as already gone:
 * debit-normal (assets, expenses):            ``posted - pending_credits >= 0``
 
 Pending amounts coming in are not available until posted.
+
+Every balance must also fit the database's signed 64-bit columns, together
+with the limit check the database evaluates over them: an entry that would
+take ``|posted| + pending_debits + pending_credits`` past 2**63 - 1 is
+refused with ``BalanceOutOfRange`` (an account this large is a mistake, not
+business).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import NamedTuple
 
 from bitcache.core.accounts import AccountSpec
+from bitcache.core.checks import INT64_MAX
 from bitcache.core.entries import Posting
-from bitcache.errors import InsufficientFunds, UnknownAccount
+from bitcache.errors import BalanceOutOfRange, InsufficientFunds, UnknownAccount
 
 
 class Balance(NamedTuple):
@@ -37,6 +44,20 @@ class Balance(NamedTuple):
         if debit_normal:
             return self.posted - self.pending_credits
         return -self.posted - self.pending_debits
+
+
+def storable(b: Balance) -> bool:
+    """Whether the database can hold ``b`` and evaluate its limit check in 64 bits."""
+    return abs(b.posted) + b.pending_debits + b.pending_credits <= INT64_MAX
+
+
+def refuse_out_of_range(name: str, b: Balance) -> None:
+    """Raise ``BalanceOutOfRange`` unless ``b`` is :func:`storable`."""
+    if not storable(b):
+        raise BalanceOutOfRange(
+            f"{name} would hold {b.posted} msat posted and {b.pending_debits + b.pending_credits}"
+            " msat pending, beyond the 64-bit range the ledger stores"
+        )
 
 
 def post(b: Balance, amount: int) -> Balance:
@@ -64,7 +85,8 @@ def check_limits(
     specs: Mapping[str, AccountSpec],
     before: Mapping[str, Balance],
 ) -> None:
-    """Refuse if a limited account's available balance went below zero.
+    """Refuse if a limited account's available balance went below zero, or any balance
+    left the range the database stores.
 
     A limited account already below zero (impossible unless the database was
     edited) is allowed to move up only.
@@ -73,6 +95,7 @@ def check_limits(
         spec = specs.get(name)
         if spec is None:
             raise UnknownAccount(f"account {name!r} does not exist")
+        refuse_out_of_range(name, balances[name])
         if not spec.limited:
             continue
         debit_normal = spec.kind.debit_normal

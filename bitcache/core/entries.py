@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from bitcache.core.accounts import account_name
+from bitcache.core.checks import INT64_MAX, is_int, storable_text, timestamp_us
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.money import MAX_MSAT
 from bitcache.errors import (
@@ -117,21 +118,21 @@ def idempotency_key(value: object) -> str:
         raise InvalidIdempotencyKey(
             f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters, got {len(value)}"
         )
-    if not value.isprintable() or value != value.strip():
-        raise InvalidIdempotencyKey(
-            "idempotency key must not contain control characters or surrounding spaces"
-        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidIdempotencyKey("idempotency key is not valid unicode text") from exc
+    if not value.isprintable() or value != value.strip():
+        raise InvalidIdempotencyKey(
+            "idempotency key must not contain control characters or surrounding spaces"
+        )
     return value
 
 
 def posting(account: str, amount: int, file: object = None) -> Posting:
     """Build a validated posting (``file`` as 32 bytes or 64 hex characters)."""
     name = account_name(account)
-    if isinstance(amount, bool) or not isinstance(amount, int):
+    if not is_int(amount):
         raise InvalidAmount(f"posting amount must be an int of msat, got {type(amount).__name__}")
     if amount == 0:
         raise InvalidAmount(f"posting to {name} has a zero amount")
@@ -166,24 +167,41 @@ def _check_postings(postings: Sequence[Posting]) -> tuple[Posting, ...]:
     total = sum(p.amount for p in checked)
     if total != 0:
         raise UnbalancedEntry(f"postings sum to {total} msat, not zero")
+    if len(checked) > _SAFE_POSTINGS:
+        _check_sum_range(checked)
     return checked
+
+
+#: An entry's debits equal its credits, so n postings each within 21M BTC move at most
+#: n/2 × 21M BTC: up to this many postings that fits 64 bits, and only a longer entry
+#: needs :func:`_check_sum_range`.
+_SAFE_POSTINGS = 2 * (INT64_MAX // MAX_MSAT)
+
+
+def _check_sum_range(postings: Sequence[Posting]) -> None:
+    """Refuse an entry whose debits (and so credits) total more than a 64-bit column holds:
+    the database sums an entry's postings, in any order, to check that it balances."""
+    moved = sum(p.amount for p in postings if p.amount > 0)
+    if moved > INT64_MAX:
+        raise InvalidAmount(
+            f"an entry's debits total {moved} msat, beyond the 64-bit range the database sums in"
+        )
 
 
 def _check_ref_fields(req: EntryRequest) -> None:
     if not isinstance(req.kind, EntryKind):
         raise InvalidInput(f"entry kind must be an EntryKind, got {req.kind!r}")
     if req.kind.needs_ref:
-        if isinstance(req.ref, bool) or not isinstance(req.ref, int) or req.ref <= 0:
-            raise InvalidInput(f"a {req.kind.value} entry needs the id of the entry it refers to")
+        if not is_int(req.ref) or not 0 < req.ref <= INT64_MAX:
+            raise InvalidInput(f"a {req.kind.value} entry needs the id of the entry it refers to "
+                               f"(an int from 1 to {INT64_MAX})")
     elif req.ref is not None:
         raise InvalidInput(f"a {req.kind.value} entry does not refer to another entry")
     if req.expires_at is not None:
         if req.kind is not EntryKind.PENDING:
             raise InvalidInput("only a pending entry can expire")
-        if isinstance(req.expires_at, bool) or not isinstance(req.expires_at, int):
-            raise InvalidInput("expires_at must be an int timestamp (microseconds)")
-    if not isinstance(req.memo, str) or len(req.memo) > MAX_MEMO_LENGTH:
-        raise InvalidInput(f"memo must be text of at most {MAX_MEMO_LENGTH} characters")
+        timestamp_us(req.expires_at, "expires_at")
+    storable_text(req.memo, "memo", max_len=MAX_MEMO_LENGTH)
 
 
 def validate_request(req: EntryRequest) -> EntryRequest:
@@ -192,8 +210,10 @@ def validate_request(req: EntryRequest) -> EntryRequest:
         raise InvalidInput(f"expected an EntryRequest, got {type(req).__name__}")
     idempotency_key(req.key)
     plain = req.kind is EntryKind.POSTED and req.ref is None and req.expires_at is None
-    if not plain or type(req.memo) is not str or len(req.memo) > MAX_MEMO_LENGTH:
-        _check_ref_fields(req)
+    memo = req.memo
+    if (not plain or type(memo) is not str or len(memo) > MAX_MEMO_LENGTH
+            or not memo.isascii() or "\x00" in memo):
+        _check_ref_fields(req)  # checks the memo too
     postings = _check_postings(req.postings)
     if postings == req.postings and type(req.postings) is tuple:
         return req

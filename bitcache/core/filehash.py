@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import NewType
 
+from bitcache.core.checks import is_hex_digest
 from bitcache.errors import InvalidFileHash
 
 FileHash = NewType("FileHash", bytes)
-
-_HEX = frozenset("0123456789abcdef")
-
 
 def file_hash(value: object) -> FileHash:
     """Accept 32 raw bytes or 64 hex characters (any case); return the 32 bytes."""
@@ -20,7 +18,7 @@ def file_hash(value: object) -> FileHash:
         return FileHash(raw)
     if isinstance(value, str):
         text = value.lower()
-        if len(text) != 64 or not set(text) <= _HEX:
+        if not is_hex_digest(text):
             shown = value if len(value) <= 80 else value[:77] + "..."
             raise InvalidFileHash(f"file hash must be 64 hex characters, got {shown!r}")
         return FileHash(bytes.fromhex(text))

@@ -12,6 +12,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from bitcache.core.checks import is_int
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.pricing import MAX_FILE_SIZE, PriceKind, PriceRule
 from bitcache.errors import InvalidAccountName, InvalidAmount, InvalidInput
@@ -91,7 +92,7 @@ class FileRecord:
 def _optional_int(value: object, what: str, lo: int, hi: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+    if not is_int(value) or not lo <= value <= hi:
         raise InvalidAmount(f"{what} must be an int from {lo} to {hi}, got {value!r}")
     return value
 

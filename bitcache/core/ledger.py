@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 
 from bitcache.core.accounts import AccountSpec
-from bitcache.core.balances import Balance, apply_postings, check_limits, release_postings
+from bitcache.core.balances import (
+    Balance,
+    apply_postings,
+    check_limits,
+    refuse_out_of_range,
+    release_postings,
+)
+from bitcache.core.checks import INT64_MAX
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, negate
 from bitcache.errors import (
     AlreadyReversed,
@@ -131,8 +138,11 @@ def apply_posted(
     """The hot path of :func:`apply_entry` for a plain posted entry (no reference)."""
     updated: dict[str, Balance] = {}
     for p in postings:
-        b = updated.get(p.account) or balances[p.account]
-        updated[p.account] = Balance(b.posted + p.amount, b.pending_debits, b.pending_credits)
+        posted, pd, pc = updated.get(p.account) or balances[p.account]
+        posted += p.amount
+        b = updated[p.account] = Balance(posted, pd, pc)
+        if (posted if posted >= 0 else -posted) + pd + pc > INT64_MAX:  # balances.storable
+            refuse_out_of_range(p.account, b)
     for name, b in updated.items():
         spec = specs[name]
         if spec.limited and b.available(spec.kind.debit_normal) < 0:

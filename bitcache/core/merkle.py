@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bitcache.core.checks import is_int
 from bitcache.errors import InvalidInput
 
 HASH_SIZE = 32
@@ -44,7 +45,7 @@ def split_point(n: int) -> int:
 
 
 def _check_size(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise InvalidInput(f"{name} must be a non-negative int, got {value!r}")
     return value
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import NewType
 
+from bitcache.core.checks import is_int
 from bitcache.errors import InvalidAmount
 
 Msat = NewType("Msat", int)
@@ -20,8 +21,6 @@ SAT_PER_BTC = 100_000_000
 MSAT_PER_BTC = MSAT_PER_SAT * SAT_PER_BTC
 #: Every bitcoin that will ever exist, in msat: the bound of any one amount.
 MAX_MSAT = 21_000_000 * MSAT_PER_BTC
-#: What a signed 64-bit column holds; balances and sums must stay inside.
-INT64_MAX = 2**63 - 1
 
 
 def msat(value: object, *, allow_zero: bool = False, allow_negative: bool = False) -> Msat:
@@ -30,7 +29,7 @@ def msat(value: object, *, allow_zero: bool = False, allow_negative: bool = Fals
     Refuses bools, floats, Decimals and strings: callers convert at the edge
     with :func:`parse_sats` or :func:`parse_btc`.
     """
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise InvalidAmount(f"amount must be an int of msat, got {type(value).__name__}")
     if value == 0 and not allow_zero:
         raise InvalidAmount("amount must not be zero")

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bitcache.bitcoin.script import null_data_script
+from bitcache.core.checks import is_int
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidInput, InvalidPolicy
@@ -67,7 +68,7 @@ class SkipReason(enum.Enum):
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not is_int(value) or not low <= value <= high:
         raise InvalidPolicy(f"{name} must be an int within {low}..{high}, got {value!r}")
     return value
 
@@ -227,7 +228,7 @@ def _check_payables(payables: Sequence[Payable]) -> list[Payable]:
             raise InvalidInput(f"expected Payable, got {type(p).__name__}")
         if p.uploader in seen:
             raise InvalidInput(f"uploader {p.uploader!r} is listed twice")
-        if isinstance(p.balance_msat, bool) or not isinstance(p.balance_msat, int):
+        if not is_int(p.balance_msat):
             raise InvalidInput(f"balance of {p.uploader!r} must be an int of msat")
         Payment(p.script_pubkey, p.script_type, 1)  # checks the script matches its type
         seen.add(p.uploader)

@@ -34,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Protocol
 
+from bitcache.core.checks import is_int
 from bitcache.core.splits import BPS_TOTAL, split_bps
 from bitcache.errors import InvalidAmount, InvalidInput, InvalidPolicy
 
@@ -58,7 +59,7 @@ class PriceKind(enum.Enum):
 
 
 def _int_in(value: object, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise InvalidAmount(f"{what} must be an int, got {type(value).__name__}")
     if not lo <= value <= hi:
         raise InvalidAmount(f"{what} must be between {lo} and {hi}, got {value}")
@@ -227,7 +228,7 @@ class SplitPolicy:
 
     def __post_init__(self) -> None:
         for name, bps in (("platform_bps", self.platform_bps), ("referrer_bps", self.referrer_bps)):
-            if isinstance(bps, bool) or not isinstance(bps, int) or not 0 <= bps <= BPS_TOTAL:
+            if not is_int(bps) or not 0 <= bps <= BPS_TOTAL:
                 raise InvalidPolicy(f"{name} must be an int from 0 to {BPS_TOTAL}, got {bps!r}")
         if self.platform_bps + self.referrer_bps > BPS_TOTAL:
             raise InvalidPolicy("platform_bps + referrer_bps must not exceed 10,000")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bitcache.core.checks import is_int
 from bitcache.errors import InvalidAmount, InvalidPolicy
 
 BPS_TOTAL = 10_000
@@ -17,12 +18,12 @@ BPS_TOTAL = 10_000
 
 def split_by_weights(total: int, weights: Sequence[int]) -> tuple[int, ...]:
     """Split ``total`` (≥ 0) in proportion to non-negative integer ``weights``."""
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+    if not is_int(total) or total < 0:
         raise InvalidAmount(f"split total must be a non-negative int, got {total!r}")
     if not weights:
         raise InvalidPolicy("a split needs at least one part")
     for w in weights:
-        if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+        if not is_int(w) or w < 0:
             raise InvalidPolicy(f"split weights must be non-negative ints, got {w!r}")
     weight_sum = sum(weights)
     if weight_sum == 0:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bitcache.core import merkle
 from bitcache.core.accounts import payable
+from bitcache.core.checks import INT64_MAX, INT64_MIN, is_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, content_hash
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
@@ -46,7 +47,6 @@ _ENTRY = frozenset(
      "postings"}
 )
 _POSTING = frozenset({"account", "amount", "file_hash"})
-_I64 = 1 << 63
 
 
 def public_key(value: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
@@ -111,7 +111,7 @@ class _Fields:
 
     def num(self, key: str) -> int:
         value = self.obj[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not -_I64 <= value < _I64:
+        if not is_int(value) or not INT64_MIN <= value <= INT64_MAX:
             raise self.fail(f"{key} must be a 64-bit integer")
         return value
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection
 
 from bitcache.core.accounts import PLATFORM_REVENUE, AccountSpec, default_spec, held, payable
+from bitcache.core.checks import is_int
 from bitcache.core.entries import Entry, EntryRequest, Posting
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import FileRecord, HoldPolicy, party_id
@@ -84,7 +85,7 @@ def check_request(req: object, prefix: str = "dl:") -> Event:
         raise InvalidInput(f"expected a DownloadRequest, got {type(req).__name__}")
     served = req.bytes_served
     if served is not None and (
-        isinstance(served, bool) or not isinstance(served, int) or not 0 <= served <= MAX_FILE_SIZE
+        not is_int(served) or not 0 <= served <= MAX_FILE_SIZE
     ):
         raise InvalidAmount(f"bytes served must be an int from 0 to the file size, got {served!r}")
     return Event(file_hash(req.file), party_id(req.downloader, "downloader id"),

@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bitcache.core.checks import INT64_MAX, strict_int
 from bitcache.core.entries import MAX_KEY_LENGTH, idempotency_key
 from bitcache.core.files import HoldPolicy
 from bitcache.core.pricing import RateProvider, SplitPolicy
-from bitcache.errors import InvalidIdempotencyKey, InvalidPolicy
+from bitcache.errors import InvalidIdempotencyKey, InvalidInput, InvalidPolicy
 from bitcache.store.ledger import LedgerStore
 
 #: A reservation of a two-step transfer lives this long by default (15 minutes, µs).
@@ -35,11 +36,19 @@ class Context:
     transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US
 
     def __post_init__(self) -> None:
+        """Refuse options of the wrong kind now, rather than fail on first use."""
+        if not isinstance(self.ledger, LedgerStore):
+            raise InvalidInput(f"ledger must be a LedgerStore, got {type(self.ledger).__name__}")
+        if not isinstance(self.splits, SplitPolicy):
+            raise InvalidPolicy(f"splits must be a SplitPolicy, got {type(self.splits).__name__}")
+        if self.rates is not None and not callable(getattr(self.rates, "rate", None)):
+            raise InvalidPolicy("rates must be a RateProvider (with a rate method), "
+                                f"got {type(self.rates).__name__}")
         if not isinstance(self.hold_policy, HoldPolicy):
             raise InvalidPolicy(f"hold_policy must be a HoldPolicy, got {self.hold_policy!r}")
-        ttl = self.transfer_ttl_us
-        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
-            raise InvalidPolicy(f"transfer_ttl_us must be a positive int, got {ttl!r}")
+        if not callable(self.clock):
+            raise InvalidPolicy(f"clock must be callable, got {type(self.clock).__name__}")
+        strict_int(self.transfer_ttl_us, "transfer_ttl_us", 1, INT64_MAX, error=InvalidPolicy)
 
 
 def event_key(prefix: str, key: object) -> str:

@@ -36,6 +36,7 @@ from sqlalchemy import Connection
 
 from bitcache.chain.protocol import ChainBackend, OutPoint, Tip, TxStatus, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET, default_spec, prepaid
+from bitcache.core.checks import is_hex_digest, is_int
 from bitcache.core.entries import EntryRequest, posting
 from bitcache.core.money import SAT_PER_BTC, sats_to_msat
 from bitcache.errors import (
@@ -72,7 +73,6 @@ DEFAULT_WATCH_DEPTH = 2016
 RESCAN_MARGIN = 6
 _MAX_SAT = 21_000_000 * SAT_PER_BTC
 _VIEW_ATTEMPTS = 3
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +368,7 @@ class DepositService:
             raise ChainProtocolError(f"the backend answered the status of another tx for {txid}")
         if status.confirmed:
             height = status.block_height
-            if isinstance(height, bool) or not isinstance(height, int) or height < 0:
+            if not is_int(height) or height < 0:
                 raise ChainProtocolError(f"confirmed tx {txid} has no valid block height")
             _check_hash(status.block_hash, f"block of tx {txid}")
             if height > tip.height:
@@ -464,13 +464,13 @@ def _at(record: DepositRecord, status: TxStatus, new: DepositStatus) -> DepositR
 
 
 def _check_hash(value: object, what: str) -> str:
-    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _HEX:
+    if not is_hex_digest(value):
         raise ChainProtocolError(f"the backend gave a malformed hash for {what}: {value!r}")
     return value
 
 
 def _check_tip(tip: object) -> Tip:
-    if not isinstance(tip, Tip) or isinstance(tip.height, bool) or not isinstance(tip.height, int):
+    if not isinstance(tip, Tip) or not is_int(tip.height):
         raise ChainProtocolError(f"the backend gave a malformed tip: {tip!r}")
     if tip.height < 0:
         raise ChainProtocolError(f"the backend gave a negative tip height: {tip.height}")
@@ -499,13 +499,13 @@ def _check_utxo(utxo: object, by_script: dict[bytes, DepositAddress]) -> None:
         raise ChainProtocolError(f"the backend gave {type(utxo).__name__} for a UTXO")
     op, value, height = utxo.outpoint, utxo.value_sat, utxo.height
     _check_hash(op.txid, f"a UTXO's txid ({op})")
-    if isinstance(op.vout, bool) or not isinstance(op.vout, int) or op.vout < 0:
+    if not is_int(op.vout) or op.vout < 0:
         raise ChainProtocolError(f"UTXO {op} has an invalid output index")
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_SAT:
+    if not is_int(value) or not 0 < value <= _MAX_SAT:
         raise ChainProtocolError(f"UTXO {op} has an invalid value {value!r}")
     if utxo.script_pubkey not in by_script:
         raise ChainProtocolError(f"UTXO {op} pays a script that was not asked about")
-    if height is not None and (isinstance(height, bool) or not isinstance(height, int)
+    if height is not None and (not is_int(height)
                                or height < 0):
         raise ChainProtocolError(f"UTXO {op} has an invalid height {height!r}")
     if utxo.block_hash is not None:
@@ -513,7 +513,7 @@ def _check_utxo(utxo: object, by_script: dict[bytes, DepositAddress]) -> None:
 
 
 def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise InvalidPolicy(f"{name} must be a positive int, got {value!r}")
     return value
 

@@ -10,6 +10,7 @@ are not earnings.
 from __future__ import annotations
 
 from bitcache.core.accounts import payable
+from bitcache.core.checks import is_int, timestamp_us
 from bitcache.core.files import party_id
 from bitcache.errors import InvalidInput
 from bitcache.services.context import Context
@@ -21,11 +22,8 @@ __all__ = ["FileEarnings", "file_earnings", "top_files"]
 
 def _period(since: int | None, until: int | None) -> None:
     for name, value in (("since", since), ("until", until)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63
-        ):
-            raise InvalidInput(
-                f"{name} must be an int timestamp in µs (0 to 2^63-1), got {value!r}")
+        if value is not None:
+            timestamp_us(value, name)
 
 
 def file_earnings(
@@ -44,7 +42,7 @@ def top_files(
     ctx: Context, limit: int = 10, *, since: int | None = None, until: int | None = None
 ) -> list[FileEarnings]:
     """The files that earned their uploaders, referrers and held accounts the most."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+    if not is_int(limit) or not 1 <= limit <= 10_000:
         raise InvalidInput(f"limit must be an int from 1 to 10000, got {limit!r}")
     _period(since, until)
     with ctx.ledger.read() as conn:

@@ -51,6 +51,7 @@ from sqlalchemy import Connection
 from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
+from bitcache.core.checks import is_int
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.services.findings import (
@@ -517,7 +518,7 @@ def _check_arguments(
     chain: ChainBackend | None, wallet: HDWallet | None, limits: dict[str, int]
 ) -> None:
     for name, value in limits.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise InvalidPolicy(f"{name} must be a positive int, got {value!r}")
     if (chain is None) != (wallet is None):
         raise InvalidInput("the chain checks need both a chain backend and the wallet")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import payable
 from bitcache.core.payouts import Skipped
-from bitcache.errors import ChainError, ChainMismatch, InvalidInput
+from bitcache.errors import ChainError, ChainMismatch, InvalidInput, StoreError
 from bitcache.settlement.job import IN_FLIGHT, Hook, SettlementJob
 from bitcache.settlement.lock import JobLock
 from bitcache.settlement.model import Settlement, SettlementConfig
@@ -75,7 +75,10 @@ class SettlementService:
         self.network = wallet.network
         self.config = config or SettlementConfig()
         self._clock = clock or _now_us
-        self.lock = JobLock(ledger.engine, self._clock, self.config.lock_lease_seconds)
+        self.lock = JobLock(
+            ledger.engine, self._clock, self.config.lock_lease_seconds,
+            deadline_s=ledger.deadline_s,
+        )
         self.job = SettlementJob(
             ledger,
             chain,
@@ -119,12 +122,19 @@ class SettlementService:
 
     @contextmanager
     def locked(self) -> Iterator[SettlementJob]:
-        """Hold the job lock (or raise SettlementLocked) for the block."""
+        """Hold the job lock (or raise SettlementLocked) for the block.
+
+        When the block failed, a lock that cannot be given back (the database
+        is away) is left to its lease, and the block's own error is raised.
+        """
         self.lock.acquire()
         try:
             yield self.job
-        finally:
-            self.lock.release()
+        except BaseException:
+            with suppress(StoreError):
+                self.lock.release()
+            raise
+        self.lock.release()
 
     def run_cycle(self, *, anchor: bytes | None = None) -> CycleReport:
         """Advance settlements in flight, then plan and send a new batch if due.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.core.accounts import account_name
+from bitcache.core.checks import is_int
 from bitcache.core.statement import (
     SignedTreeHead,
     Statement,
@@ -34,7 +35,7 @@ def _now_us() -> int:
 
 def _check_period(start: int, end: int) -> None:
     for name, value in (("start", start), ("end", end)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise InvalidInput(f"period {name} must be an int of microseconds, got {value!r}")
     if start >= end:
         raise InvalidInput(f"period start {start} must be before its end {end}")

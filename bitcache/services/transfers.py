@@ -16,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from bitcache.core.accounts import payable
+from bitcache.core.checks import INT64_MAX, int64, is_int, strict_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest
 from bitcache.core.filehash import FileHash
 from bitcache.core.pricing import MAX_FILE_SIZE, fit_within, full_price, prorate, split_price
@@ -28,6 +29,7 @@ from bitcache.errors import (
     UnknownFile,
 )
 from bitcache.services.charging import (
+    PREPAID,
     DownloadRequest,
     Event,
     charge_legs,
@@ -47,9 +49,15 @@ from bitcache.store import rows
 
 
 def _ttl(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidPolicy(f"a transfer time to live must be a positive int of µs: {value!r}")
-    return value
+    return strict_int(value, "a transfer time to live (µs)", 1, INT64_MAX, error=InvalidPolicy)
+
+
+def _expiry(ctx: Context, ttl: int) -> int:
+    """When a reservation made now with ``ttl`` expires (within the 64-bit timestamp range)."""
+    expires_at = ctx.clock() + ttl
+    if expires_at > INT64_MAX:
+        raise InvalidPolicy(f"a transfer time to live of {ttl} µs ends past the largest timestamp")
+    return expires_at
 
 
 def _transfer_receipt(entry: Entry, event: Event, *, replayed: bool) -> TransferReceipt:
@@ -75,6 +83,7 @@ def begin_transfer(
     event = check_request(DownloadRequest(file, downloader, key), prefix="xfer:")
     ttl = ctx.transfer_ttl_us if ttl_us is None else _ttl(ttl_us)
     with ctx.ledger.write() as conn:
+        expires_at = _expiry(ctx, ttl)
         existing = rows.entry_ids_by_keys(conn, [event.key])
         if event.key in existing:
             return _replay(ctx, conn, event, existing[event.key][0])
@@ -92,7 +101,7 @@ def begin_transfer(
         split = split_price(quote.msat, ctx.splits, has_referrer=rec.referrer is not None)
         referrer = None if rec.referrer is None else payable(rec.referrer)
         legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
-        request = EntryRequest(event.key, legs, EntryKind.PENDING, None, ctx.clock() + ttl,
+        request = EntryRequest(event.key, legs, EntryKind.PENDING, None, expires_at,
                                make_memo(roles, size=rec.size, rate=quote.rate))
         done = ctx.ledger.record_many_in(conn, [request], atomic=True,
                                          open_accounts=credit_specs(rec, credited))
@@ -102,18 +111,33 @@ def begin_transfer(
 
 
 def _pending_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        raise InvalidInput(f"a transfer id must be a positive 64-bit int, got {value!r}")
-    return value
+    return int64(value, "a transfer id", lo=1)
 
 
 def _reservation(ctx: Context, conn: Connection, pending_id: int) -> Entry:
     entry = rows.entry_by_id(conn, pending_id, ctx.ledger.name_map(conn))
     if entry is None:
         raise UnknownEntry(f"entry {pending_id} does not exist")
-    if entry.kind is not EntryKind.PENDING or not entry.key.startswith("xfer:"):
+    if not _is_transfer(entry):
         raise InvalidInput(f"entry {pending_id} is not a transfer reservation")
     return entry
+
+
+def _is_transfer(entry: Entry) -> bool:
+    """Whether ``entry`` has the shape :func:`begin_transfer` records: a pending charge of a
+    prepaid account for a file, its memo naming the credit legs and the file's size."""
+    if entry.kind is not EntryKind.PENDING or not entry.key.startswith("xfer:"):
+        return False
+    fields = memo_fields(entry.memo)
+    size, roles = fields.get("size", ""), fields.get("parts", "")
+    payer, credits = entry.postings[0], entry.postings[1:]
+    return (
+        size.isascii() and size.isdigit() and int(size) <= MAX_FILE_SIZE
+        and len(roles) == len(credits) and len(set(roles)) == len(roles)
+        and set(roles) <= {"u", "p", "r"}
+        and payer.account.startswith(PREPAID) and payer.file_hash is not None
+        and all(p.amount < 0 and p.file_hash == payer.file_hash for p in credits)
+    )
 
 
 def _record_one(ctx: Context, conn: Connection, request: EntryRequest) -> tuple[Entry, bool]:
@@ -132,13 +156,18 @@ def _void(pending: Entry) -> EntryRequest:
                         pending.id, memo="released")
 
 
+def check_served(bytes_served: object) -> int:
+    """The bytes served of a transfer: an int from 0 to the largest file size."""
+    if not is_int(bytes_served) or not 0 <= bytes_served <= MAX_FILE_SIZE:
+        raise InvalidAmount(f"bytes served must be an int from 0 to the file size, got "
+                            f"{bytes_served!r}")
+    return bytes_served
+
+
 def complete_transfer(ctx: Context, pending_id: int, bytes_served: int) -> DownloadReceipt:
     """Post the price of ``bytes_served`` and release the rest of the reservation."""
     pending_id = _pending_id(pending_id)
-    if isinstance(bytes_served, bool) or not isinstance(bytes_served, int) or not (
-        0 <= bytes_served <= MAX_FILE_SIZE):
-        raise InvalidAmount(f"bytes served must be an int from 0 to the file size, got "
-                            f"{bytes_served!r}")
+    check_served(bytes_served)
     with ctx.ledger.write() as conn:
         pending = _reservation(ctx, conn, pending_id)
         payer = pending.postings[0]

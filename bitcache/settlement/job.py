@@ -9,6 +9,16 @@ reserved payees again. Callers hold the job lock (see
 :mod:`bitcache.settlement.lock`); every write renews it and fails if it was
 lost. ``hook(point)`` is called right after each commit and side effect (the
 crash tests kill the process there).
+
+During a database failover the job never broadcasts from a state it could
+not commit: every broadcast follows a commit in the same cycle — of the
+version it sends (signing, fee bump), or, for a (re)broadcast of a stored
+version, of a lease renewal that also checks the settlement is still in the
+state the job loaded. If that commit fails (``StoreUnavailable``,
+``OutcomeUnknown``) or finds the lock taken over (``SettlementLocked``: the
+lease ran out while the database was away and a job on another host took
+it), nothing is broadcast and the error ends the cycle; the next cycle
+reloads the stored state.
 """
 
 from __future__ import annotations
@@ -291,12 +301,19 @@ class SettlementJob:
         detail = "; ".join(errors) or "no version to broadcast"
         return _Unsent(failure, "; ".join(reasons) or detail, detail)
 
+    def _claim(self, s: Settlement) -> None:
+        """Commit, before a broadcast, that this job still holds the lock and ``s`` is still
+        in the state it was loaded in (else raise, and nothing is broadcast)."""
+        with self._tx() as conn:
+            rows.check_state(conn, s.id, s.state)
+
     def _send(self, s: Settlement, tip: Tip) -> bool:
         """(Re)broadcast; a refusal is kept and retried next cycle, never a reason to re-plan.
 
         A version paying less than the node's relay floor (it rose since) would be refused
         for ever: it is replaced at once by a fee bump (same inputs, so still one payout).
         """
+        self._claim(s)
         unsent = self._broadcast_any(s.versions)
         if unsent is not None:
             self._note_unsent(s, unsent, tip)

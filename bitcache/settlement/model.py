@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from bitcache.core.checks import is_int
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
@@ -116,7 +117,7 @@ class Settlement:
 
 
 def _positive(name: str, value: object, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if not is_int(value) or value < low:
         raise InvalidPolicy(f"{name} must be an int >= {low}, got {value!r}")
 
 

@@ -3,6 +3,13 @@
 SQLite writers open their transactions with ``BEGIN IMMEDIATE`` so two
 processes never both read a balance and then write it; readers use a plain
 ``BEGIN``. PostgreSQL writers lock the journal head row instead.
+
+Every engine's connections work under the calls' deadlines
+(:mod:`bitcache.store.deadline`). A PostgreSQL URL without
+``connect_timeout`` gets :data:`CONNECT_TIMEOUT_S` (libpq would wait for
+ever on a host that does not answer), and with ``deadline_s`` every session
+gets that ``statement_timeout``, so the server itself gives up a statement
+the client has stopped waiting for. Migrations run without it.
 """
 
 from __future__ import annotations
@@ -14,14 +21,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bitcache.errors import InvalidInput, SchemaError, StoreError
+from bitcache.store import deadline
+from bitcache.store.failures import store_error
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 READ_ONLY = {"bitcache_read_only": True}
+CONNECT_TIMEOUT_S = 5
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -53,21 +63,48 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine for a SQLite or PostgreSQL URL with bitcache's settings."""
+def make_engine(url: str, *, echo: bool = False, deadline_s: float | None = None) -> Engine:
+    """Create an engine for a SQLite or PostgreSQL URL with bitcache's settings.
+
+    ``deadline_s``: the ``statement_timeout`` of PostgreSQL sessions (the
+    per-call deadline itself is set by the caller's scope, see
+    :mod:`bitcache.store.deadline`).
+    """
     if not isinstance(url, str) or not url:
         raise InvalidInput("database URL must be a non-empty string")
+    statement_s = deadline.check_seconds(deadline_s)
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, echo=echo, connect_args={"timeout": 60})
             event.listen(engine, "connect", _sqlite_pragmas)
+            deadline.install(engine)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
         if url.startswith("postgresql"):
-            return create_engine(url, echo=echo, pool_pre_ping=True)
+            args = _pg_connect_args(url, statement_s)
+            engine = create_engine(url, echo=echo, connect_args=args)
+            deadline.install(engine)
+            return engine
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot create a database engine: {exc}") from exc
     raise InvalidInput(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
+
+
+def _pg_connect_args(url: str, statement_s: float | None) -> dict[str, object]:
+    """libpq parameters bitcache adds to a PostgreSQL URL's own (which win)."""
+    try:
+        query = make_url(url).query
+    except ArgumentError as exc:
+        raise InvalidInput(f"malformed database URL: {exc}") from exc
+    args: dict[str, object] = {}
+    if "connect_timeout" not in query:
+        args["connect_timeout"] = CONNECT_TIMEOUT_S
+    if statement_s is not None:
+        given = query.get("options", "")
+        given = given if isinstance(given, str) else " ".join(given)
+        timeout = f"-c statement_timeout={max(1, round(statement_s * 1000))}"
+        args["options"] = f"{given} {timeout}".strip()
+    return args
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -88,16 +125,18 @@ def current_revisions(engine: Engine) -> set[str]:
         with engine.connect().execution_options(**READ_ONLY) as conn:
             return set(MigrationContext.configure(conn).get_current_heads())
     except SQLAlchemyError as exc:  # e.g. a file that cannot be opened, a server that is down
-        raise StoreError(f"cannot read the database schema version: {exc}") from exc
+        raise store_error(exc, "cannot read the database schema version") from exc
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to ``revision`` — by default every branch's head (idempotent)."""
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             command.upgrade(_alembic_config(conn), revision)
     except SQLAlchemyError as exc:
-        raise StoreError(f"database migration failed: {exc}") from exc
+        raise store_error(exc, "database migration failed") from exc
 
 
 def check_schema(engine: Engine) -> None:

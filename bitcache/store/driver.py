@@ -5,7 +5,8 @@ per row, and iterating a result wraps every row; on the per-download paths
 that costs more than the database itself. These helpers take ``?``
 statements (adapted to the driver's paramstyle), pass tuples through, and
 fetch all rows at once from the driver's own cursor, inside the caller's
-transaction. Driver errors are raised as :class:`~bitcache.errors.StoreError`.
+transaction. Driver errors are raised as the classified
+:class:`~bitcache.errors.StoreError` (:mod:`bitcache.store.failures`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bitcache.errors import StoreError
+from bitcache.store.failures import store_error
 
 IN_CHUNK = 500  # values per IN (...) list: well under every driver's parameter limit
 
@@ -31,7 +32,7 @@ def _driver_errors(conn: Connection) -> Iterator[None]:
     try:
         yield
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise StoreError(f"database error: {exc}") from exc
+        raise store_error(exc, "database error") from exc
 
 
 def fetch_all(conn: Connection, sql: str, params: Sequence[object] = ()) -> list[Any]:

@@ -13,39 +13,43 @@ entry and writes nothing; with other content it is refused.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bitcache.core.accounts import AccountSpec, account_name, default_spec
 from bitcache.core.balances import Balance
+from bitcache.core.checks import int64, timestamp_us
 from bitcache.core.entries import (
     Entry,
     EntryKind,
     EntryRequest,
     Posting,
     content_hash,
+    idempotency_key,
     negate,
     validate_request,
 )
 from bitcache.core.journal import ChainReport, verify_chain
 from bitcache.core.ledger import RefState
-from bitcache.core.money import INT64_MAX
 from bitcache.errors import (
     AccountConflict,
     BitcacheError,
     InvalidInput,
     LedgerError,
     StoreError,
+    UnbalancedEntry,
     UnknownAccount,
     UnknownEntry,
 )
 from bitcache.store import rows
 from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
+from bitcache.store.deadline import Call, check_seconds, deadline
 from bitcache.store.driver import fetch_in
+from bitcache.store.failures import Attempt, reclassify, store_error
 from bitcache.store.writer import BalanceCache, BatchWriter
 
 
@@ -55,11 +59,36 @@ def _now_us() -> int:
 
 def _entry_id(value: object, *, allow_zero: bool = False) -> int:
     """Validate an entry id: an int from 1 (or 0) to the largest 64-bit value."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"entry id must be an int, got {type(value).__name__}")
-    if not (0 if allow_zero else 1) <= value <= INT64_MAX:
-        raise InvalidInput(f"entry id {value} is out of range")
-    return value
+    return int64(value, "entry id", lo=0 if allow_zero else 1)
+
+
+def _legs(postings: object) -> tuple[Posting, ...]:
+    """The postings a caller gave, as a tuple (each is checked when the entry is)."""
+    if not isinstance(postings, Iterable) or isinstance(postings, str | bytes | Mapping):
+        raise UnbalancedEntry(
+            f"postings must be a sequence of Posting, got {type(postings).__name__}")
+    return tuple(postings)
+
+
+def _requests(requests: object) -> Sequence[EntryRequest]:
+    """The requests of a batch: a sequence (each is checked by ``validate_request``)."""
+    if not isinstance(requests, Sequence) or isinstance(requests, str | bytes):
+        raise InvalidInput(
+            f"requests must be a sequence of EntryRequest, got {type(requests).__name__}")
+    return requests
+
+
+def _specs(specs: object) -> list[AccountSpec]:
+    """Accounts to open, each an AccountSpec whose kind and limit are well-formed."""
+    if not isinstance(specs, Sequence) or isinstance(specs, str | bytes):
+        raise InvalidInput(
+            f"open_accounts must be a sequence of AccountSpec, got {type(specs).__name__}")
+    for s in specs:
+        if not isinstance(s, AccountSpec):
+            raise InvalidInput(f"open_accounts must hold AccountSpec, got {type(s).__name__}")
+        if default_spec(s.name, limited=s.limited) != s:
+            raise InvalidInput(f"account spec {s!r} has a kind other than its name's family")
+    return list(specs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +125,24 @@ class _Work:
 
 
 class LedgerStore:
-    """The ledger on a database. Thread-safe to share; one per process is typical."""
+    """The ledger on a database. Thread-safe to share; one per process is typical.
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], int] | None = None):
+    ``deadline_s``: every transaction that is not already inside a call's
+    deadline (:func:`bitcache.store.deadline.deadline`) gets this one; None
+    for none. A transaction past it raises ``DeadlineExceeded`` (or
+    ``OutcomeUnknown`` if COMMIT was sent).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], int] | None = None,
+        deadline_s: float | None = None,
+    ):
         self.engine = engine
         self._clock = clock or _now_us
+        self.deadline_s = check_seconds(deadline_s)
         self._ids: dict[str, int] = {}
         self._specs: dict[str, AccountSpec] = {}
         self._names: dict[int, str] = {}
@@ -109,15 +151,24 @@ class LedgerStore:
 
     @classmethod
     def open(
-        cls, url: str, *, migrate: bool = True, clock: Callable[[], int] | None = None
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], int] | None = None,
+        deadline_s: float | None = None,
     ) -> LedgerStore:
-        """Open (and by default migrate) the database at ``url``."""
-        engine = make_engine(url)
+        """Open (and by default migrate) the database at ``url``.
+
+        ``deadline_s`` is each transaction's default deadline and the
+        PostgreSQL sessions' ``statement_timeout``.
+        """
+        engine = make_engine(url, deadline_s=deadline_s)
         if migrate:
             upgrade(engine)
         else:
             check_schema(engine)
-        return cls(engine, clock=clock)
+        return cls(engine, clock=clock, deadline_s=deadline_s)
 
     def close(self) -> None:
         """Release the engine's connections."""
@@ -128,11 +179,17 @@ class LedgerStore:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction holding the ledger's writer lock."""
+        attempt = Attempt()
         try:
-            with self._translated(), self.engine.begin() as conn:
+            with (
+                deadline(self.deadline_s) as call,
+                self._translated(attempt, call),
+                self.engine.begin() as conn,
+            ):
                 if self._pg:
                     conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
                 yield conn
+                attempt.committing = True
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
             raise
@@ -143,21 +200,28 @@ class LedgerStore:
         self.balance_cache = BalanceCache()
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
+    def _translated(self, attempt: Attempt, call: Call | None) -> Iterator[None]:
+        """Driver errors as classified StoreErrors (see :mod:`bitcache.store.failures`)."""
         try:
             yield
+        except StoreError as exc:
+            attempt.expired = call is not None and call.expired
+            better = reclassify(exc, attempt)
+            if better is exc:
+                raise
+            raise better from exc.__cause__
         except BitcacheError:
             raise
-        except IntegrityError as exc:
-            raise StoreError(f"the database refused the write: {exc.orig}") from exc
-        except (DBAPIError, SQLAlchemyError) as exc:
-            raise StoreError(f"database error: {exc}") from exc
+        except SQLAlchemyError as exc:
+            attempt.expired = call is not None and call.expired
+            raise store_error(exc, "database error", attempt) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (no writer lock)."""
         with (
-            self._translated(),
+            deadline(self.deadline_s) as call,
+            self._translated(Attempt(), call),
             self.engine.connect().execution_options(**READ_ONLY) as conn,
             conn.begin(),
         ):
@@ -324,9 +388,10 @@ class LedgerStore:
         effects of the ones before it — and the whole batch when ``atomic``.
         ``open_accounts`` are opened (idempotently) in the same transaction.
         """
-        checked = [validate_request(r) for r in requests]
+        checked = [validate_request(r) for r in _requests(requests)]
+        specs = _specs(open_accounts) if open_accounts else []
         with self.write() as conn:
-            return self._record_checked(conn, checked, atomic, open_accounts)
+            return self._record_checked(conn, checked, atomic, specs)
 
     def record_many_in(
         self,
@@ -361,7 +426,7 @@ class LedgerStore:
 
     def post(self, key: str, postings: Sequence[Posting], *, memo: str = "") -> Entry:
         """Record a final entry."""
-        return self.record(EntryRequest(key, tuple(postings), EntryKind.POSTED, memo=memo))
+        return self.record(EntryRequest(key, _legs(postings), EntryKind.POSTED, memo=memo))
 
     def pending(
         self,
@@ -373,7 +438,7 @@ class LedgerStore:
     ) -> Entry:
         """Reserve amounts with a pending entry (optionally expiring at ``expires_at`` µs)."""
         return self.record(
-            EntryRequest(key, tuple(postings), EntryKind.PENDING, None, expires_at, memo)
+            EntryRequest(key, _legs(postings), EntryKind.PENDING, None, expires_at, memo)
         )
 
     def post_pending(
@@ -385,7 +450,7 @@ class LedgerStore:
         memo: str = "",
     ) -> Entry:
         """Make a pending entry final — all of it, or the given smaller postings."""
-        legs = tuple(postings) if postings is not None else self.entry(pending_id).postings
+        legs = _legs(postings) if postings is not None else self.entry(pending_id).postings
         return self.record(EntryRequest(key, legs, EntryKind.POST_PENDING, pending_id, memo=memo))
 
     def void_pending(self, pending_id: int, key: str, *, memo: str = "") -> Entry:
@@ -399,8 +464,9 @@ class LedgerStore:
         return self.record(EntryRequest(key, legs, EntryKind.REVERSAL, entry_id, memo=memo))
 
     def expire_pending(self, now: int | None = None) -> list[Entry]:
-        """Void every open pending entry whose expiry has passed."""
-        now = self._clock() if now is None else now
+        """Void every open pending entry whose expiry has passed (``now`` in µs, the clock's
+        by default)."""
+        now = self._clock() if now is None else timestamp_us(now, "now")
         with self.read() as conn:
             due = [
                 int(r[0])
@@ -448,6 +514,7 @@ class LedgerStore:
 
     def entry_by_key(self, key: str) -> Entry | None:
         """The entry recorded under an idempotency key, if any."""
+        idempotency_key(key)
         with self.read() as conn:
             ids = rows.entry_ids_by_keys(conn, [key])
             if key not in ids:

@@ -458,6 +458,15 @@ def move(
         )
 
 
+def check_state(conn: Connection, sid: int, state: SettlementState) -> None:
+    """Raise InvalidTransition unless settlement ``sid`` is still ``state``."""
+    found = conn.execute(
+        text("SELECT state FROM settlements WHERE id = :id"), {"id": sid}
+    ).scalar()
+    if found != state.value:
+        raise InvalidTransition(f"settlement {sid} is no longer {state.value} (now {found})")
+
+
 def save_parents(conn: Connection, raws: Mapping[str, bytes], now: int) -> None:
     """Keep a copy of each transaction in ``raws`` (txid -> raw) not kept yet."""
     kept = set(parents(conn, raws))

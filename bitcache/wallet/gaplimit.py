@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 
+from bitcache.core.checks import is_int
 from bitcache.errors import GapLimitExceeded, InvalidInput
 
 DEFAULT_GAP_LIMIT = 20
@@ -21,13 +22,13 @@ DEFAULT_GAP_LIMIT = 20
 
 def _check_indices(name: str, indices: Set[int]) -> None:
     for index in indices:
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        if not is_int(index) or index < 0:
             raise InvalidInput(f"{name} must hold non-negative int indices, got {index!r}")
 
 
 def highest_allowed_index(funded: Set[int], *, gap_limit: int = DEFAULT_GAP_LIMIT) -> int:
     """The largest index that may be handed out given the funded indices."""
-    if isinstance(gap_limit, bool) or not isinstance(gap_limit, int) or gap_limit < 1:
+    if not is_int(gap_limit) or gap_limit < 1:
         raise InvalidInput(f"gap_limit must be a positive int, got {gap_limit!r}")
     _check_indices("funded", funded)
     return max(funded, default=-1) + gap_limit

@@ -32,6 +32,7 @@ from bip_utils import (
 
 from bitcache.bitcoin.hashes import hash160
 from bitcache.bitcoin.script import p2wpkh_script
+from bitcache.core.checks import is_int
 from bitcache.errors import (
     InvalidAddress,
     InvalidExtendedKey,
@@ -131,7 +132,7 @@ def normalize_mnemonic(mnemonic: str) -> str:
 
 
 def _check_index(index: int) -> None:
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
+    if not is_int(index) or not 0 <= index <= MAX_INDEX:
         raise InvalidInput(f"key index must be an int in 0..{MAX_INDEX}, got {index!r}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from bitcache.core.entries import posting
 from bitcache.store.ledger import LedgerStore
@@ -53,3 +54,19 @@ def download_legs(who: str, price: int = 1000, fee: int = 150) -> list:  # type:
         posting(UPLOADER, -(price - fee), FILE),
         posting(PLATFORM, -fee, FILE),
     ]
+
+
+def all_rows(store: LedgerStore) -> dict[str, list[str]]:
+    """Every row of every table, each as its repr, sorted: equal snapshots mean nothing was
+    written (journal, balances, files, deposits, settlements, the schema version…)."""
+    catalog = (
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        if store.engine.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'table'"
+    )
+    with store.engine.connect() as conn:
+        tables = [str(t) for (t,) in conn.execute(sa.text(catalog))]
+        return {
+            t: sorted(repr(tuple(r)) for r in conn.execute(sa.text(f'SELECT * FROM "{t}"')))
+            for t in tables
+        }
