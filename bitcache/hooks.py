@@ -42,6 +42,7 @@ from bitcache.services import charging, credits, earnings, holds, registry, tran
 from bitcache.services.charging import DownloadRequest
 from bitcache.services.context import DEFAULT_TRANSFER_TTL_US, Context
 from bitcache.services.earnings import FileEarnings
+from bitcache.services.groupcommit import FlushPolicy, GroupCommit
 from bitcache.services.receipts import DownloadReceipt, MoveReceipt, TransferReceipt
 from bitcache.store.ledger import LedgerStore
 
@@ -52,6 +53,7 @@ __all__ = [
     "FileEarnings",
     "FileRecord",
     "FixedRateProvider",
+    "FlushPolicy",
     "HoldPolicy",
     "Hooks",
     "ImportReport",
@@ -74,6 +76,7 @@ class Hooks:
         hold_policy: HoldPolicy = HoldPolicy.REDIRECT,
         clock: Callable[[], int] | None = None,
         transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US,
+        flush: FlushPolicy | None = None,
     ):
         # Reservations must expire on the ledger's own clock unless told otherwise.
         self.ctx = Context(
@@ -81,6 +84,8 @@ class Hooks:
             clock or ledger._clock, transfer_ttl_us,
         )
         self.ledger = ledger
+        # Every call that moves money goes through the group commit (see docs/hooks.md).
+        self.group = GroupCommit(self.ctx, flush)
 
     @classmethod
     def open(cls, url: str, *, clock: Callable[[], int] | None = None,
@@ -90,6 +95,7 @@ class Hooks:
 
     def close(self) -> None:
         """Release the database connections."""
+        self.group.close()
         self.ledger.close()
 
     # -- files -------------------------------------------------------------
@@ -122,9 +128,13 @@ class Hooks:
     def download(
         self, file: str | bytes, downloader: str, key: str, *, bytes_served: int | None = None
     ) -> DownloadReceipt:
-        """Authorize and charge one download in one durable transaction."""
-        return charging.charge_download(
-            self.ctx, DownloadRequest(file, downloader, key, bytes_served))
+        """Authorize and charge one download; answered once its commit is durable.
+
+        Concurrent calls share a transaction (group commit); each gets the
+        answer it would have got alone.
+        """
+        return self.group.download(
+            charging.check_request(DownloadRequest(file, downloader, key, bytes_served)))
 
     def download_batch(
         self, requests: Sequence[DownloadRequest]
@@ -140,7 +150,8 @@ class Hooks:
         self, file: str | bytes, downloader: str, key: str, *, ttl_us: int | None = None
     ) -> TransferReceipt:
         """Reserve the full price of a download whose size served is known only at the end."""
-        return transfers.begin_transfer(self.ctx, file, downloader, key, ttl_us=ttl_us)
+        return self.group.run(
+            lambda: transfers.begin_transfer(self.ctx, file, downloader, key, ttl_us=ttl_us))
 
     def complete_transfer(
         self, transfer: TransferReceipt | int, bytes_served: int
@@ -153,13 +164,16 @@ class Hooks:
                 platform_msat=0, referrer_msat=0, credited="",
                 balance_after_msat=self.prepaid_balance(transfer.downloader),
             )
-        return transfers.complete_transfer(self.ctx, _pending_id(transfer), bytes_served)
+        pending = _pending_id(transfer)
+        return self.group.run(
+            lambda: transfers.complete_transfer(self.ctx, pending, bytes_served))
 
     def cancel_transfer(self, transfer: TransferReceipt | int) -> MoveReceipt | None:
         """Release a reservation (None for a free file's transfer: nothing was reserved)."""
         if isinstance(transfer, TransferReceipt) and transfer.pending_id is None:
             return None
-        return transfers.cancel_transfer(self.ctx, _pending_id(transfer))
+        pending = _pending_id(transfer)
+        return self.group.run(lambda: transfers.cancel_transfer(self.ctx, pending))
 
     def expire_transfers(self, now: int | None = None) -> int:
         """Void every expired reservation; returns how many were voided."""
@@ -169,27 +183,28 @@ class Hooks:
 
     def credit_deposit(self, downloader: str, amount_msat: int, key: str) -> MoveReceipt:
         """Credit a confirmed deposit (wallet debit, prepaid credit); for the deposit flow."""
-        return credits.credit_deposit(self.ctx, downloader, amount_msat, key)
+        return self.group.run(
+            lambda: credits.credit_deposit(self.ctx, downloader, amount_msat, key))
 
     def promo_credit(self, downloader: str, amount_msat: int, key: str) -> MoveReceipt:
         """Promotional credit from ``expense:promotions`` to a downloader."""
-        return credits.promo_credit(self.ctx, downloader, amount_msat, key)
+        return self.group.run(lambda: credits.promo_credit(self.ctx, downloader, amount_msat, key))
 
     def tip(self, file: str | bytes, tipper: str, amount_msat: int, key: str) -> MoveReceipt:
         """Tip the uploader of a file from the tipper's prepaid balance."""
-        return credits.tip(self.ctx, file, tipper, amount_msat, key)
+        return self.group.run(lambda: credits.tip(self.ctx, file, tipper, amount_msat, key))
 
     def hold(self, file: str | bytes, key: str) -> MoveReceipt:
         """Place a takedown hold: the file's unpaid earnings move to its held account."""
-        return holds.hold(self.ctx, file, key)
+        return self.group.run(lambda: holds.hold(self.ctx, file, key))
 
     def release(self, file: str | bytes, key: str) -> MoveReceipt:
         """Lift a hold in the uploader's favour."""
-        return holds.release(self.ctx, file, key)
+        return self.group.run(lambda: holds.release(self.ctx, file, key))
 
     def refund(self, file: str | bytes, key: str) -> MoveReceipt:
         """Lift a hold by refunding the held balance to the file's downloaders pro rata."""
-        return holds.refund(self.ctx, file, key)
+        return self.group.run(lambda: holds.refund(self.ctx, file, key))
 
     # -- queries -----------------------------------------------------------
 

@@ -12,6 +12,7 @@ entry and writes nothing; with other content it is refused.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ from bitcache.store import rows
 from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
 from bitcache.store.driver import fetch_in
 from bitcache.store.writer import BalanceCache, BatchWriter
+from bitcache.store.writerlock import WriterLock, sqlite_database_path
 
 
 def _now_us() -> int:
@@ -106,6 +108,9 @@ class LedgerStore:
         self._names: dict[int, str] = {}
         self._pg = engine.dialect.name == "postgresql"
         self.balance_cache = BalanceCache()
+        self._writer_lock = None if self._pg else WriterLock(
+            sqlite_database_path(engine.url.database))
+        self._local = threading.local()  # the write transaction this thread holds, if any
 
     @classmethod
     def open(
@@ -122,19 +127,54 @@ class LedgerStore:
     def close(self) -> None:
         """Release the engine's connections."""
         self.engine.dispose()
+        if self._writer_lock is not None:
+            self._writer_lock.close()
 
     # -- transactions ------------------------------------------------------
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction holding the ledger's writer lock."""
+        """A write transaction holding the ledger's writer lock.
+
+        Called again by the thread that already holds one (a group commit
+        running each caller's service call inside its flush), it joins that
+        transaction as a savepoint: a refusal raised inside rolls back that
+        call's writes alone, and the outer transaction decides the commit.
+        """
+        outer: Connection | None = getattr(self._local, "conn", None)
+        if outer is not None:
+            with self._savepoint(outer):
+                yield outer
+            return
         try:
-            with self._translated(), self.engine.begin() as conn:
+            with self._exclusive(), self._translated(), self.engine.begin() as conn:
                 if self._pg:
                     conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
-                yield conn
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
+            raise
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """SQLite: queue for the writer lock before ``BEGIN IMMEDIATE`` (see writerlock)."""
+        if self._writer_lock is None:
+            yield
+        else:
+            with self._writer_lock.held():
+                yield
+
+    @contextmanager
+    def _savepoint(self, conn: Connection) -> Iterator[None]:
+        try:
+            with self._translated(), conn.begin_nested():
+                yield
+        except BaseException:
+            self._forget()  # rolled back to the savepoint: forget what it created
             raise
 
     def _forget(self) -> None:
@@ -335,15 +375,23 @@ class LedgerStore:
         *,
         atomic: bool = False,
         open_accounts: Sequence[AccountSpec] = (),
+        hashes: Sequence[bytes] | None = None,
+        existing: dict[str, tuple[int, bytes]] | None = None,
     ) -> BatchResult:
         """:meth:`record_many` inside a write transaction the caller holds (from :meth:`write`).
 
         For services whose own rows must commit atomically with the entries
         (download counters, deposit records, settlement states). The caller's
         transaction decides the commit; raising inside it writes nothing.
+
+        ``hashes``: the caller already passed each request through
+        ``validate_request`` and computed its ``content_hash`` (before taking
+        the writer lock). ``existing``: the caller looked the requests' keys
+        up in this transaction (key -> entry id and content hash).
         """
-        checked = [validate_request(r) for r in requests]
-        return self._record_checked(conn, checked, atomic, open_accounts)
+        if hashes is None:
+            requests = [validate_request(r) for r in requests]
+        return self._record_checked(conn, requests, atomic, open_accounts, hashes, existing)
 
     def _record_checked(
         self,
@@ -351,11 +399,14 @@ class LedgerStore:
         checked: Sequence[EntryRequest],
         atomic: bool,
         open_accounts: Sequence[AccountSpec],
+        hashes: Sequence[bytes] | None = None,
+        existing: dict[str, tuple[int, bytes]] | None = None,
     ) -> BatchResult:
-        hashes = [content_hash(r) for r in checked]
+        if hashes is None:
+            hashes = [content_hash(r) for r in checked]
         self.open_accounts_in(conn, open_accounts)
         writer = BatchWriter(self, conn, self._clock())
-        results = writer.run(checked, hashes, atomic=atomic)
+        results = writer.run(checked, hashes, atomic=atomic, existing=existing)
         writer.flush()
         return BatchResult(tuple(results), writer.written, writer.replayed, writer.refused)
 

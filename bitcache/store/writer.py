@@ -112,10 +112,15 @@ class BatchWriter:
     # -- requests ----------------------------------------------------------
 
     def run(
-        self, requests: Sequence[EntryRequest], hashes: Sequence[bytes], *, atomic: bool
+        self, requests: Sequence[EntryRequest], hashes: Sequence[bytes], *, atomic: bool,
+        existing: dict[str, tuple[int, bytes]] | None = None,
     ) -> list[Entry | LedgerError]:
-        """Apply each request in order; return its entry or its refusal."""
-        self.existing = rows.entry_ids_by_keys(self.conn, [r.key for r in requests])
+        """Apply each request in order; return its entry or its refusal.
+
+        ``existing``: the requests' keys already looked up in this transaction.
+        """
+        self.existing = (rows.entry_ids_by_keys(self.conn, [r.key for r in requests])
+                         if existing is None else existing)
         self._ensure_balances(p.account for r in requests for p in r.postings)
         results: list[Entry | LedgerError] = []
         for request, digest in zip(requests, hashes, strict=True):
