@@ -12,6 +12,7 @@ entry and writes nothing; with other content it is refused.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -141,20 +142,20 @@ class LedgerStore:
         transaction as a savepoint: a refusal raised inside rolls back that
         call's writes alone, and the outer transaction decides the commit.
         """
-        outer: Connection | None = getattr(self._local, "conn", None)
-        if outer is not None:
-            with self._savepoint(outer):
-                yield outer
+        held: tuple[int, Connection] | None = getattr(self._local, "held", None)
+        if held is not None and held[0] == os.getpid():  # not one a forked child inherited
+            with self._savepoint(held[1]):
+                yield held[1]
             return
         try:
             with self._exclusive(), self._translated(), self.engine.begin() as conn:
                 if self._pg:
                     conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
-                self._local.conn = conn
+                self._local.held = (os.getpid(), conn)
                 try:
                     yield conn
                 finally:
-                    self._local.conn = None
+                    self._local.held = None
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
             raise

@@ -40,14 +40,21 @@ class WriterLock:
 
     def __init__(self, database_path: str | None):
         self._path = None if database_path is None else database_path + LOCK_SUFFIX
+        self._fork_safe()
+
+    def _fork_safe(self) -> None:
+        """Start afresh in this process: a forked child inherits the parent's lock state,
+        and its descriptor would share the parent's ``flock``."""
+        self._owner = os.getpid()
         self._mutex = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
-        self._pid = 0
 
     @contextmanager
     def held(self) -> Iterator[None]:
         """Hold the lock for the block (re-entrant in the thread that holds it)."""
+        if self._owner != os.getpid():
+            self._fork_safe()
         with self._mutex:
             if self._depth == 0:
                 self._lock_file()
@@ -60,17 +67,14 @@ class WriterLock:
                     self._unlock_file()
 
     def _descriptor(self) -> int | None:
-        """The lock file's descriptor, opened in this process (a forked child reopens it:
-        an inherited descriptor shares its ``flock`` with the parent)."""
+        """The lock file's descriptor, opened by this process."""
         if self._path is None or fcntl is None:
             return None
-        if self._fd is None or self._pid != os.getpid():
+        if self._fd is None:
             try:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError:
                 self._path = None  # cannot create it: SQLite's own locking only
-                return None
-            self._pid = os.getpid()
         return self._fd
 
     def _lock_file(self) -> None:
@@ -79,13 +83,16 @@ class WriterLock:
             fcntl.flock(fd, fcntl.LOCK_EX)
 
     def _unlock_file(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Close the lock file's descriptor (the lock must not be held)."""
+        if self._owner != os.getpid():
+            self._fork_safe()  # the inherited descriptor is the parent's to close
+            return
         with self._mutex:
-            if self._fd is not None and self._pid == os.getpid():
+            if self._fd is not None:
                 os.close(self._fd)
             self._fd = None
 
