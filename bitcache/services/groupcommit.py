@@ -170,6 +170,11 @@ class GroupCommit:
         """:meth:`run` for asyncio: the flush runs in a worker thread."""
         return cast(T, await self._call_async(_Op(None, call)))
 
+    def waiting(self) -> int:
+        """How many calls are queued for the next flush."""
+        with self._mutex:
+            return len(self._queue)
+
     def stats(self) -> FlushStats:
         """Counters of the flushes so far."""
         with self._mutex:
