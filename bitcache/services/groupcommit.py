@@ -272,31 +272,39 @@ class GroupCommit:
         """Run one flush and hand each caller its answer (after the commit)."""
         answers: list[object] | None = None
         try:
-            answers = self._answers([s.op for s in batch])
+            answers = self._answers(batch)
         finally:
             if answers is None:  # interrupted (KeyboardInterrupt…): the outcome is unknown
                 error = StoreError("the flush was interrupted; retry with the same key")
                 answers = [error] * len(batch)
             self._settle(batch, answers)
 
-    def _answers(self, ops: list[_Op]) -> list[object]:
+    def _answers(self, batch: list[_Slot]) -> list[object]:
+        """Each slot's answer; ``batch`` grows by the calls that joined once the lock was held."""
         fell_back = False
-        if len(ops) == 1:
-            answers = [run_alone(self.ctx, ops[0])]
-        else:
-            try:
-                answers = run_flush(self.ctx, ops, self._planner)
-            except Exception:  # nothing committed (or, if the commit's fate is unknown, all)
-                answers = [run_alone(self.ctx, op) for op in ops]
-                fell_back = True
+        try:
+            answers = run_flush(self.ctx, [s.op for s in batch], self._planner,
+                                lambda: self._join_late(batch))
+        except Exception:  # nothing committed (or, if the commit's fate is unknown, all)
+            answers = [run_alone(self.ctx, s.op) for s in batch]
+            fell_back = True
         with self._mutex:
             stats = self._stats
             stats[0] += 1
-            stats[1] += len(ops)
-            stats[2] = max(stats[2], len(ops))
+            stats[1] += len(batch)
+            stats[2] = max(stats[2], len(batch))
             stats[3] += fell_back
-            self._last_size, self._last_end = len(ops), time.monotonic()
+            self._last_size, self._last_end = len(batch), time.monotonic()
         return answers
+
+    def _join_late(self, batch: list[_Slot]) -> list[_Op]:
+        """The calls queued while the flush waited for the writer lock: they join it, after
+        the others (another process may have held the lock for a while)."""
+        with self._mutex:
+            room = min(self.policy.max_batch - len(batch), len(self._queue))
+            late = [self._queue.popleft() for _ in range(room)]
+        batch.extend(late)
+        return [s.op for s in late]
 
     def _settle(self, batch: list[_Slot], answers: list[object]) -> None:
         """Give each caller its answer: wake threads, and one callback per event loop."""
@@ -335,16 +343,25 @@ def _unwrap(answer: object) -> object:
 # -- one flush -------------------------------------------------------------------
 
 
-def run_flush(ctx: Context, ops: Sequence[_Op], planner: _Planner | None = None) -> list[object]:
+def run_flush(
+    ctx: Context, ops: Sequence[_Op], planner: _Planner | None = None,
+    late: Callable[[], list[_Op]] | None = None,
+) -> list[object]:
     """Run ``ops`` in arrival order in one write transaction; an answer per op.
 
-    Raises only when the transaction fails as a whole (then nothing was written).
+    ``late``, called once the writer lock is held, gives calls that join at
+    the end (their answers follow). Raises only when the transaction fails as
+    a whole (then nothing was written).
     """
-    events = [op.event for op in ops if op.event is not None]
-    plans = planner.plan(events) if planner is not None else [None] * len(events)
+    planner = planner or _Planner(ctx)
+    plans = planner.plan([op.event for op in ops if op.event is not None])
     answers: list[object] = []
     planned = 0
     with ctx.ledger.write() as conn:
+        joined = late() if late is not None else []
+        if joined:
+            ops = [*ops, *joined]
+            plans += planner.plan([op.event for op in joined if op.event is not None])
         for run in _runs(ops):
             if run[0].event is None:
                 answers.extend(_call_in_flush(op) for op in run)
@@ -355,8 +372,7 @@ def run_flush(ctx: Context, ops: Sequence[_Op], planner: _Planner | None = None)
                 ctx, conn, batch, isolate=True, plans=plans[planned : planned + len(batch)],
                 seen=seen))
             planned += len(batch)
-            if planner is not None:
-                planner.learn(seen)
+            planner.learn(seen)
     return answers
 
 
