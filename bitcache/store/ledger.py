@@ -88,6 +88,19 @@ class BatchResult:
         return out
 
 
+_LOCK_HEAD = "SELECT last_id, last_hash FROM journal_head WHERE id = 1 FOR UPDATE"
+
+
+class _Held:
+    """The write transaction a thread holds: its connection and the journal head it knows."""
+
+    __slots__ = ("conn", "head", "pid")
+
+    def __init__(self, conn: Connection):
+        self.conn, self.pid = conn, os.getpid()
+        self.head: tuple[int, bytes] | None = None
+
+
 @dataclass
 class _Work:
     """Per-transaction state of the write pipeline."""
@@ -142,16 +155,18 @@ class LedgerStore:
         transaction as a savepoint: a refusal raised inside rolls back that
         call's writes alone, and the outer transaction decides the commit.
         """
-        held: tuple[int, Connection] | None = getattr(self._local, "held", None)
-        if held is not None and held[0] == os.getpid():  # not one a forked child inherited
-            with self._savepoint(held[1]):
-                yield held[1]
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None and held.pid == os.getpid():  # not one a forked child inherited
+            with self._savepoint(held):
+                yield held.conn
             return
         try:
             with self._exclusive(), self._translated(), self.engine.begin() as conn:
-                if self._pg:
-                    conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
-                self._local.held = (os.getpid(), conn)
+                held = _Held(conn)
+                if self._pg:  # the lock, and the head it protects, in one round trip
+                    row = conn.exec_driver_sql(_LOCK_HEAD).one()
+                    held.head = (int(row[0]), bytes(row[1]))
+                self._local.held = held
                 try:
                     yield conn
                 finally:
@@ -159,6 +174,19 @@ class LedgerStore:
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
             raise
+
+    def known_head(self, conn: Connection) -> tuple[int, bytes] | None:
+        """The journal head as this thread's write transaction on ``conn`` last saw it
+        (taking the lock, or writing), or None when it must be read."""
+        held: _Held | None = getattr(self._local, "held", None)
+        return held.head if held is not None and held.conn is conn else None
+
+    def note_head(self, conn: Connection, head: tuple[int, bytes]) -> None:
+        """Remember the head a writer moved the journal to, for the next writer of the
+        same transaction."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None and held.conn is conn:
+            held.head = head
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -170,12 +198,14 @@ class LedgerStore:
                 yield
 
     @contextmanager
-    def _savepoint(self, conn: Connection) -> Iterator[None]:
+    def _savepoint(self, held: _Held) -> Iterator[None]:
+        head = held.head
         try:
-            with self._translated(), conn.begin_nested():
+            with self._translated(), held.conn.begin_nested():
                 yield
         except BaseException:
-            self._forget()  # rolled back to the savepoint: forget what it created
+            held.head = head  # rolled back to the savepoint: the head it started from,
+            self._forget()  # and forget what it created
             raise
 
     def _forget(self) -> None:

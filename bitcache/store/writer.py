@@ -79,8 +79,12 @@ class BatchWriter:
         from bitcache.store.ledger import _Work
 
         self.store, self.conn, self.now = store, conn, now
-        head = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")).one()
-        self.last_id, self.last_hash = int(head[0]), bytes(head[1])
+        head = store.known_head(conn)
+        if head is None:
+            row = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1"))
+            found = row.one()
+            head = (int(found[0]), bytes(found[1]))
+        self.last_id, self.last_hash = head
         self.cached = store.balance_cache.valid_at((self.last_id, self.last_hash))
         self.specs = store.spec_map()
         self.work: _Work = _Work()
@@ -242,6 +246,7 @@ class BatchWriter:
             self._flush_sqlite()
         head = "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"
         self.conn.exec_driver_sql(driver_sql(self.conn, head), (self.last_id, self.last_hash))
+        self.store.note_head(self.conn, (self.last_id, self.last_hash))
 
     def _flush_sqlite(self) -> None:
         """SQLite: ``executemany`` of each statement (one prepared statement per table)."""
