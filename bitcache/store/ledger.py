@@ -408,6 +408,7 @@ class LedgerStore:
         open_accounts: Sequence[AccountSpec] = (),
         hashes: Sequence[bytes] | None = None,
         existing: dict[str, tuple[int, bytes]] | None = None,
+        balances: dict[str, Balance] | None = None,
     ) -> BatchResult:
         """:meth:`record_many` inside a write transaction the caller holds (from :meth:`write`).
 
@@ -418,11 +419,13 @@ class LedgerStore:
         ``hashes``: the caller already passed each request through
         ``validate_request`` and computed its ``content_hash`` (before taking
         the writer lock). ``existing``: the caller looked the requests' keys
-        up in this transaction (key -> entry id and content hash).
+        up in this transaction (key -> entry id and content hash). ``balances``: the
+        caller read these accounts' balances in this transaction before any write.
         """
         if hashes is None:
             requests = [validate_request(r) for r in requests]
-        return self._record_checked(conn, requests, atomic, open_accounts, hashes, existing)
+        return self._record_checked(
+            conn, requests, atomic, open_accounts, hashes, existing, balances)
 
     def _record_checked(
         self,
@@ -432,12 +435,13 @@ class LedgerStore:
         open_accounts: Sequence[AccountSpec],
         hashes: Sequence[bytes] | None = None,
         existing: dict[str, tuple[int, bytes]] | None = None,
+        balances: dict[str, Balance] | None = None,
     ) -> BatchResult:
         if hashes is None:
             hashes = [content_hash(r) for r in checked]
         self.open_accounts_in(conn, open_accounts)
         writer = BatchWriter(self, conn, self._clock())
-        results = writer.run(checked, hashes, atomic=atomic, existing=existing)
+        results = writer.run(checked, hashes, atomic=atomic, existing=existing, balances=balances)
         writer.flush()
         return BatchResult(tuple(results), writer.written, writer.replayed, writer.refused)
 
