@@ -223,19 +223,21 @@ class GroupCommit:
     # -- leading -------------------------------------------------------------
 
     def _lead(self, own: _Slot | None) -> None:
-        """Flush until ``own`` is answered (the worker: until the queue is empty), then
-        hand the lead to the oldest waiting caller."""
+        """Flush until a flush holds ``own`` (the worker: one flush); that flush hands the
+        lead on as soon as it committed, then makes itself durable and answers."""
+        handed = [False]
         try:
-            while True:
+            while not handed[0]:
                 with self._mutex:
-                    if (own is not None and own.done) or not self._queue:
+                    if not self._queue:
                         self._hand_over()
                         return
                     batch = self._take()
-                self._flush(batch)
+                self._flush(batch, own, handed)
         except BaseException:
-            with self._mutex:
-                self._hand_over()
+            if not handed[0]:
+                with self._mutex:
+                    self._hand_over()
             raise
 
     def _take(self) -> list[_Slot]:
@@ -262,31 +264,39 @@ class GroupCommit:
         self._leading = False
 
     def _start_worker(self) -> None:
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, thread_name_prefix="bitcache-flush")
+        if self._worker is None:  # two: one flushes while the other syncs and answers
+            self._worker = ThreadPoolExecutor(2, thread_name_prefix="bitcache-flush")
         self._worker.submit(self._lead, None)
 
     # -- flushing ------------------------------------------------------------
 
-    def _flush(self, batch: list[_Slot]) -> None:
-        """Run one flush and hand each caller its answer (after the commit)."""
+    def _flush(self, batch: list[_Slot], own: _Slot | None, handed: list[bool]) -> None:
+        """Run one flush; if it holds ``own`` (or leads for the worker), hand the lead on
+        once it committed. Then make it durable and hand each caller its answer."""
         answers: list[object] | None = None
         try:
-            answers = self._answers(batch)
+            answers, deferred = self._answers(batch)
+            if own is None or own in batch:
+                with self._mutex:
+                    self._hand_over()  # the next flush takes the lock while this one syncs
+                handed[0] = True
+            if deferred:
+                answers = self._durable(answers)
         finally:
             if answers is None:  # interrupted (KeyboardInterrupt…): the outcome is unknown
                 error = StoreError("the flush was interrupted; retry with the same key")
                 answers = [error] * len(batch)
             self._settle(batch, answers)
 
-    def _answers(self, batch: list[_Slot]) -> list[object]:
-        """Each slot's answer; ``batch`` grows by the calls that joined once the lock was held."""
+    def _answers(self, batch: list[_Slot]) -> tuple[list[object], bool]:
+        """Each slot's answer, and whether the flush still has to be made durable; ``batch``
+        grows by the calls that joined once the lock was held."""
         fell_back = False
         try:
             answers = run_flush(self.ctx, [s.op for s in batch], self._planner,
                                 lambda: self._join_late(batch))
         except Exception:  # nothing committed (or, if the commit's fate is unknown, all)
-            answers = [run_alone(self.ctx, s.op) for s in batch]
+            answers = [run_alone(self.ctx, s.op) for s in batch]  # each durable
             fell_back = True
         with self._mutex:
             stats = self._stats
@@ -295,6 +305,17 @@ class GroupCommit:
             stats[2] = max(stats[2], len(batch))
             stats[3] += fell_back
             self._last_size, self._last_end = len(batch), time.monotonic()
+        return answers, not fell_back
+
+    def _durable(self, answers: list[object]) -> list[object]:
+        """The answers once the flush's commit is on disk; if it cannot be made so, an
+        error for every caller instead (their retries will replay what did commit)."""
+        try:
+            self.ctx.ledger.sync()
+        except Exception as exc:
+            error = StoreError(f"the flush committed but was not made durable ({exc}); "
+                               "retry with the same key")
+            return [error] * len(answers)
         return answers
 
     def _join_late(self, batch: list[_Slot]) -> list[_Op]:
@@ -351,13 +372,14 @@ def run_flush(
 
     ``late``, called once the writer lock is held, gives calls that join at
     the end (their answers follow). Raises only when the transaction fails as
-    a whole (then nothing was written).
+    a whole (then nothing was written). The commit does not wait for the
+    disk: call ``ctx.ledger.sync()`` before handing out the answers.
     """
     planner = planner or _Planner(ctx)
     plans = planner.plan([op.event for op in ops if op.event is not None])
     answers: list[object] = []
     planned = 0
-    with ctx.ledger.write() as conn:
+    with ctx.ledger.write(defer_sync=True) as conn:  # the caller syncs, after the lock
         joined = late() if late is not None else []
         if joined:
             ops = [*ops, *joined]

@@ -46,7 +46,13 @@ from bitcache.errors import (
     UnknownEntry,
 )
 from bitcache.store import rows
-from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
+from bitcache.store.database import (
+    DEFER_SYNC,
+    READ_ONLY,
+    check_schema,
+    make_engine,
+    upgrade,
+)
 from bitcache.store.driver import fetch_in
 from bitcache.store.writer import BalanceCache, BatchWriter
 from bitcache.store.writerlock import WriterLock, sqlite_database_path
@@ -89,6 +95,9 @@ class BatchResult:
 
 
 _LOCK_HEAD = "SELECT last_id, last_hash FROM journal_head WHERE id = 1 FOR UPDATE"
+_LOCK_HEAD_ASYNC = (  # and commit without waiting for the log's flush (SET LOCAL)
+    "SELECT set_config('synchronous_commit', 'off', true), last_id, last_hash "
+    "FROM journal_head WHERE id = 1 FOR UPDATE")
 
 
 class _Held:
@@ -122,8 +131,9 @@ class LedgerStore:
         self._names: dict[int, str] = {}
         self._pg = engine.dialect.name == "postgresql"
         self.balance_cache = BalanceCache()
-        self._writer_lock = None if self._pg else WriterLock(
-            sqlite_database_path(engine.url.database))
+        path = None if self._pg else sqlite_database_path(engine.url.database)
+        self._writer_lock = None if self._pg else WriterLock(path)
+        self._wal = None if path is None else path + "-wal"
         self._local = threading.local()  # the write transaction this thread holds, if any
 
     @classmethod
@@ -147,13 +157,19 @@ class LedgerStore:
     # -- transactions ------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, defer_sync: bool = False) -> Iterator[Connection]:
         """A write transaction holding the ledger's writer lock.
 
         Called again by the thread that already holds one (a group commit
         running each caller's service call inside its flush), it joins that
         transaction as a savepoint: a refusal raised inside rolls back that
         call's writes alone, and the outer transaction decides the commit.
+
+        ``defer_sync``: the commit does not wait for the disk, so the writer
+        lock is not held through it; the caller must call :meth:`sync` before
+        it tells anyone the write happened. Others may read the write (and
+        build on it) before then; if the machine stops first, the write is
+        lost with everything after it in the log, none of it acknowledged.
         """
         held: _Held | None = getattr(self._local, "held", None)
         if held is not None and held.pid == os.getpid():  # not one a forked child inherited
@@ -161,11 +177,12 @@ class LedgerStore:
                 yield held.conn
             return
         try:
-            with self._exclusive(), self._translated(), self.engine.begin() as conn:
+            with self._exclusive(), self._translated(), self._begin(defer_sync) as conn:
                 held = _Held(conn)
                 if self._pg:  # the lock, and the head it protects, in one round trip
-                    row = conn.exec_driver_sql(_LOCK_HEAD).one()
-                    held.head = (int(row[0]), bytes(row[1]))
+                    row = conn.exec_driver_sql(
+                        _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD).one()
+                    held.head = (int(row[-2]), bytes(row[-1]))
                 self._local.held = held
                 try:
                     yield conn
@@ -174,6 +191,39 @@ class LedgerStore:
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
             raise
+
+    @contextmanager
+    def _begin(self, defer_sync: bool) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            if defer_sync:
+                conn.execution_options(**{DEFER_SYNC: True})
+            with conn.begin():
+                yield conn
+
+    def sync(self) -> None:
+        """Make every transaction committed so far durable (after ``write(defer_sync=True)``).
+
+        SQLite: ``fsync`` of the write-ahead log (the commits it holds; any
+        it no longer holds were checkpointed into the database file, which
+        the checkpoint synced). PostgreSQL: a transaction that commits
+        synchronously, so the server flushes its log through that commit —
+        and so through every commit before it.
+        """
+        if self._pg:
+            with self._translated(), self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("SELECT pg_current_xact_id()")
+        elif self._wal is not None:
+            try:
+                fd = os.open(self._wal, os.O_RDWR)
+            except FileNotFoundError:
+                return  # no log: everything is in the database file
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise StoreError(f"could not make the commit durable: {exc}") from exc
+            finally:
+                os.close(fd)
 
     def known_head(self, conn: Connection) -> tuple[int, bytes] | None:
         """The journal head as this thread's write transaction on ``conn`` last saw it

@@ -30,7 +30,8 @@ class Gate:
     def __init__(self, hooks: Hooks):
         self.hooks = hooks
         self._open, self._entered = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=lambda: hooks.group.run(self._hold))
+        self._thread = threading.Thread(  # its own answer does not matter
+            target=lambda: answer_of(lambda: hooks.group.run(self._hold)))
 
     def _hold(self) -> None:
         self._entered.set()

@@ -7,6 +7,7 @@ Both engines. Callers are queued in a known order behind a gate (see
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -272,3 +273,77 @@ def test_async_hooks_answer_queries_and_refusals(db_url: str) -> None:
             await aio.close()
 
     asyncio.run(main())
+
+
+# -- durability outside the writer lock -----------------------------------------
+
+
+def test_callers_are_answered_only_after_the_sync_and_the_lock_is_free_meanwhile(
+    shop: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, syncing, release = shop.ledger.sync, threading.Event(), threading.Event()
+    first = [True]
+
+    def slow_sync() -> None:
+        if first[0]:
+            first[0] = False
+            syncing.set()
+            assert release.wait(30)
+        real()
+
+    monkeypatch.setattr(shop.ledger, "sync", slow_sync)
+    answers: list[object] = []
+    flush = threading.Thread(target=lambda: answers.extend(in_threads(shop, _downloads(shop, 3))))
+    flush.start()
+    assert syncing.wait(30)
+    time.sleep(0.2)
+    assert not answers, "callers were answered before their commit was made durable"
+    other = shop.download(FILE, "d7", "meanwhile")  # the lock is free: another flush runs
+    assert isinstance(other, DownloadReceipt)
+    release.set()
+    flush.join(30)
+    assert len(answers) == 3 and all(isinstance(a, DownloadReceipt) for a in answers)
+    assert _charged(shop) == 4 * PRICE
+
+
+def test_a_sync_that_fails_answers_an_error_and_the_retries_replay(
+    shop: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_sync() -> None:
+        raise StoreError("fsync: input/output error")
+
+    monkeypatch.setattr(shop.ledger, "sync", failing_sync)
+    answers = in_threads(shop, _downloads(shop, 4))
+    assert all(isinstance(a, StoreError) for a in answers)
+    monkeypatch.undo()
+    retries = in_threads(shop, _downloads(shop, 4))
+    assert all(isinstance(a, DownloadReceipt) and a.replayed for a in retries)
+    assert _charged(shop) == 4 * PRICE
+
+
+def test_sqlite_sync_flushes_the_write_ahead_log(
+    make_sqlite_url: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks = make_hooks(make_sqlite_url(), Clock())
+    try:
+        hooks.register_file(FILE, "carol", PriceRule.fixed(PRICE), size=SIZE)
+        hooks.credit_deposit("d0", 10 * PRICE, "fund")
+        synced: list[str] = []
+        real = os.fsync
+
+        def recording_fsync(fd: int) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", recording_fsync)
+        with hooks.ledger.write(defer_sync=True) as conn:
+            mode = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        assert mode == 1  # NORMAL: this commit did not wait for the disk
+        with hooks.ledger.write() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL again
+        hooks.download(FILE, "d0", "one")
+        database = hooks.ledger.engine.url.database
+        assert database is not None
+        assert synced == [os.path.abspath(database) + "-wal"]
+    finally:
+        hooks.close()
