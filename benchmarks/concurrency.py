@@ -168,7 +168,7 @@ def _proc(url: str, index: int, callers: int, seconds: float, barrier: Any, out:
     run = threads_run(hooks, callers, index * callers, seconds, f"p{index}")
     stats = hooks.group.stats()
     hooks.close()
-    out.put((run.seconds, run.latencies, stats.flushes, stats.calls,
+    out.put((run.seconds, run.latencies, stats.flushes, stats.calls, stats.fallbacks,
              None if probe is None else probe.totals()))
 
 
@@ -187,9 +187,10 @@ def procs_run(url: str, seconds: float, breakdown: bool = False) -> tuple[Run, d
     window = max(r[0] for r in results)
     latencies = [x for r in results for x in r[1]]
     totals: dict[str, Any] = {"flushes": sum(r[2] for r in results),
-                              "calls": sum(r[3] for r in results)}
+                              "calls": sum(r[3] for r in results),
+                              "fallbacks": sum(r[4] for r in results)}
     if breakdown:
-        totals.update(LockProbe.merge([r[4] for r in results]))
+        totals.update(LockProbe.merge([r[5] for r in results]))
     return Run(window, latencies), totals
 
 
@@ -226,14 +227,15 @@ def _in_process(url: str, seconds: float, scenario: str) -> tuple[Run, dict[str,
         assert hooks.ledger.trial_balance() == 0
     finally:
         hooks.close()
-    return run, {"flushes": stats.flushes, "calls": stats.calls}
+    return run, {"flushes": stats.flushes, "calls": stats.calls, "fallbacks": stats.fallbacks}
 
 
 def _report(name: str, run: Run, totals: dict[str, Any]) -> None:
     mean = totals["calls"] / max(totals["flushes"], 1)
     s = run.summary()
     print(f"{name}: {s['per_s']}/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms "
-          f"({totals['flushes']} flushes, {mean:.1f} calls each)")
+          f"({totals['flushes']} flushes, {mean:.1f} calls each, "
+          f"{totals['fallbacks']} failed and ran alone)")
 
 
 def _pg_url() -> str:

@@ -18,25 +18,24 @@ from contextlib import contextmanager
 from typing import Any
 
 from bitcache.services import charging, groupcommit
-from bitcache.store import files, rows, writer
+from bitcache.store import files, writer
 from bitcache.store.ledger import LedgerStore
 
 #: (owner, attribute, label) of each wrapped step.
 STEPS: tuple[tuple[Any, str, str], ...] = (
     (groupcommit._Planner, "plan", "plan (before the lock)"),
-    (files, "get_files", "read files"),
-    (rows, "entry_ids_by_keys", "read keys"),
-    (files, "balances", "read balances"),
+    (files, "charge_state", "read (files, keys, balances)"),
     (charging._Batch, "admit_all", "admit (caps, funds)"),
     (writer.BatchWriter, "run", "chain (rules, balances, hashes)"),
     (writer.BatchWriter, "flush", "insert"),
     (files, "add_downloads", "download counters"),
     (charging._Batch, "_answers", "receipts"),
-    (groupcommit.GroupCommit, "_settle", "answer callers (after commit)"),
+    (LedgerStore, "sync", "sync (after the lock)"),
+    (groupcommit.GroupCommit, "_settle", "answer callers"),
 )
-ORDER = ("plan (before the lock)", "lock wait", "lock held", "read files", "read keys",
-         "read balances", "admit (caps, funds)", "chain (rules, balances, hashes)", "insert",
-         "download counters", "receipts", "commit", "answer callers (after commit)")
+ORDER = ("plan (before the lock)", "lock wait", "lock held", "read (files, keys, balances)",
+         "admit (caps, funds)", "chain (rules, balances, hashes)", "insert",
+         "download counters", "receipts", "commit", "sync (after the lock)", "answer callers")
 
 
 class LockProbe:
@@ -81,15 +80,15 @@ class LockProbe:
         probe, clock = self, time.perf_counter
 
         @contextmanager
-        def write(store: LedgerStore) -> Iterator[Any]:
+        def write(store: LedgerStore, **options: Any) -> Iterator[Any]:
             if getattr(probe._local, "depth", 0):  # a savepoint inside a flush
-                with original(store) as conn:
+                with original(store, **options) as conn:
                     yield conn
                 return
             probe._local.depth = 1
             try:
                 asked = clock()
-                with original(store) as conn:
+                with original(store, **options) as conn:
                     locked = clock()
                     yield conn
                     body = clock()
