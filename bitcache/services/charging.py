@@ -425,7 +425,10 @@ def charge_downloads(
     if not events:
         return []
     with ctx.ledger.write() as conn:
-        return charge_events_in(ctx, conn, events)
+        answers = charge_events_in(ctx, conn, events)
+    if any(isinstance(a, DownloadReceipt) and a.replayed for a in answers):
+        ctx.ledger.sync()  # a replay may answer from a group flush not yet synced
+    return answers
 
 
 def charge_events_in(

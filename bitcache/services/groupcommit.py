@@ -188,7 +188,7 @@ class GroupCommit:
 
     def _call(self, op: _Op) -> object:
         if self.policy.max_batch == 1:
-            return _unwrap(run_alone(self.ctx, op))
+            return _unwrap(durable_alone(self.ctx, op))
         slot = _Slot(op)
         with self._mutex:
             lead = self._enqueue(slot)
@@ -201,7 +201,7 @@ class GroupCommit:
 
     async def _call_async(self, op: _Op) -> object:
         if self.policy.max_batch == 1:
-            return _unwrap(await asyncio.to_thread(run_alone, self.ctx, op))
+            return _unwrap(await asyncio.to_thread(durable_alone, self.ctx, op))
         slot = _Slot(op, asyncio.get_running_loop())
         with self._mutex:
             lead = self._enqueue(slot)
@@ -275,28 +275,27 @@ class GroupCommit:
         once it committed. Then make it durable and hand each caller its answer."""
         answers: list[object] | None = None
         try:
-            answers, deferred = self._answers(batch)
+            answers = self._answers(batch)
             if own is None or own in batch:
                 with self._mutex:
                     self._hand_over()  # the next flush takes the lock while this one syncs
                 handed[0] = True
-            if deferred:
-                answers = self._durable(answers)
+            answers = self._durable(answers)
         finally:
             if answers is None:  # interrupted (KeyboardInterrupt…): the outcome is unknown
                 error = StoreError("the flush was interrupted; retry with the same key")
                 answers = [error] * len(batch)
             self._settle(batch, answers)
 
-    def _answers(self, batch: list[_Slot]) -> tuple[list[object], bool]:
-        """Each slot's answer, and whether the flush still has to be made durable; ``batch``
-        grows by the calls that joined once the lock was held."""
+    def _answers(self, batch: list[_Slot]) -> list[object]:
+        """Each slot's answer, not yet durable; ``batch`` grows by the calls that joined
+        once the lock was held."""
         fell_back = False
         try:
             answers = run_flush(self.ctx, [s.op for s in batch], self._planner,
                                 lambda: self._join_late(batch))
         except Exception:  # nothing committed (or, if the commit's fate is unknown, all)
-            answers = [run_alone(self.ctx, s.op) for s in batch]  # each durable
+            answers = [run_alone(self.ctx, s.op) for s in batch]
             fell_back = True
         with self._mutex:
             stats = self._stats
@@ -305,11 +304,12 @@ class GroupCommit:
             stats[2] = max(stats[2], len(batch))
             stats[3] += fell_back
             self._last_size, self._last_end = len(batch), time.monotonic()
-        return answers, not fell_back
+        return answers
 
     def _durable(self, answers: list[object]) -> list[object]:
-        """The answers once the flush's commit is on disk; if it cannot be made so, an
-        error for every caller instead (their retries will replay what did commit)."""
+        """The answers once the flush's commit is on disk — and whatever commit of others
+        they read: a replay may answer from a flush not yet synced; if that cannot be
+        made so, an error for every caller instead (their retries replay what committed)."""
         try:
             self.ctx.ledger.sync()
         except Exception as exc:
@@ -408,6 +408,18 @@ def run_alone(ctx: Context, op: _Op) -> object:
             return charge_events_in(ctx, conn, [op.event], isolate=True)[0]
     except Exception as exc:
         return exc
+
+
+def durable_alone(ctx: Context, op: _Op) -> object:
+    """:func:`run_alone`, and a replay's answer only once what it replays is durable (it
+    may be another process's flush, committed and not yet synced)."""
+    answer = run_alone(ctx, op)
+    if getattr(answer, "replayed", False):
+        try:
+            ctx.ledger.sync()
+        except Exception as exc:
+            return exc
+    return answer
 
 
 def _call_in_flush(op: _Op) -> object:

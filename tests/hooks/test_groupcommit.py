@@ -17,7 +17,7 @@ import pytest
 from bitcache.asynchooks import AsyncHooks
 from bitcache.core.pricing import PriceRule
 from bitcache.errors import InsufficientFunds, InvalidPolicy, StoreError, UnknownFile
-from bitcache.hooks import DownloadReceipt, FlushPolicy, Hooks
+from bitcache.hooks import DownloadReceipt, DownloadRequest, FlushPolicy, Hooks
 from bitcache.services import groupcommit
 from bitcache.store import files as file_rows
 from tests.hooks.arrivals import Gate, in_threads, wait_queued
@@ -347,3 +347,30 @@ def test_sqlite_sync_flushes_the_write_ahead_log(
         assert synced == [os.path.abspath(database) + "-wal"]
     finally:
         hooks.close()
+
+
+def test_a_replay_is_answered_only_after_a_sync(
+    shop: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay may answer from another process's flush, committed and not yet synced."""
+    shop.download(FILE, "d0", "first")
+    synced = [0]
+    real = shop.ledger.sync
+
+    def counting_sync() -> None:
+        synced[0] += 1
+        real()
+
+    monkeypatch.setattr(shop.ledger, "sync", counting_sync)
+    fresh = shop.download_batch([DownloadRequest(FILE, "d1", "second")])
+    assert synced[0] == 0 and not fresh[0].replayed  # type: ignore[union-attr]
+    again = shop.download_batch([DownloadRequest(FILE, "d0", "first")])
+    assert synced[0] == 1 and again[0].replayed  # type: ignore[union-attr]
+    alone = make_hooks(str(shop.ledger.engine.url.render_as_string(hide_password=False)),
+                       Clock(), flush=FlushPolicy(max_batch=1))
+    try:
+        monkeypatch.setattr(alone.ledger, "sync", counting_sync)
+        assert alone.download(FILE, "d0", "first").replayed
+        assert synced[0] == 2
+    finally:
+        alone.close()
