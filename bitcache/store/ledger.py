@@ -470,7 +470,7 @@ class LedgerStore:
         ``validate_request`` and computed its ``content_hash`` (before taking
         the writer lock). ``existing``: the caller looked the requests' keys
         up in this transaction (key -> entry id and content hash). ``balances``: the
-        caller read these accounts' balances in this transaction before any write.
+        caller read these accounts' balances in this transaction, not written since.
         """
         if hashes is None:
             requests = [validate_request(r) for r in requests]

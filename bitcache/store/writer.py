@@ -81,9 +81,9 @@ class BatchWriter:
         self.store, self.conn, self.now = store, conn, now
         head = store.known_head(conn)
         if head is None:
-            row = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1"))
-            found = row.one()
-            head = (int(found[0]), bytes(found[1]))
+            found = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1"))
+            last_id, last_hash = found.one()
+            head = (int(last_id), bytes(last_hash))
         self.last_id, self.last_hash = head
         self.cached = store.balance_cache.valid_at((self.last_id, self.last_hash))
         self.specs = store.spec_map()
@@ -123,7 +123,7 @@ class BatchWriter:
         """Apply each request in order; return its entry or its refusal.
 
         ``existing``: the requests' keys already looked up in this transaction;
-        ``balances``: balances of accounts read in this transaction, before any write.
+        ``balances``: balances the caller read in this transaction, not written since.
         """
         self.existing = (rows.entry_ids_by_keys(self.conn, [r.key for r in requests])
                          if existing is None else existing)
@@ -277,16 +277,16 @@ class BatchWriter:
         and none of the statements waits for the one before.
         """
         if in_pipeline(self.conn):
-            _insert_unnest(self.conn, _PG_POSTINGS, self.posting_rows)
-            _insert_unnest(self.conn, _PG_ENTRIES, self.entry_rows)
+            _by_columns(self.conn, _PG_POSTINGS, self.posting_rows)
+            _by_columns(self.conn, _PG_ENTRIES, self.entry_rows)
         else:
             copy_rows(self.conn, "postings", _POSTING_COLUMNS, self.posting_rows)
             copy_rows(self.conn, "entries", _ENTRY_COLUMNS, self.entry_rows)
-        _insert_unnest(self.conn, _PG_BALANCES, self._balance_rows())
+        _by_columns(self.conn, _PG_BALANCES, self._balance_rows())
 
 
-def _insert_unnest(conn: Connection, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-    """One statement for many rows: each column as one array parameter of ``unnest()``."""
+def _by_columns(conn: Connection, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """One ``unnest()`` statement for many rows: each column as one array parameter."""
     run(conn, sql, tuple(list(col) for col in zip(*rows, strict=True)))
 
 
