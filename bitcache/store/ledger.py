@@ -12,8 +12,6 @@ entry and writes nothing; with other content it is refused.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,16 +44,10 @@ from bitcache.errors import (
     UnknownEntry,
 )
 from bitcache.store import rows
-from bitcache.store.database import (
-    DEFER_SYNC,
-    READ_ONLY,
-    check_schema,
-    make_engine,
-    upgrade,
-)
+from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
 from bitcache.store.driver import fetch_in
+from bitcache.store.transactions import Transactions
 from bitcache.store.writer import BalanceCache, BatchWriter
-from bitcache.store.writerlock import WriterLock, sqlite_database_path
 
 
 def _now_us() -> int:
@@ -94,22 +86,6 @@ class BatchResult:
         return out
 
 
-_LOCK_HEAD = "SELECT last_id, last_hash FROM journal_head WHERE id = 1 FOR UPDATE"
-_LOCK_HEAD_ASYNC = (  # and commit without waiting for the log's flush (SET LOCAL)
-    "SELECT set_config('synchronous_commit', 'off', true), last_id, last_hash "
-    "FROM journal_head WHERE id = 1 FOR UPDATE")
-
-
-class _Held:
-    """The write transaction a thread holds: its connection and the journal head it knows."""
-
-    __slots__ = ("conn", "head", "pid")
-
-    def __init__(self, conn: Connection):
-        self.conn, self.pid = conn, os.getpid()
-        self.head: tuple[int, bytes] | None = None
-
-
 @dataclass
 class _Work:
     """Per-transaction state of the write pipeline."""
@@ -131,10 +107,7 @@ class LedgerStore:
         self._names: dict[int, str] = {}
         self._pg = engine.dialect.name == "postgresql"
         self.balance_cache = BalanceCache()
-        path = None if self._pg else sqlite_database_path(engine.url.database)
-        self._writer_lock = None if self._pg else WriterLock(path)
-        self._wal = None if path is None else path + "-wal"
-        self._local = threading.local()  # the write transaction this thread holds, if any
+        self._tx = Transactions(engine)
 
     @classmethod
     def open(
@@ -151,8 +124,7 @@ class LedgerStore:
     def close(self) -> None:
         """Release the engine's connections."""
         self.engine.dispose()
-        if self._writer_lock is not None:
-            self._writer_lock.close()
+        self._tx.close()
 
     # -- transactions ------------------------------------------------------
 
@@ -171,92 +143,37 @@ class LedgerStore:
         build on it) before then; if the machine stops first, the write is
         lost with everything after it in the log, none of it acknowledged.
         """
-        held: _Held | None = getattr(self._local, "held", None)
-        if held is not None and held.pid == os.getpid():  # not one a forked child inherited
-            with self._savepoint(held):
-                yield held.conn
+        held = self._tx.held()
+        if held is not None:
+            try:
+                with self._translated(), self._tx.savepoint(held):
+                    yield held.conn
+            except BaseException:
+                self._forget()  # rolled back to the savepoint: forget what it created
+                raise
             return
         try:
-            with self._exclusive(), self._translated(), self._begin(defer_sync) as conn:
-                held = _Held(conn)
-                if self._pg:  # the lock, and the head it protects, in one round trip
-                    row = conn.exec_driver_sql(
-                        _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD).one()
-                    held.head = (int(row[-2]), bytes(row[-1]))
-                self._local.held = held
-                try:
-                    yield conn
-                finally:
-                    self._local.held = None
+            with self._translated(), self._tx.begin(defer_sync) as held:
+                yield held.conn
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
             raise
 
-    @contextmanager
-    def _begin(self, defer_sync: bool) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            if defer_sync:
-                conn.execution_options(**{DEFER_SYNC: True})
-            with conn.begin():
-                yield conn
-
     def sync(self) -> None:
-        """Make every transaction committed so far durable (after ``write(defer_sync=True)``).
-
-        SQLite: ``fsync`` of the write-ahead log (the commits it holds; any
-        it no longer holds were checkpointed into the database file, which
-        the checkpoint synced). PostgreSQL: a transaction that commits
-        synchronously, so the server flushes its log through that commit —
-        and so through every commit before it.
-        """
-        if self._pg:
-            with self._translated(), self.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("SELECT pg_current_xact_id()")
-        elif self._wal is not None:
-            try:
-                fd = os.open(self._wal, os.O_RDWR)
-            except FileNotFoundError:
-                return  # no log: everything is in the database file
-            try:
-                os.fsync(fd)
-            except OSError as exc:
-                raise StoreError(f"could not make the commit durable: {exc}") from exc
-            finally:
-                os.close(fd)
+        """Make every transaction committed so far durable (after ``write(defer_sync=True)``;
+        see :meth:`Transactions.sync`)."""
+        with self._translated():
+            self._tx.sync()
 
     def known_head(self, conn: Connection) -> tuple[int, bytes] | None:
         """The journal head as this thread's write transaction on ``conn`` last saw it
         (taking the lock, or writing), or None when it must be read."""
-        held: _Held | None = getattr(self._local, "held", None)
-        return held.head if held is not None and held.conn is conn else None
+        return self._tx.known_head(conn)
 
     def note_head(self, conn: Connection, head: tuple[int, bytes]) -> None:
         """Remember the head a writer moved the journal to, for the next writer of the
         same transaction."""
-        held: _Held | None = getattr(self._local, "held", None)
-        if held is not None and held.conn is conn:
-            held.head = head
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """SQLite: queue for the writer lock before ``BEGIN IMMEDIATE`` (see writerlock)."""
-        if self._writer_lock is None:
-            yield
-        else:
-            with self._writer_lock.held():
-                yield
-
-    @contextmanager
-    def _savepoint(self, held: _Held) -> Iterator[None]:
-        head = held.head
-        try:
-            with self._translated(), held.conn.begin_nested():
-                yield
-        except BaseException:
-            held.head = head  # rolled back to the savepoint: the head it started from,
-            self._forget()  # and forget what it created
-            raise
+        self._tx.note_head(conn, head)
 
     def _forget(self) -> None:
         """Drop what this process cached from a transaction that did not commit."""
