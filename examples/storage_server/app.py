@@ -11,8 +11,9 @@
   reached, 451 file held, 400 bad input.
 * ``GET /balance/<downloader>`` — the downloader's available prepaid msat.
 
-Hooks are blocking database calls; they run in the thread pool so the event
-loop keeps serving.
+The hooks are called through ``AsyncHooks``: the database work runs in
+worker threads so the event loop keeps serving, and the downloads of
+concurrent requests share their commits (group commit).
 
 Run: ``python -m examples.storage_server --db sqlite:///server.sqlite --folder ./store``.
 """
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bitcache.asynchooks import AsyncHooks
 from bitcache.core.filehash import file_hash
 from bitcache.core.pricing import PriceRule
 from bitcache.errors import (
@@ -101,13 +103,14 @@ async def _read_file(path: Path) -> AsyncIterator[bytes]:
 def create_app(hooks: Hooks, folder: Path) -> Starlette:
     """The storage server over ``hooks``, keeping files in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
+    aio = AsyncHooks(hooks)
 
     async def upload(request: Request) -> Response:
         try:
             uploader = request.query_params.get("uploader", "")
             price = PriceRule.fixed(_int_param(request, "price_msat"))
             hex_hash, size = await _store_upload(request, folder)
-            await run_in_threadpool(hooks.register_file, hex_hash, uploader, price, size=size)
+            await aio.register_file(hex_hash, uploader, price, size=size)
         except BitcacheError as exc:
             return refusal(exc)
         return JSONResponse({"file_hash": hex_hash, "size": size}, status_code=201)
@@ -118,7 +121,7 @@ def create_app(hooks: Hooks, folder: Path) -> Starlette:
             path = folder / fh
             key = request.headers.get("idempotency-key", "")
             downloader = request.query_params.get("downloader", "")
-            receipt = await run_in_threadpool(hooks.download, fh, downloader, key)
+            receipt = await aio.download(fh, downloader, key)
         except BitcacheError as exc:
             return refusal(exc)
         headers = {"X-Bitcache-Entry": str(receipt.entry_id or ""),
@@ -129,7 +132,7 @@ def create_app(hooks: Hooks, folder: Path) -> Starlette:
 
     async def balance(request: Request) -> Response:
         try:
-            msat = await run_in_threadpool(hooks.prepaid_balance, request.path_params["who"])
+            msat = await aio.prepaid_balance(request.path_params["who"])
         except BitcacheError as exc:
             return refusal(exc)
         return JSONResponse({"downloader": request.path_params["who"], "available_msat": msat})
