@@ -51,6 +51,7 @@ from bitcache.services import charging, credits, earnings, holds, registry, tran
 from bitcache.services.charging import DownloadRequest
 from bitcache.services.context import DEFAULT_TRANSFER_TTL_US, Context
 from bitcache.services.earnings import FileEarnings
+from bitcache.services.groupcommit import FlushPolicy, GroupCommit
 from bitcache.services.receipts import DownloadReceipt, MoveReceipt, TransferReceipt
 from bitcache.store.deadline import check_seconds, deadline
 from bitcache.store.ledger import LedgerStore
@@ -63,6 +64,7 @@ __all__ = [
     "FileEarnings",
     "FileRecord",
     "FixedRateProvider",
+    "FlushPolicy",
     "HoldPolicy",
     "Hooks",
     "ImportReport",
@@ -99,6 +101,7 @@ class Hooks:
         transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US,
         deadline_s: float | None = DEFAULT_DEADLINE_S,
         retry: RetryPolicy | None = None,
+        flush: FlushPolicy | None = None,
     ):
         if not isinstance(ledger, LedgerStore):
             raise InvalidInput(f"ledger must be a LedgerStore, got {type(ledger).__name__}")
@@ -112,10 +115,17 @@ class Hooks:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidInput(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self.retry = retry
+        # Every call that moves money goes through the group commit (see docs/hooks.md).
+        self.group = GroupCommit(self.ctx, flush)
 
     def _moving(self, fn: Callable[[], T]) -> T:
         """A keyed, money-moving call: under the deadline, retried if a policy is set."""
         return retrying(self.retry, self.deadline_s, fn)
+
+    def _grouped(self, fn: Callable[[], T]) -> T:
+        """A keyed, money-moving call through the group commit (one transaction per flush
+        for concurrent callers), under the deadline, retried if a policy is set."""
+        return self._moving(lambda: self.group.run(fn))
 
     def _bounded(self, fn: Callable[[], T]) -> T:
         """Any other call: under the deadline, once."""
@@ -135,6 +145,7 @@ class Hooks:
 
     def close(self) -> None:
         """Release the database connections."""
+        self.group.close()
         self.ledger.close()
 
     # -- files -------------------------------------------------------------
@@ -187,9 +198,13 @@ class Hooks:
     def download(
         self, file: str | bytes, downloader: str, key: str, *, bytes_served: int | None = None
     ) -> DownloadReceipt:
-        """Authorize and charge one download in one durable transaction."""
-        request = DownloadRequest(file, downloader, key, bytes_served)
-        return self._moving(lambda: charging.charge_download(self.ctx, request))
+        """Authorize and charge one download; answered once its commit is durable.
+
+        Concurrent calls share a transaction (group commit); each gets the
+        answer it would have got alone.
+        """
+        request = charging.check_request(DownloadRequest(file, downloader, key, bytes_served))
+        return self._moving(lambda: self.group.download(request))
 
     def download_batch(
         self, requests: Sequence[DownloadRequest]
@@ -205,7 +220,7 @@ class Hooks:
         self, file: str | bytes, downloader: str, key: str, *, ttl_us: int | None = None
     ) -> TransferReceipt:
         """Reserve the full price of a download whose size served is known only at the end."""
-        return self._moving(
+        return self._grouped(
             lambda: transfers.begin_transfer(self.ctx, file, downloader, key, ttl_us=ttl_us))
 
     def complete_transfer(
@@ -221,7 +236,7 @@ class Hooks:
                 balance_after_msat=self.prepaid_balance(transfer.downloader),
             )
         pending = _pending_id(transfer)
-        return self._moving(
+        return self._grouped(
             lambda: transfers.complete_transfer(self.ctx, pending, bytes_served))
 
     def cancel_transfer(self, transfer: TransferReceipt | int) -> MoveReceipt | None:
@@ -229,7 +244,7 @@ class Hooks:
         if isinstance(transfer, TransferReceipt) and transfer.pending_id is None:
             return None
         pending = _pending_id(transfer)
-        return self._moving(lambda: transfers.cancel_transfer(self.ctx, pending))
+        return self._grouped(lambda: transfers.cancel_transfer(self.ctx, pending))
 
     def expire_transfers(self, now: int | None = None) -> int:
         """Void every expired reservation; returns how many were voided."""
@@ -239,29 +254,28 @@ class Hooks:
 
     def credit_deposit(self, downloader: str, amount_msat: int, key: str) -> MoveReceipt:
         """Credit a confirmed deposit (wallet debit, prepaid credit); for the deposit flow."""
-        return self._moving(
+        return self._grouped(
             lambda: credits.credit_deposit(self.ctx, downloader, amount_msat, key))
 
     def promo_credit(self, downloader: str, amount_msat: int, key: str) -> MoveReceipt:
         """Promotional credit from ``expense:promotions`` to a downloader."""
-        return self._moving(
-            lambda: credits.promo_credit(self.ctx, downloader, amount_msat, key))
+        return self._grouped(lambda: credits.promo_credit(self.ctx, downloader, amount_msat, key))
 
     def tip(self, file: str | bytes, tipper: str, amount_msat: int, key: str) -> MoveReceipt:
         """Tip the uploader of a file from the tipper's prepaid balance."""
-        return self._moving(lambda: credits.tip(self.ctx, file, tipper, amount_msat, key))
+        return self._grouped(lambda: credits.tip(self.ctx, file, tipper, amount_msat, key))
 
     def hold(self, file: str | bytes, key: str) -> MoveReceipt:
         """Place a takedown hold: the file's unpaid earnings move to its held account."""
-        return self._moving(lambda: holds.hold(self.ctx, file, key))
+        return self._grouped(lambda: holds.hold(self.ctx, file, key))
 
     def release(self, file: str | bytes, key: str) -> MoveReceipt:
         """Lift a hold in the uploader's favour."""
-        return self._moving(lambda: holds.release(self.ctx, file, key))
+        return self._grouped(lambda: holds.release(self.ctx, file, key))
 
     def refund(self, file: str | bytes, key: str) -> MoveReceipt:
         """Lift a hold by refunding the held balance to the file's downloaders pro rata."""
-        return self._moving(lambda: holds.refund(self.ctx, file, key))
+        return self._grouped(lambda: holds.refund(self.ctx, file, key))
 
     # -- queries -----------------------------------------------------------
 

@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 
 from bitcache.core.accounts import PLATFORM_REVENUE, AccountSpec, default_spec, held, payable
 from bitcache.core.checks import is_int
-from bitcache.core.entries import Entry, EntryRequest, Posting
+from bitcache.core.entries import Entry, EntryRequest, Posting, content_hash, validate_request
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import FileRecord, HoldPolicy, party_id
 from bitcache.core.pricing import MAX_FILE_SIZE, Rate, Split, full_price, prorate, split_price
@@ -47,8 +47,11 @@ from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store import files as store
 from bitcache.store import rows
+from bitcache.store.driver import pipelined
 
 PREPAID = "liability:prepaid:"
+#: Batches up to this many charges send their writes in one round trip (PostgreSQL).
+PIPELINE_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,53 @@ def credit_specs(rec: FileRecord, credited: str) -> list[AccountSpec]:
     return [default_spec(n) for n in names]
 
 
+# -- charge plans ----------------------------------------------------------------
+
+
+def file_terms(rec: FileRecord) -> tuple[object, ...]:
+    """What a charge is computed from: owner, price, size, referrer, hold (not the counter)."""
+    return (rec.uploader, rec.price, rec.size, rec.referrer, rec.held)
+
+
+class ChargePlan(NamedTuple):
+    """A download's charge worked out from its file's terms: the price, its split, the
+    validated ledger request and its content hash (no request when it is free).
+
+    A group commit makes plans before it takes the writer lock, from the
+    terms it last saw; under the lock a plan is used only if the file's terms
+    are still ``terms`` — the cap and the balance are always checked there.
+    """
+
+    terms: tuple[object, ...]
+    credited: str
+    split: Split
+    request: EntryRequest | None
+    digest: bytes
+
+
+def plan_charge(
+    ctx: Context, event: Event, rec: FileRecord, credited: str,
+    splits: dict[tuple[int, bool], Split] | None = None,
+) -> ChargePlan:
+    """The charge of ``event`` on file ``rec`` (price errors raise: ``InvalidInput``…)."""
+    quote = full_price(rec.price, rec.size, ctx.rates)
+    served = event.bytes_served
+    charge = quote.msat if served is None else prorate(quote.msat, served, rec.size)
+    if charge == 0:
+        return ChargePlan(file_terms(rec), credited, Split(0, 0, 0, 0), None, b"")
+    has_referrer = rec.referrer is not None
+    split = None if splits is None else splits.get((charge, has_referrer))
+    if split is None:
+        split = split_price(charge, ctx.splits, has_referrer=has_referrer)
+        if splits is not None:
+            splits[(charge, has_referrer)] = split
+    referrer = None if rec.referrer is None else payable(rec.referrer)
+    legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
+    request = validate_request(
+        EntryRequest(event.key, legs, memo=make_memo(roles, served=served, rate=quote.rate)))
+    return ChargePlan(file_terms(rec), credited, split, request, content_hash(request))
+
+
 # -- one-step downloads --------------------------------------------------------
 
 
@@ -213,15 +263,26 @@ class _Admitted(NamedTuple):
 
 
 class _Batch:
-    """The admission of one batch of downloads inside a write transaction."""
+    """The admission of one batch of downloads inside a write transaction.
 
-    def __init__(self, ctx: Context, conn: Connection, events: Sequence[Event]):
+    ``isolate``: any refusal of one download, bad input included, is its
+    answer alone (a group commit's members); otherwise bad input raises for
+    the whole batch. ``plans``: charges planned before the lock, by position.
+    """
+
+    def __init__(self, ctx: Context, conn: Connection, events: Sequence[Event], *,
+                 isolate: bool = False, plans: Sequence[ChargePlan | None] = ()):
         self.ctx, self.conn, self.events = ctx, conn, events
-        self.files = store.get_files(conn, {e.fh for e in events})
-        self.existing = rows.entry_ids_by_keys(conn, [e.key for e in events])
-        self.posted = store.balances(conn, {e.account for e in events})
+        self.isolate, self.plans = isolate, plans
+        accounts = {e.account for e in events}  # and those the plans credit
+        accounts.update(p.account for plan in plans if plan is not None and plan.request
+                        for p in plan.request.postings)
+        self.files, self.existing, self.balances = store.charge_state(
+            conn, {e.fh for e in events}, [e.key for e in events], accounts)
+        self.posted = {n: (b.posted, b.pending_debits) for n, b in self.balances.items()}
         self.counts: Counter[bytes] = Counter()
         self.requests: list[EntryRequest] = []
+        self.digests: list[bytes] = []
         self.admitted: list[_Admitted] = []
         self.specs: dict[str, AccountSpec] = {}
         self.first: dict[str, int] = {}
@@ -229,10 +290,11 @@ class _Batch:
         self.out: list[DownloadReceipt | BitcacheError | int | None] = [None] * len(events)
 
     def admit_all(self) -> None:
+        refusals = BitcacheError if self.isolate else _REFUSALS
         for i, event in enumerate(self.events):
             try:
                 self.out[i] = self._admit(i, event)
-            except (LedgerError, UnknownFile, DownloadCapReached, FileHeld) as exc:
+            except refusals as exc:
                 self.out[i] = exc
 
     def _admit(self, i: int, event: Event) -> DownloadReceipt | int | None:
@@ -245,12 +307,15 @@ class _Batch:
         rec = self.files.get(event.fh)
         if rec is None:
             raise UnknownFile(f"no file is registered as {event.fh.hex()}")
-        credited = credited_account(self.ctx, rec)
+        plan = self.plans[i] if self.plans else None
+        if plan is not None and plan.terms != file_terms(rec):
+            plan = None  # the file changed since the plan was made
+        credited = credited_account(self.ctx, rec) if plan is None else plan.credited
         check_cap(rec, self.counts[rec.file_hash])
-        quote = full_price(rec.price, rec.size, self.ctx.rates)
-        served = event.bytes_served
-        charge = quote.msat if served is None else prorate(quote.msat, served, rec.size)
-        if charge == 0:
+        if plan is None:
+            plan = plan_charge(self.ctx, event, rec, credited, self.split_cache)
+        request, charge = plan.request, plan.split.total
+        if request is None:
             self.counts[rec.file_hash] += 1
             return self._free(event, credited)
         posted, pending = self.posted.get(event.account, (0, 0))
@@ -261,23 +326,14 @@ class _Batch:
                 account=event.account, available=have, needed=charge - have)
         self.posted[event.account] = (posted + charge, pending)
         self.counts[rec.file_hash] += 1
-        split = self._split(charge, rec.referrer is not None)
+        self.requests.append(request)
+        self.digests.append(plan.digest)
+        self.admitted.append(
+            _Admitted(i, event, plan.split, credited, -(posted + charge), request.memo))
         referrer = None if rec.referrer is None else payable(rec.referrer)
-        legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
-        memo = make_memo(roles, served=served, rate=quote.rate)
-        self.requests.append(EntryRequest(event.key, legs, memo=memo))
-        self.admitted.append(_Admitted(i, event, split, credited, -(posted + charge), memo))
         if credited not in self.specs or (referrer is not None and referrer not in self.specs):
             self.specs.update({s.name: s for s in credit_specs(rec, credited)})
         return None
-
-    def _split(self, charge: int, has_referrer: bool) -> Split:
-        """The split of a charge (memoised: a batch repeats a few prices many times)."""
-        found = self.split_cache.get((charge, has_referrer))
-        if found is None:
-            found = split_price(charge, self.ctx.splits, has_referrer=has_referrer)
-            self.split_cache[(charge, has_referrer)] = found
-        return found
 
     def _duplicate(self, event: Event) -> DownloadReceipt | int | None:
         first = self.events[self.first[event.key]]
@@ -302,18 +358,26 @@ class _Batch:
         )
 
     def record(self) -> list[DownloadReceipt | BitcacheError]:
-        """Record the admitted charges, count the downloads, and build every answer."""
-        done = self.ctx.ledger.record_many_in(
-            self.conn, self.requests, atomic=False, open_accounts=list(self.specs.values()))
-        new: dict[int, Entry] = {}
-        for adm, result in zip(self.admitted, done.results, strict=True):
-            if isinstance(result, Entry):
-                new[adm.position] = result
-                self.out[adm.position] = adm.receipt(result.id)
-            else:
-                self.out[adm.position] = result
-                self.counts[adm.event.fh] -= 1
-        store.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
+        """Record the admitted charges, count the downloads, and build every answer.
+
+        The entries' rows and the counters of up to ``PIPELINE_MAX`` charges are
+        sent together (one round trip on PostgreSQL, see ``pipelined``; larger
+        batches load their rows with COPY); the accounts to open go first.
+        """
+        self.ctx.ledger.open_accounts_in(self.conn, list(self.specs.values()))
+        with pipelined(self.conn, when=len(self.requests) <= PIPELINE_MAX):
+            done = self.ctx.ledger.record_many_in(
+                self.conn, self.requests, atomic=False, hashes=self.digests, existing={},
+                balances=self.balances)
+            new: dict[int, Entry] = {}
+            for adm, result in zip(self.admitted, done.results, strict=True):
+                if isinstance(result, Entry):
+                    new[adm.position] = result
+                    self.out[adm.position] = adm.receipt(result.id)
+                else:
+                    self.out[adm.position] = result
+                    self.counts[adm.event.fh] -= 1
+            store.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
         if done.refused:  # the ledger disagreed with admission: read balances back
             after = store.balances_after(self.conn, [e.id for e in new.values()])
             for i, entry in new.items():
@@ -338,6 +402,9 @@ class _Batch:
         return answers
 
 
+_REFUSALS = (LedgerError, UnknownFile, DownloadCapReached, FileHeld)
+
+
 def _as_replay(first: DownloadReceipt | BitcacheError) -> DownloadReceipt | BitcacheError:
     if isinstance(first, DownloadReceipt) and first.entry_id is not None:
         return dataclasses.replace(first, replayed=True)
@@ -359,9 +426,23 @@ def charge_downloads(
     if not events:
         return []
     with ctx.ledger.write() as conn:
-        batch = _Batch(ctx, conn, events)
-        batch.admit_all()
-        return batch.record()
+        answers = charge_events_in(ctx, conn, events)
+    if any(isinstance(a, DownloadReceipt) and a.replayed for a in answers):
+        ctx.ledger.sync()  # a replay may answer from a group flush not yet synced
+    return answers
+
+
+def charge_events_in(
+    ctx: Context, conn: Connection, events: Sequence[Event], *, isolate: bool = False,
+    plans: Sequence[ChargePlan | None] = (), seen: dict[bytes, FileRecord] | None = None,
+) -> list[DownloadReceipt | BitcacheError]:
+    """Charge validated downloads inside the caller's write transaction (see ``_Batch``);
+    ``seen`` receives the file records read under the lock (for the next plans)."""
+    batch = _Batch(ctx, conn, events, isolate=isolate, plans=plans)
+    if seen is not None:
+        seen.update(batch.files)
+    batch.admit_all()
+    return batch.record()
 
 
 def charge_download(ctx: Context, request: DownloadRequest) -> DownloadReceipt:

@@ -32,6 +32,8 @@ from bitcache.store.failures import store_error
 _MIGRATIONS = Path(__file__).with_name("migrations")
 READ_ONLY = {"bitcache_read_only": True}
 CONNECT_TIMEOUT_S = 5
+#: Execution option of a write transaction whose commit does not wait for the disk.
+DEFER_SYNC = "bitcache_defer_sync"
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -59,8 +61,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    read_only = conn.get_execution_options().get("bitcache_read_only", False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    options = conn.get_execution_options()
+    if options.get("bitcache_read_only", False):
+        conn.exec_driver_sql("BEGIN")
+        return
+    # A write whose caller makes it durable itself (LedgerStore.sync, after releasing
+    # the writer lock) commits without waiting for the disk: synchronous=NORMAL.
+    sync = "NORMAL" if options.get(DEFER_SYNC, False) else "FULL"
+    info = conn.connection.info
+    if info.get(DEFER_SYNC) != sync:
+        conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+        info[DEFER_SYNC] = sync
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False, deadline_s: float | None = None) -> Engine:

@@ -65,6 +65,74 @@ def fetch_in(conn: Connection, sql: str, values: Sequence[object]) -> list[Any]:
     return out
 
 
+def fetch_in_each(
+    conn: Connection, queries: Sequence[tuple[str, Sequence[object]]]
+) -> list[list[Any]]:
+    """The rows of several :func:`fetch_in` queries; on PostgreSQL sent together in
+    psycopg's pipeline mode, so they cost one round trip instead of one each."""
+    if conn.dialect.name != "postgresql":
+        return [fetch_in(conn, sql, values) for sql, values in queries]
+    with _driver_errors(conn):
+        pg = _psycopg(conn)
+        cursors: list[Any] = []
+        with pg.pipeline():
+            for sql, values in queries:
+                distinct = list(dict.fromkeys(values))
+                if not distinct:
+                    cursors.append(None)
+                    continue
+                cursor = pg.cursor()
+                cursor.execute(driver_sql(conn, sql.replace(" IN ({})", " = ANY(?)")),
+                               (distinct,))
+                cursors.append(cursor)
+            found = [[] if c is None else list(c.fetchall()) for c in cursors]
+        for cursor in cursors:
+            if cursor is not None:
+                cursor.close()
+        return found
+
+
+@contextmanager
+def pipelined(conn: Connection, *, when: bool = True) -> Iterator[None]:
+    """PostgreSQL: send the block's statements without waiting for each answer (psycopg's
+    pipeline mode; a read waits for what was sent before it, the end of the block for
+    the rest, and an error surfaces there). Elsewhere, nothing changes.
+
+    Statements inside go through the driver (:func:`run`, the writer's bulk paths); COPY
+    cannot, so bulk writes inside use ``INSERT … SELECT FROM unnest(…)`` instead.
+    ``when`` False: not pipelined (large batches, whose rows COPY loads faster).
+    """
+    if not when or conn.dialect.name != "postgresql":
+        yield
+        return
+    with _driver_errors(conn), _psycopg(conn).pipeline():
+        yield
+
+
+def in_pipeline(conn: Connection) -> bool:
+    """Whether ``conn`` is inside :func:`pipelined` (PostgreSQL only)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    return bool(_psycopg(conn).pgconn.pipeline_status)
+
+
+def _psycopg(conn: Connection) -> Any:
+    """The psycopg connection under a PostgreSQL ``Connection``."""
+    found = conn.connection.driver_connection
+    assert found is not None
+    return found
+
+
+def run(conn: Connection, sql: str, params: Sequence[object] = ()) -> None:
+    """Execute one ``?`` statement through the driver, without reading a result."""
+    with _driver_errors(conn):
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(driver_sql(conn, sql), tuple(params))
+        finally:
+            cursor.close()
+
+
 def copy_rows(
     conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
 ) -> None:

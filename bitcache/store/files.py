@@ -30,10 +30,12 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from bitcache.core.balances import Balance
 from bitcache.core.filehash import FileHash
 from bitcache.core.files import FileRecord
 from bitcache.core.pricing import PriceKind, PriceRule
-from bitcache.store.driver import execute_many, fetch_in
+from bitcache.store import rows
+from bitcache.store.driver import execute_many, fetch_in, fetch_in_each, run
 from bitcache.store.rows import MOVING_SQL
 
 
@@ -88,12 +90,33 @@ def _record(row: Sequence[Any]) -> FileRecord:
     )
 
 
+_FILES_SQL = f"SELECT {_COLUMNS} FROM files WHERE file_hash IN ({{}})"
+
+
 def get_files(conn: Connection, hashes: Iterable[bytes]) -> dict[bytes, FileRecord]:
     """The registered files among ``hashes``."""
-    found = fetch_in(conn, f"SELECT {_COLUMNS} FROM files WHERE file_hash IN ({{}})",
-                     list(hashes))
+    return _file_map(fetch_in(conn, _FILES_SQL, list(hashes)))
+
+
+def _file_map(found: Sequence[Sequence[Any]]) -> dict[bytes, FileRecord]:
     records = [_record(row) for row in found]
     return {r.file_hash: r for r in records}
+
+
+_BALANCES_SQL = (
+    "SELECT name, posted, pending_debits, pending_credits FROM accounts WHERE name IN ({})")
+
+
+def charge_state(
+    conn: Connection, hashes: Iterable[bytes], keys: Sequence[str], accounts: Iterable[str]
+) -> tuple[dict[bytes, FileRecord], dict[str, tuple[int, bytes]], dict[str, Balance]]:
+    """What admitting a batch of charges reads under the writer lock: the files, the keys
+    already recorded (key -> entry id, content hash) and the balances of the existing
+    accounts among ``accounts`` — on PostgreSQL in one round trip."""
+    files, keys_found, balances = fetch_in_each(
+        conn, [(_FILES_SQL, list(hashes)), (rows.KEYS_SQL, keys), (_BALANCES_SQL, list(accounts))])
+    return _file_map(files), rows.key_map(keys_found), {
+        str(n): Balance(int(p), int(d), int(c)) for n, p, d, c in balances}
 
 
 def get_file(conn: Connection, fh: bytes) -> FileRecord | None:
@@ -152,12 +175,18 @@ def update_terms(conn: Connection, rec: FileRecord) -> None:
 
 def add_downloads(conn: Connection, counts: dict[bytes, int]) -> None:
     """Count downloads (the database refuses a count above the file's cap)."""
-    if counts:
-        execute_many(
-            conn,
-            "UPDATE files SET downloads = downloads + ? WHERE file_hash = ?",
-            [(n, fh) for fh, n in counts.items()],
-        )
+    if not counts:
+        return
+    if conn.dialect.name == "postgresql":  # one statement (and it can be pipelined)
+        run(conn, "UPDATE files SET downloads = downloads + v.n FROM unnest(?::bytea[], "
+                  "?::bigint[]) AS v(f, n) WHERE files.file_hash = v.f",
+            (list(counts), list(counts.values())))
+        return
+    execute_many(
+        conn,
+        "UPDATE files SET downloads = downloads + ? WHERE file_hash = ?",
+        [(n, fh) for fh, n in counts.items()],
+    )
 
 
 def set_hold(conn: Connection, fh: bytes, held: bool, key: str) -> None:

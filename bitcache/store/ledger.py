@@ -50,6 +50,7 @@ from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrad
 from bitcache.store.deadline import Call, check_seconds, deadline
 from bitcache.store.driver import fetch_in
 from bitcache.store.failures import Attempt, reclassify, store_error
+from bitcache.store.transactions import Transactions
 from bitcache.store.writer import BalanceCache, BatchWriter
 
 
@@ -148,6 +149,7 @@ class LedgerStore:
         self._names: dict[int, str] = {}
         self._pg = engine.dialect.name == "postgresql"
         self.balance_cache = BalanceCache()
+        self._tx = Transactions(engine)
 
     @classmethod
     def open(
@@ -173,26 +175,62 @@ class LedgerStore:
     def close(self) -> None:
         """Release the engine's connections."""
         self.engine.dispose()
+        self._tx.close()
 
     # -- transactions ------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction holding the ledger's writer lock."""
+    def write(self, *, defer_sync: bool = False) -> Iterator[Connection]:
+        """A write transaction holding the ledger's writer lock.
+
+        Called again by the thread that already holds one (a group commit
+        running each caller's service call inside its flush), it joins that
+        transaction as a savepoint: a refusal raised inside rolls back that
+        call's writes alone, and the outer transaction decides the commit.
+
+        ``defer_sync``: the commit does not wait for the disk, so the writer
+        lock is not held through it; the caller must call :meth:`sync` before
+        it tells anyone the write happened. Others may read the write (and
+        build on it) before then; if the machine stops first, the write is
+        lost with everything after it in the log, none of it acknowledged.
+        """
+        held = self._tx.held()
+        if held is not None:
+            try:
+                with self._translated(Attempt(), None), self._tx.savepoint(held):
+                    yield held.conn
+            except BaseException:
+                self._forget()  # rolled back to the savepoint: forget what it created
+                raise
+            return
         attempt = Attempt()
         try:
             with (
                 deadline(self.deadline_s) as call,
                 self._translated(attempt, call),
-                self.engine.begin() as conn,
+                self._tx.begin(defer_sync) as held,
             ):
-                if self._pg:
-                    conn.execute(text("SELECT last_id FROM journal_head WHERE id = 1 FOR UPDATE"))
-                yield conn
+                yield held.conn
                 attempt.committing = True
         except BaseException:
             self._forget()  # the transaction rolled back: cached ids may name no account
             raise
+
+    def sync(self) -> None:
+        """Make every transaction committed so far durable (after ``write(defer_sync=True)``;
+        see :meth:`Transactions.sync`)."""
+        with deadline(self.deadline_s) as call, self._translated(Attempt(), call):
+            self._tx.sync()
+
+    def known_head(self, conn: Connection) -> tuple[int, bytes] | None:
+        """The journal head as this thread's write transaction on ``conn`` last saw it
+        (taking the lock, or writing), or None when it must be read."""
+        return self._tx.known_head(conn)
+
+    def note_head(self, conn: Connection, head: tuple[int, bytes]) -> None:
+        """Remember the head a writer moved the journal to, for the next writer of the
+        same transaction."""
+        self._tx.note_head(conn, head)
 
     def _forget(self) -> None:
         """Drop what this process cached from a transaction that did not commit."""
@@ -400,15 +438,26 @@ class LedgerStore:
         *,
         atomic: bool = False,
         open_accounts: Sequence[AccountSpec] = (),
+        hashes: Sequence[bytes] | None = None,
+        existing: dict[str, tuple[int, bytes]] | None = None,
+        balances: dict[str, Balance] | None = None,
     ) -> BatchResult:
         """:meth:`record_many` inside a write transaction the caller holds (from :meth:`write`).
 
         For services whose own rows must commit atomically with the entries
         (download counters, deposit records, settlement states). The caller's
         transaction decides the commit; raising inside it writes nothing.
+
+        ``hashes``: the caller already passed each request through
+        ``validate_request`` and computed its ``content_hash`` (before taking
+        the writer lock). ``existing``: the caller looked the requests' keys
+        up in this transaction (key -> entry id and content hash). ``balances``: the
+        caller read these accounts' balances in this transaction, not written since.
         """
-        checked = [validate_request(r) for r in requests]
-        return self._record_checked(conn, checked, atomic, open_accounts)
+        if hashes is None:
+            requests = [validate_request(r) for r in requests]
+        return self._record_checked(
+            conn, requests, atomic, open_accounts, hashes, existing, balances)
 
     def _record_checked(
         self,
@@ -416,11 +465,15 @@ class LedgerStore:
         checked: Sequence[EntryRequest],
         atomic: bool,
         open_accounts: Sequence[AccountSpec],
+        hashes: Sequence[bytes] | None = None,
+        existing: dict[str, tuple[int, bytes]] | None = None,
+        balances: dict[str, Balance] | None = None,
     ) -> BatchResult:
-        hashes = [content_hash(r) for r in checked]
+        if hashes is None:
+            hashes = [content_hash(r) for r in checked]
         self.open_accounts_in(conn, open_accounts)
         writer = BatchWriter(self, conn, self._clock())
-        results = writer.run(checked, hashes, atomic=atomic)
+        results = writer.run(checked, hashes, atomic=atomic, existing=existing, balances=balances)
         writer.flush()
         return BatchResult(tuple(results), writer.written, writer.replayed, writer.refused)
 

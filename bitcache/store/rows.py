@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -89,7 +90,14 @@ def entry_by_id(conn: Connection, entry_id: int, names: dict[int, str]) -> Entry
     return found[0] if found else None
 
 
+KEYS_SQL = "SELECT key, id, content_hash FROM entries WHERE key IN ({})"
+
+
 def entry_ids_by_keys(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, bytes]]:
     """For the keys that exist: key -> (entry id, content hash)."""
-    found = fetch_in(conn, "SELECT key, id, content_hash FROM entries WHERE key IN ({})", keys)
+    return key_map(fetch_in(conn, KEYS_SQL, keys))
+
+
+def key_map(found: Sequence[Sequence[Any]]) -> dict[str, tuple[int, bytes]]:
+    """Rows of :data:`KEYS_SQL` as key -> (entry id, content hash)."""
     return {str(key): (int(eid), bytes(ch)) for key, eid, ch in found}

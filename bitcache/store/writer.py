@@ -18,7 +18,7 @@ from bitcache.core.journal import chain_hash
 from bitcache.core.ledger import RefState, apply_entry, apply_posted, check_reference
 from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
 from bitcache.store import rows
-from bitcache.store.driver import copy_rows, driver_sql, fetch_in
+from bitcache.store.driver import copy_rows, fetch_in, in_pipeline, run
 
 if TYPE_CHECKING:
     from bitcache.store.ledger import LedgerStore, _Work
@@ -79,8 +79,12 @@ class BatchWriter:
         from bitcache.store.ledger import _Work
 
         self.store, self.conn, self.now = store, conn, now
-        head = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1")).one()
-        self.last_id, self.last_hash = int(head[0]), bytes(head[1])
+        head = store.known_head(conn)
+        if head is None:
+            found = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1"))
+            last_id, last_hash = found.one()
+            head = (int(last_id), bytes(last_hash))
+        self.last_id, self.last_hash = head
         self.cached = store.balance_cache.valid_at((self.last_id, self.last_hash))
         self.specs = store.spec_map()
         self.work: _Work = _Work()
@@ -112,10 +116,20 @@ class BatchWriter:
     # -- requests ----------------------------------------------------------
 
     def run(
-        self, requests: Sequence[EntryRequest], hashes: Sequence[bytes], *, atomic: bool
+        self, requests: Sequence[EntryRequest], hashes: Sequence[bytes], *, atomic: bool,
+        existing: dict[str, tuple[int, bytes]] | None = None,
+        balances: dict[str, Balance] | None = None,
     ) -> list[Entry | LedgerError]:
-        """Apply each request in order; return its entry or its refusal."""
-        self.existing = rows.entry_ids_by_keys(self.conn, [r.key for r in requests])
+        """Apply each request in order; return its entry or its refusal.
+
+        ``existing``: the requests' keys already looked up in this transaction;
+        ``balances``: balances the caller read in this transaction, not written since.
+        """
+        self.existing = (rows.entry_ids_by_keys(self.conn, [r.key for r in requests])
+                         if existing is None else existing)
+        if balances:
+            self.store.load_accounts(self.conn, list(balances))
+            self.balances.update(balances)
         self._ensure_balances(p.account for r in requests for p in r.postings)
         results: list[Entry | LedgerError] = []
         for request, digest in zip(requests, hashes, strict=True):
@@ -236,7 +250,8 @@ class BatchWriter:
         else:
             self._flush_sqlite()
         head = "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"
-        self.conn.exec_driver_sql(driver_sql(self.conn, head), (self.last_id, self.last_hash))
+        run(self.conn, head, (self.last_id, self.last_hash))
+        self.store.note_head(self.conn, (self.last_id, self.last_hash))
 
     def _flush_sqlite(self) -> None:
         """SQLite: ``executemany`` of each statement (one prepared statement per table)."""
@@ -256,16 +271,37 @@ class BatchWriter:
     def _flush_pg(self) -> None:
         """PostgreSQL: ``COPY`` for postings and entries, one ``unnest()`` update for balances.
 
-        Statement-level triggers run once per table per batch.
+        Statement-level triggers run once per table per batch. Inside
+        :func:`~bitcache.store.driver.pipelined` (a group commit's flush), where
+        COPY cannot run, each table takes one ``INSERT … SELECT FROM unnest()``,
+        and none of the statements waits for the one before.
         """
-        copy_rows(self.conn, "postings", _POSTING_COLUMNS, self.posting_rows)
-        copy_rows(self.conn, "entries", _ENTRY_COLUMNS, self.entry_rows)
-        balances = tuple(list(col) for col in zip(*self._balance_rows(), strict=True))
-        self.conn.exec_driver_sql(_PG_BALANCES, balances)
+        if in_pipeline(self.conn):
+            _by_columns(self.conn, _PG_POSTINGS, self.posting_rows)
+            _by_columns(self.conn, _PG_ENTRIES, self.entry_rows)
+        else:
+            copy_rows(self.conn, "postings", _POSTING_COLUMNS, self.posting_rows)
+            copy_rows(self.conn, "entries", _ENTRY_COLUMNS, self.entry_rows)
+        _by_columns(self.conn, _PG_BALANCES, self._balance_rows())
 
 
+def _by_columns(conn: Connection, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """One ``unnest()`` statement for many rows: each column as one array parameter."""
+    run(conn, sql, tuple(list(col) for col in zip(*rows, strict=True)))
+
+
+def _unnest(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"?::{t}[]" for t in types)
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+
+
+_PG_POSTINGS = _unnest("postings", _POSTING_COLUMNS,
+                       ("bigint", "smallint", "integer", "bigint", "bytea", "bigint"))
+_PG_ENTRIES = _unnest("entries", _ENTRY_COLUMNS,
+                      ("bigint", "text", "text", "bigint", "bigint", "bigint", "bigint", "text",
+                       "bigint", "bytea", "bytea", "bytea"))
 _PG_BALANCES = (
     "UPDATE accounts AS a SET posted = v.p, pending_debits = v.d, pending_credits = v.c "
-    "FROM unnest(%s::integer[], %s::bigint[], %s::bigint[], %s::bigint[]) AS v(i, p, d, c) "
+    "FROM unnest(?::integer[], ?::bigint[], ?::bigint[], ?::bigint[]) AS v(i, p, d, c) "
     "WHERE a.id = v.i"
 )

@@ -1,0 +1,141 @@
+"""Write transactions of a ledger: the writer lock, nested writes, and the deferred sync.
+
+* **The writer lock.** A write transaction takes it first: on SQLite the
+  kernel lock of :mod:`writerlock` and then ``BEGIN IMMEDIATE``; on
+  PostgreSQL ``SELECT … FOR UPDATE`` of the journal-head row, which also
+  returns the head (one round trip).
+* **The head a transaction knows.** The lock's answer, then each writer's
+  new head, so the next writer of the same transaction need not read it.
+* **Nested writes.** A thread that already holds a write transaction and
+  asks for another joins it as a savepoint (:meth:`Transactions.savepoint`).
+* **Deferred sync.** ``begin(defer_sync=True)`` commits without waiting for
+  the disk — SQLite with ``synchronous=NORMAL`` for that transaction,
+  PostgreSQL with ``synchronous_commit`` off, set by the lock query — so the
+  lock is not held through the disk flush; :meth:`Transactions.sync` then
+  makes every commit so far durable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+
+from bitcache.errors import StoreError
+from bitcache.store.database import DEFER_SYNC
+from bitcache.store.writerlock import WriterLock, sqlite_database_path
+
+_LOCK_HEAD = "SELECT last_id, last_hash FROM journal_head WHERE id = 1 FOR UPDATE"
+_LOCK_HEAD_ASYNC = (  # and commit without waiting for the log's flush (SET LOCAL)
+    "SELECT set_config('synchronous_commit', 'off', true), last_id, last_hash "
+    "FROM journal_head WHERE id = 1 FOR UPDATE")
+
+
+class Held:
+    """The write transaction a thread holds: its connection and the journal head it knows."""
+
+    __slots__ = ("conn", "head", "pid")
+
+    def __init__(self, conn: Connection):
+        self.conn, self.pid = conn, os.getpid()
+        self.head: tuple[int, bytes] | None = None
+
+
+class Transactions:
+    """Begins the write transactions of one engine and tracks the one each thread holds."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._pg = engine.dialect.name == "postgresql"
+        path = None if self._pg else sqlite_database_path(engine.url.database)
+        self._lock = None if self._pg else WriterLock(path)
+        self._wal = None if path is None else path + "-wal"
+        self._local = threading.local()
+
+    def held(self) -> Held | None:
+        """The write transaction this thread holds (not one a forked child inherited)."""
+        held: Held | None = getattr(self._local, "held", None)
+        return held if held is not None and held.pid == os.getpid() else None
+
+    @contextmanager
+    def begin(self, defer_sync: bool = False) -> Iterator[Held]:
+        """A new write transaction holding the writer lock; commits at the end of the block."""
+        with self._exclusive(), self.engine.connect() as conn:
+            if defer_sync:
+                conn.execution_options(**{DEFER_SYNC: True})
+            with conn.begin():
+                held = Held(conn)
+                if self._pg:
+                    row = conn.exec_driver_sql(
+                        _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD).one()
+                    held.head = (int(row[-2]), bytes(row[-1]))
+                self._local.held = held
+                try:
+                    yield held
+                finally:
+                    self._local.held = None
+
+    @contextmanager
+    def savepoint(self, held: Held) -> Iterator[None]:
+        """A savepoint in ``held``; rolled back, it restores the head it started from."""
+        head = held.head
+        try:
+            with held.conn.begin_nested():
+                yield
+        except BaseException:
+            held.head = head
+            raise
+
+    def known_head(self, conn: Connection) -> tuple[int, bytes] | None:
+        """The journal head as this thread's transaction on ``conn`` last saw it, or None."""
+        held = self.held()
+        return held.head if held is not None and held.conn is conn else None
+
+    def note_head(self, conn: Connection, head: tuple[int, bytes]) -> None:
+        """Remember the head a writer moved the journal to, for the transaction's next."""
+        held = self.held()
+        if held is not None and held.conn is conn:
+            held.head = head
+
+    def sync(self) -> None:
+        """Make every transaction committed so far durable.
+
+        SQLite: ``fsync`` of the write-ahead log (the commits it holds; any
+        it no longer holds were checkpointed into the database file, which
+        the checkpoint synced). PostgreSQL: a transaction that takes an id
+        and commits synchronously, so the server flushes its log through that
+        commit — and so through every commit before it.
+        """
+        if self._pg:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("SELECT pg_current_xact_id()")
+            return
+        if self._wal is None:
+            return  # in memory: nothing to make durable
+        try:
+            fd = os.open(self._wal, os.O_RDWR)
+        except FileNotFoundError:
+            return  # no log: everything is in the database file
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise StoreError(f"could not make the commit durable: {exc}") from exc
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """SQLite: queue for the writer lock before ``BEGIN IMMEDIATE`` (see writerlock)."""
+        if self._lock is None:
+            yield
+        else:
+            with self._lock.held():
+                yield
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
