@@ -148,6 +148,7 @@ class HACluster:
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.etcd_peer}",
                 "--initial-cluster", f"e0=http://127.0.0.1:{self.etcd_peer}",
                 "--initial-cluster-state", "new",
+                "--enable-v2=true",  # Patroni's etcd (v2) client: compare-and-swap leader key
             ],
             self.root / "etcd.log",
         )
@@ -179,7 +180,7 @@ class HACluster:
             "maximum_lag_on_failover": 1 << 40 if not self.sync else 1 << 20,
             "synchronous_mode": self.sync, "synchronous_mode_strict": self.sync,
             "postgresql": {
-                "use_pg_rewind": True,
+                "use_pg_rewind": False,  # a fresh copy of this small database is quicker
                 "parameters": {
                     "wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on",
                     "max_wal_senders": 5, "max_replication_slots": 5, "max_connections": 60,
@@ -196,14 +197,16 @@ class HACluster:
             "restapi": {
                 "listen": f"127.0.0.1:{m.rest_port}", "connect_address": f"127.0.0.1:{m.rest_port}",
             },
-            "etcd3": {"hosts": f"127.0.0.1:{self.etcd_port}"},
+            "etcd": {"hosts": f"127.0.0.1:{self.etcd_port}"},
             "bootstrap": {"dcs": dcs, "initdb": [{"encoding": "UTF8"}, "no-sync"]},
             "postgresql": {
                 "listen": f"127.0.0.1:{m.pg_port}", "connect_address": f"127.0.0.1:{m.pg_port}",
                 "data_dir": str(m.folder / "data"), "bin_dir": str(PG_BIN),
                 "pgpass": str(m.folder / "pgpass"),
-                "remove_data_directory_on_rewind_failure": True,
+                # a member that diverged (it wrote WAL the new leader never had) is copied
+                # afresh from the leader, with an immediate checkpoint on the leader
                 "remove_data_directory_on_diverged_timelines": True,
+                "basebackup": [{"checkpoint": "fast"}],
                 "authentication": {
                     "superuser": {"username": "postgres", "password": "postgres"},
                     "replication": {"username": "replicator", "password": "replicator"},
