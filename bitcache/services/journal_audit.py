@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from bitcache.core.entries import MOVING_KINDS, EntryKind
 from bitcache.core.journal import GENESIS_HASH, chain_hash
-from bitcache.services.findings import (
+from bitcache.reconciliation.report import (
     Check,
     Findings,
     Progress,

@@ -53,7 +53,7 @@ from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.errors import InvalidInput, InvalidPolicy
-from bitcache.services.findings import (
+from bitcache.reconciliation.report import (
     MAX_LISTED,
     Adjustment,
     Check,
