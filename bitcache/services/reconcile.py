@@ -64,7 +64,7 @@ from bitcache.reconciliation.report import (
     ReconcileReport,
     WalletView,
 )
-from bitcache.services.journal_audit import ContentEncoder, JournalAudit, journal_pass
+from bitcache.reconciliation.journal_audit import ContentEncoder, JournalAudit, journal_pass
 from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, Settlement
 from bitcache.settlement.stalls import StallKind, stalls
 from bitcache.settlement.states import SettlementState
