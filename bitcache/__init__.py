@@ -38,6 +38,15 @@ from bitcache.core.treehead import (
 from bitcache.errors import *  # noqa: F403
 from bitcache.errors import __doc__ as _errors_doc  # noqa: F401
 from bitcache.network import Network, network
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.report import (
+    Adjustment,
+    Check,
+    CheckResult,
+    Discrepancy,
+    ReconcileReport,
+    WalletView,
+)
 from bitcache.services.deposits import DepositService, ScanReport
 from bitcache.services.platformkey import (
     generate_platform_key,
@@ -46,15 +55,6 @@ from bitcache.services.platformkey import (
     parse_public_key,
     public_key_hex,
     save_platform_key,
-)
-from bitcache.services.reconcile import (
-    Adjustment,
-    Check,
-    CheckResult,
-    Discrepancy,
-    ReconcileReport,
-    WalletView,
-    reconcile,
 )
 from bitcache.services.registry import term_history
 from bitcache.services.settlement import CycleReport, SettlementService

@@ -54,9 +54,10 @@ from bitcache.core.treehead import anchor_payload
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.report import ReconcileReport
 from bitcache.services.deposits import DepositService
 from bitcache.services.platformkey import generate_platform_key, public_key_hex
-from bitcache.services.reconcile import ReconcileReport, reconcile
 from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig

@@ -20,7 +20,7 @@ from bitcache.errors import (
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from bitcache.services.reconcile import ReconcileReport
+    from bitcache.reconciliation.report import ReconcileReport
     from bitcache.services.settlement import CycleReport
     from bitcache.store.deposits import ReorgedDeposit
 from bitcache.cli.base import (
@@ -177,7 +177,7 @@ def reconcile_command(
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
-    from bitcache.services.reconcile import reconcile
+    from bitcache.reconciliation.checks import reconcile
 
     with _errors(as_json):
         cfg = None if ledger_only and db else NodeConfig.load(home)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import PLATFORM_REVENUE, SETTLING, WALLET, payable, prepaid
 from bitcache.core.pricing import SplitPolicy, split_price
-from bitcache.services.reconcile import reconcile
+from bitcache.reconciliation.checks import reconcile
 from bitcache.settlement.model import Settlement
 from bitcache.settlement.states import SettlementState
 from bitcache.store import settlement as rows

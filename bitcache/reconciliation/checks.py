@@ -53,18 +53,16 @@ from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.errors import InvalidInput, InvalidPolicy
+from bitcache.reconciliation.journal_audit import journal_pass
 from bitcache.reconciliation.report import (
-    MAX_LISTED,
     Adjustment,
     Check,
     CheckResult,
-    Discrepancy,
     Findings,
     Progress,
     ReconcileReport,
     WalletView,
 )
-from bitcache.reconciliation.journal_audit import ContentEncoder, JournalAudit, journal_pass
 from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, Settlement
 from bitcache.settlement.stalls import StallKind, stalls
 from bitcache.settlement.states import SettlementState
@@ -74,18 +72,7 @@ from bitcache.store import settlement as rows
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.keys import HDWallet
 
-__all__ = [
-    "MAX_LISTED",
-    "Adjustment",
-    "Check",
-    "CheckResult",
-    "ContentEncoder",
-    "Discrepancy",
-    "JournalAudit",
-    "ReconcileReport",
-    "WalletView",
-    "reconcile",
-]
+__all__ = ["reconcile"]
 
 # --- ledger-side checks (SQL aggregates) -----------------------------------------------
 
