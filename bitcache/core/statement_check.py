@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bitcache.core import merkle
 from bitcache.core.accounts import payable
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, content_hash
 from bitcache.core.filehash import FileHash
@@ -32,6 +31,7 @@ from bitcache.core.statement import (
 from bitcache.core.terms import TermChange, change_from_json
 from bitcache.core.treehead import SignedTreeHead
 from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.statements import merkle
 
 _TOP = frozenset(
     {"format", "platform", "uploader", "account", "period", "tree_head", "lines", "terms",

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bitcache.core import merkle
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, content_hash
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
@@ -23,6 +22,7 @@ from bitcache.core.statement import (
 )
 from bitcache.errors import InvalidInput, StatementInvalid, UnknownAccount
 from bitcache.services import statements as service
+from bitcache.statements import merkle
 from bitcache.store import statements as queries
 from bitcache.store.ledger import LedgerStore
 from tests.statements.conftest import (
