@@ -29,12 +29,6 @@ from bitcache.core.payouts import FeePayer, PayoutPolicy
 from bitcache.core.splits import split_bps, split_by_weights
 from bitcache.core.statement import VerifiedStatement, verify_statement
 from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
-from bitcache.core.treehead import (
-    SignedTreeHead,
-    anchor_payload,
-    parse_anchor,
-    verify_consistency,
-)
 from bitcache.errors import *  # noqa: F403
 from bitcache.errors import __doc__ as _errors_doc  # noqa: F401
 from bitcache.network import Network, network
@@ -60,6 +54,12 @@ from bitcache.services.registry import term_history
 from bitcache.services.settlement import CycleReport, SettlementService
 from bitcache.services.statements import consistency_proof, issue_statement, tree_head
 from bitcache.settlement import SettlementConfig, SettlementState
+from bitcache.statements.treehead import (
+    SignedTreeHead,
+    anchor_payload,
+    parse_anchor,
+    verify_consistency,
+)
 from bitcache.store.ledger import BatchResult, LedgerStore
 from bitcache.wallet import (
     DerivedKey,

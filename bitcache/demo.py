@@ -50,7 +50,6 @@ from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
 from bitcache.core.statement import verify_statement
-from bitcache.core.treehead import anchor_payload
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network
@@ -62,6 +61,7 @@ from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.states import SettlementState
+from bitcache.statements.treehead import anchor_payload
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, payout_script_for_key

@@ -94,13 +94,13 @@ def settle(
     not moving (its broadcast refused by the node, or unconfirmed too long), 3 when a
     broadcast could not reach the backend.
     """
-    from bitcache.core.treehead import anchor_payload
     from bitcache.services.deposits import DepositService
     from bitcache.services.platformkey import load_platform_key
     from bitcache.services.recovery import Recovery
     from bitcache.services.settlement import SettlementService
     from bitcache.services.statements import tree_head
     from bitcache.settlement.model import SettlementConfig
+    from bitcache.statements.treehead import anchor_payload
 
     with _errors(as_json):
         cfg = NodeConfig.load(home)

@@ -48,13 +48,13 @@ from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind
 from bitcache.core.filehash import FileHash
 from bitcache.core.payoutmemo import payout_memo, payout_split, payout_txid
 from bitcache.core.terms import TermChange, change_json
-from bitcache.core.treehead import (
+from bitcache.errors import StatementInvalid
+from bitcache.statements.treehead import (
     SignedTreeHead,
     anchor_payload,
     parse_anchor,
     verify_consistency,
 )
-from bitcache.errors import StatementInvalid
 
 __all__ = [
     "FORMAT",

@@ -29,9 +29,9 @@ from bitcache.core.statement import (
     classify,
 )
 from bitcache.core.terms import TermChange, change_from_json
-from bitcache.core.treehead import SignedTreeHead
 from bitcache.errors import InvalidInput, StatementInvalid
 from bitcache.statements import merkle
+from bitcache.statements.treehead import SignedTreeHead
 
 _TOP = frozenset(
     {"format", "platform", "uploader", "account", "period", "tree_head", "lines", "terms",
