@@ -27,7 +27,6 @@ from bitcache.core.money import (
 )
 from bitcache.core.payouts import FeePayer, PayoutPolicy
 from bitcache.core.splits import split_bps, split_by_weights
-from bitcache.core.statement import VerifiedStatement, verify_statement
 from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
 from bitcache.errors import *  # noqa: F403
 from bitcache.errors import __doc__ as _errors_doc  # noqa: F401
@@ -54,6 +53,7 @@ from bitcache.services.registry import term_history
 from bitcache.services.settlement import CycleReport, SettlementService
 from bitcache.services.statements import consistency_proof, issue_statement, tree_head
 from bitcache.settlement import SettlementConfig, SettlementState
+from bitcache.statements.statement import VerifiedStatement, verify_statement
 from bitcache.statements.treehead import (
     SignedTreeHead,
     anchor_payload,

@@ -49,7 +49,6 @@ from bitcache.chain.regtest import (
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
-from bitcache.core.statement import verify_statement
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network
@@ -61,6 +60,7 @@ from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.states import SettlementState
+from bitcache.statements.statement import verify_statement
 from bitcache.statements.treehead import anchor_payload
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.core.accounts import account_name
-from bitcache.core.statement import (
+from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.statements.statement import (
     SignedTreeHead,
     Statement,
     StatementLine,
     classify,
     sign_statement,
 )
-from bitcache.errors import InvalidInput, StatementInvalid
 from bitcache.store import statements as queries
 from bitcache.store import terms
 from bitcache.store.ledger import LedgerStore

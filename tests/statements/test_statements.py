@@ -12,7 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, content_hash
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
-from bitcache.core.statement import (
+from bitcache.errors import InvalidInput, StatementInvalid, UnknownAccount
+from bitcache.services import statements as service
+from bitcache.statements import merkle
+from bitcache.statements.statement import (
     LineKind,
     anchor_payload,
     entry_json,
@@ -20,9 +23,6 @@ from bitcache.core.statement import (
     verify_consistency,
     verify_statement,
 )
-from bitcache.errors import InvalidInput, StatementInvalid, UnknownAccount
-from bitcache.services import statements as service
-from bitcache.statements import merkle
 from bitcache.store import statements as queries
 from bitcache.store.ledger import LedgerStore
 from tests.statements.conftest import (

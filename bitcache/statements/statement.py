@@ -352,13 +352,13 @@ def verify_statement(
     proof leads to the signed root), then the totals, then the document's
     signature over everything.
     """
-    from bitcache.core.statement_check import (  # it reads documents into this module's types
+    from bitcache.statements.statement_check import (  # it reads documents into this module's types
         check_summary,
         load_document,
         read_statement,
         signature_bytes,
     )
-    from bitcache.core.statement_check import public_key as to_public_key
+    from bitcache.statements.statement_check import public_key as to_public_key
 
     key = to_public_key(public_key)
     doc = load_document(document)

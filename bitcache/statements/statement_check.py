@@ -20,7 +20,10 @@ from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, conte
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
 from bitcache.core.payoutmemo import split_adds_up
-from bitcache.core.statement import (
+from bitcache.core.terms import TermChange, change_from_json
+from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.statements import merkle
+from bitcache.statements.statement import (
     FORMAT,
     LineFacts,
     LineKind,
@@ -28,9 +31,6 @@ from bitcache.core.statement import (
     StatementLine,
     classify,
 )
-from bitcache.core.terms import TermChange, change_from_json
-from bitcache.errors import InvalidInput, StatementInvalid
-from bitcache.statements import merkle
 from bitcache.statements.treehead import SignedTreeHead
 
 _TOP = frozenset(
