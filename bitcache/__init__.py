@@ -53,13 +53,14 @@ from bitcache.services.registry import term_history
 from bitcache.services.settlement import CycleReport, SettlementService
 from bitcache.services.statements import consistency_proof, issue_statement, tree_head
 from bitcache.settlement import SettlementConfig, SettlementState
-from bitcache.statements.statement import VerifiedStatement, verify_statement
+from bitcache.statements.statement import VerifiedStatement
 from bitcache.statements.treehead import (
     SignedTreeHead,
     anchor_payload,
     parse_anchor,
     verify_consistency,
 )
+from bitcache.statements.verify import verify_statement
 from bitcache.store.ledger import BatchResult, LedgerStore
 from bitcache.wallet import (
     DerivedKey,

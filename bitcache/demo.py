@@ -60,8 +60,8 @@ from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.states import SettlementState
-from bitcache.statements.statement import verify_statement
 from bitcache.statements.treehead import anchor_payload
+from bitcache.statements.verify import verify_statement
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, payout_script_for_key

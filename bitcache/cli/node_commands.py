@@ -248,7 +248,7 @@ def statement(
     """Issue an uploader's signed earnings statement for a period."""
     from bitcache.services.platformkey import load_platform_key
     from bitcache.services.statements import issue_statement
-    from bitcache.statements.statement import verify_statement
+    from bitcache.statements.verify import verify_statement
 
     with _errors(as_json):
         key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
@@ -311,7 +311,7 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Verify a statement offline with the platform's public key alone (no database)."""
-    from bitcache.statements.statement import verify_statement
+    from bitcache.statements.verify import verify_statement
 
     with _errors(as_json):
         key = _public_key(public_key)

@@ -14,7 +14,7 @@ from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import payable
 from bitcache.errors import StatementInvalid
 from bitcache.services.statements import issue_statement
-from bitcache.statements.statement import verify_statement
+from bitcache.statements.verify import verify_statement
 from bitcache.store.ledger import LedgerStore
 from tests.settlement.support import config, earn, fund_wallet, register, service
 from tests.settlement.test_cycle import run_to_final

@@ -15,7 +15,7 @@ from bitcache.core.terms import TermsReason
 from bitcache.errors import StatementInvalid
 from bitcache.hooks import Hooks
 from bitcache.services import statements as service
-from bitcache.statements.statement import verify_statement
+from bitcache.statements.verify import verify_statement
 from bitcache.store.ledger import LedgerStore
 from tests.statements.conftest import CAROL, TXID, Clock, Journal
 

@@ -21,8 +21,8 @@ from bitcache.statements.statement import (
     entry_json,
     parse_anchor,
     verify_consistency,
-    verify_statement,
 )
+from bitcache.statements.verify import verify_statement
 from bitcache.store import statements as queries
 from bitcache.store.ledger import LedgerStore
 from tests.statements.conftest import (
