@@ -41,14 +41,6 @@ from bitcache.reconciliation.report import (
     WalletView,
 )
 from bitcache.services.deposits import DepositService, ScanReport
-from bitcache.services.platformkey import (
-    generate_platform_key,
-    load_platform_key,
-    load_public_key,
-    parse_public_key,
-    public_key_hex,
-    save_platform_key,
-)
 from bitcache.services.registry import term_history
 from bitcache.services.settlement import CycleReport, SettlementService
 from bitcache.services.statements import consistency_proof, issue_statement, tree_head
@@ -71,6 +63,14 @@ from bitcache.wallet import (
     generate_mnemonic,
     parse_address,
     seal,
+)
+from bitcache.wallet.platformkey import (
+    generate_platform_key,
+    load_platform_key,
+    load_public_key,
+    parse_public_key,
+    public_key_hex,
+    save_platform_key,
 )
 
 __version__ = "0.1.0"

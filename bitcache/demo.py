@@ -55,7 +55,6 @@ from bitcache.network import Network
 from bitcache.reconciliation.checks import reconcile
 from bitcache.reconciliation.report import ReconcileReport
 from bitcache.services.deposits import DepositService
-from bitcache.services.platformkey import generate_platform_key, public_key_hex
 from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig
@@ -66,6 +65,7 @@ from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, payout_script_for_key
 from bitcache.wallet.keys import HDWallet
+from bitcache.wallet.platformkey import generate_platform_key, public_key_hex
 
 #: Demo-only seeds: public, so no real secret exists anywhere in the demo.
 HOT_WALLET_SEED = hashlib.sha256(b"bitcache demo hot wallet - never use for real coins").digest()

@@ -95,12 +95,12 @@ def settle(
     broadcast could not reach the backend.
     """
     from bitcache.services.deposits import DepositService
-    from bitcache.services.platformkey import load_platform_key
     from bitcache.services.recovery import Recovery
     from bitcache.services.settlement import SettlementService
     from bitcache.services.statements import tree_head
     from bitcache.settlement.model import SettlementConfig
     from bitcache.statements.treehead import anchor_payload
+    from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
         cfg = NodeConfig.load(home)
@@ -246,9 +246,9 @@ def statement(
     as_json: JsonOption = False,
 ) -> None:
     """Issue an uploader's signed earnings statement for a period."""
-    from bitcache.services.platformkey import load_platform_key
     from bitcache.services.statements import issue_statement
     from bitcache.statements.verify import verify_statement
+    from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
         key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
@@ -269,7 +269,7 @@ def _split_total(payouts: Any, name: str) -> int | None:
 
 def _public_key(given: str) -> Ed25519PublicKey:
     """``--public-key``: a file holding the key, or the key itself in hex."""
-    from bitcache.services.platformkey import load_public_key, parse_public_key
+    from bitcache.wallet.platformkey import load_public_key, parse_public_key
 
     if Path(given).is_file():
         try:

@@ -4,6 +4,8 @@
   the single-key address of a public key (``payout_script_for_key``).
 - ``keys``: BIP39 mnemonic to a BIP84 (P2WPKH) account; watch-only from an xpub.
 - ``seedbox``: the mnemonic encrypted at rest (scrypt + AES-256-GCM).
+- ``platformkey``: the platform's Ed25519 signing key file (tree heads and
+  statements), and its public key.
 - ``gaplimit``: how far deposit-address indices may run ahead of funded ones.
 - ``bech32``, ``base58``: the address encodings, with precise errors.
 
