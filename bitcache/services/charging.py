@@ -44,7 +44,7 @@ from bitcache.errors import (
 )
 from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import DownloadReceipt
-from bitcache.store import files as store
+from bitcache.store import files as files_rows
 from bitcache.store import rows
 
 PREPAID = "liability:prepaid:"
@@ -216,9 +216,9 @@ class _Batch:
 
     def __init__(self, ctx: Context, conn: Connection, events: Sequence[Event]):
         self.ctx, self.conn, self.events = ctx, conn, events
-        self.files = store.get_files(conn, {e.fh for e in events})
+        self.files = files_rows.get_files(conn, {e.fh for e in events})
         self.existing = rows.entry_ids_by_keys(conn, [e.key for e in events])
-        self.posted = store.balances(conn, {e.account for e in events})
+        self.posted = files_rows.balances(conn, {e.account for e in events})
         self.counts: Counter[bytes] = Counter()
         self.requests: list[EntryRequest] = []
         self.admitted: list[_Admitted] = []
@@ -312,16 +312,16 @@ class _Batch:
             else:
                 self.out[adm.position] = result
                 self.counts[adm.event.fh] -= 1
-        store.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
+        files_rows.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
         if done.refused:  # the ledger disagreed with admission: read balances back
-            after = store.balances_after(self.conn, [e.id for e in new.values()])
+            after = files_rows.balances_after(self.conn, [e.id for e in new.values()])
             for i, entry in new.items():
                 self.out[i] = receipt(entry, after[entry.id], replayed=False)
         return self._answers()
 
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
         replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
-        after = store.balances_after(self.conn, list(replayed.values())) if replayed else {}
+        after = files_rows.balances_after(self.conn, list(replayed.values())) if replayed else {}
         names = self.ctx.ledger.name_map(self.conn) if replayed else {}
         answers: list[DownloadReceipt | BitcacheError] = []
         for i, value in enumerate(self.out):
