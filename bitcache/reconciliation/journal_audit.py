@@ -33,8 +33,10 @@ class ContentEncoder:
     The same canonical layout, written from the row tuples with each account's
     ``<len>:<name>,`` and each file hash's hex cached: the journal pass
     re-hashes every entry, and building ``Posting`` and ``EntryRequest``
-    objects for each would cost more than the hashing. A test checks it
-    against the core function.
+    objects for each would cost more than the hashing (and one layout function
+    shared by both, taking pre-rendered legs, made this encoder 25-45% slower).
+    A Hypothesis property checks it against the core function on arbitrary
+    entries.
     """
 
     def __init__(self, names: Mapping[int, str]) -> None:
