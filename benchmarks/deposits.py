@@ -55,7 +55,7 @@ from bitcache.chain.regtest import ANYONE_CAN_SPEND_SCRIPT, RegtestChain  # noqa
 from bitcache.chain.rpc import BitcoinCoreRPC  # noqa: E402
 from bitcache.network import Network  # noqa: E402
 from bitcache.services.deposits import DepositService, ScanReport  # noqa: E402
-from bitcache.store import deposits as store  # noqa: E402
+from bitcache.store import deposits as deposits_rows  # noqa: E402
 from bitcache.store.database import sqlite_url  # noqa: E402
 from bitcache.store.deposits import DepositAddress  # noqa: E402
 from bitcache.store.ledger import LedgerStore  # noqa: E402
@@ -94,7 +94,7 @@ def issue(
         for i in range(timed + 1, n - timed + 1):
             key = filler.receive_key(i)
             row = DepositAddress(i, f"liability:prepaid:d{i}", key.script_pubkey, key.address)
-            store.insert_address(conn, row, 0)
+            deposits_rows.insert_address(conn, row, 0)
     t0 = time.perf_counter()
     for i in range(n - timed + 1, n + 1):
         service.deposit_address(f"d{i}")
@@ -110,7 +110,7 @@ def deposit_scripts(ledger: LedgerStore, n: int) -> list[bytes]:
     """Scripts of DEPOSITS addresses spread over 1..n, the last one included."""
     wanted = {max(1, n * (k + 1) // DEPOSITS) for k in range(DEPOSITS)}
     with ledger.read() as conn:
-        return [a.script_pubkey for a in store.addresses(conn) if a.index in wanted]
+        return [a.script_pubkey for a in deposits_rows.addresses(conn) if a.index in wanted]
 
 
 def timed(call: Callable[[], object]) -> tuple[float, object]:
@@ -129,7 +129,7 @@ def scan_figures(
     """The first scan of a new service (it credits the deposits), the next one (nothing
     new; the credits re-checked), and the backend's utxos() alone on the same scripts."""
     with ledger.read() as conn:
-        scripts = [a.script_pubkey for a in store.addresses(conn)]
+        scripts = [a.script_pubkey for a in deposits_rows.addresses(conn)]
     service = DepositService(ledger, wallet, chain, confirmations=CONFIRMATIONS)
     first_s, report = timed(service.scan)
     assert isinstance(report, ScanReport) and len(report.credited) == expected, report

@@ -2,7 +2,7 @@
 
 Builds a fresh SQLite ledger (WAL, durable) of N download entries (three
 postings tagged with a file hash: downloader -> uploader + platform), then
-times :func:`bitcache.services.reconcile.reconcile` on it (ledger checks:
+times :func:`bitcache.reconciliation.checks.reconcile` on it (ledger checks:
 one streamed pass verifying the hash chain, every entry's balance and every
 account's cached balance, plus the SQL aggregates). Baselines measured in
 the same run: ``LedgerStore.verify()`` (the hash chain alone, through
@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bitcache.core.entries import EntryRequest, Posting
-from bitcache.services.reconcile import reconcile
+from bitcache.reconciliation.checks import reconcile
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 

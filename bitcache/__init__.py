@@ -1,77 +1,175 @@
 """bitcache: pay file uploaders in bitcoin.
 
 A double-entry ledger of millisatoshis keyed by file hashes, with batched,
-crash-safe settlement on bitcoin testnet. The public API is re-exported here.
+crash-safe settlement on bitcoin testnet. The public API is exported here,
+lazily (PEP 562, :mod:`bitcache.lazy`): ``import bitcache`` loads only the
+error tree and the networks, and each name loads its module on first use,
+so ``import bitcache.core.money`` or the statement verifier do not bring
+the database and chain stack with them.
 """
 
-from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend, Tip, TxStatus, Utxo
-from bitcache.core.accounts import AccountKind, AccountSpec
-from bitcache.core.balances import Balance
-from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
-from bitcache.core.filehash import FileHash, file_hash
-from bitcache.core.files import FileRecord, FileTerms
-from bitcache.core.journal import ChainReport
-from bitcache.core.money import (
-    MAX_MSAT,
-    MSAT_PER_BTC,
-    MSAT_PER_SAT,
-    Msat,
-    Sat,
-    format_btc,
-    format_sats,
-    msat,
-    msat_to_sats_floor,
-    parse_btc,
-    parse_sats,
-    sats_to_msat,
-)
-from bitcache.core.payouts import FeePayer, PayoutPolicy
-from bitcache.core.splits import split_bps, split_by_weights
-from bitcache.core.statement import VerifiedStatement, verify_statement
-from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
-from bitcache.core.treehead import (
-    SignedTreeHead,
-    anchor_payload,
-    parse_anchor,
-    verify_consistency,
-)
+from typing import TYPE_CHECKING
+
 from bitcache.errors import *  # noqa: F403
-from bitcache.errors import __doc__ as _errors_doc  # noqa: F401
+from bitcache.lazy import exports
+
+# Eager: ``bitcache.network`` is both a module and the public function; importing
+# the module here, before anyone else does, binds the name to the function for good.
 from bitcache.network import Network, network
-from bitcache.retry import RetryPolicy
-from bitcache.services.deposits import DepositService, ScanReport
-from bitcache.services.platformkey import (
-    generate_platform_key,
-    load_platform_key,
-    load_public_key,
-    parse_public_key,
-    public_key_hex,
-    save_platform_key,
-)
-from bitcache.services.reconcile import (
-    Adjustment,
-    Check,
-    CheckResult,
-    Discrepancy,
-    ReconcileReport,
-    WalletView,
-    reconcile,
-)
-from bitcache.services.registry import term_history
-from bitcache.services.settlement import CycleReport, SettlementService
-from bitcache.services.statements import consistency_proof, issue_statement, tree_head
-from bitcache.settlement import SettlementConfig, SettlementState
-from bitcache.store.ledger import BatchResult, LedgerStore
-from bitcache.wallet import (
-    DerivedKey,
-    HDWallet,
-    PayoutScript,
-    address_for_script,
-    decrypt_mnemonic,
-    generate_mnemonic,
-    parse_address,
-    seal,
-)
+
+#: Where each public name lives: ``__getattr__`` imports the module on first use.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "bitcache.chain.protocol": (
+        "ChainBackend",
+        "OutPoint",
+        "OutSpend",
+        "Tip",
+        "TxStatus",
+        "Utxo",
+    ),
+    "bitcache.core.accounts": ("AccountKind", "AccountSpec"),
+    "bitcache.core.balances": ("Balance",),
+    "bitcache.core.entries": ("Entry", "EntryKind", "EntryRequest", "Posting", "posting"),
+    "bitcache.core.filehash": ("FileHash", "file_hash"),
+    "bitcache.core.files": ("FileRecord", "FileTerms"),
+    "bitcache.core.journal": ("ChainReport",),
+    "bitcache.core.money": (
+        "MAX_MSAT",
+        "MSAT_PER_BTC",
+        "MSAT_PER_SAT",
+        "Msat",
+        "Sat",
+        "format_btc",
+        "format_sats",
+        "msat",
+        "msat_to_sats_floor",
+        "parse_btc",
+        "parse_sats",
+        "sats_to_msat",
+    ),
+    "bitcache.core.payouts": ("FeePayer", "PayoutPolicy"),
+    "bitcache.core.splits": ("split_bps", "split_by_weights"),
+    "bitcache.core.terms": (
+        "KEEP",
+        "Keep",
+        "TermChange",
+        "TermsReason",
+        "TermsUpdate",
+        "replay",
+    ),
+    "bitcache.reconciliation.checks": ("reconcile",),
+    "bitcache.reconciliation.report": (
+        "Adjustment",
+        "Check",
+        "CheckResult",
+        "Discrepancy",
+        "ReconcileReport",
+        "WalletView",
+    ),
+    "bitcache.retry": ("RetryPolicy",),
+    "bitcache.services.deposits": ("DepositService", "ScanReport"),
+    "bitcache.services.registry": ("term_history",),
+    "bitcache.services.settlement": ("CycleReport", "SettlementService"),
+    "bitcache.services.statements": ("consistency_proof", "issue_statement", "tree_head"),
+    "bitcache.settlement": ("SettlementConfig", "SettlementState"),
+    "bitcache.statements.statement": ("VerifiedStatement",),
+    "bitcache.statements.treehead": (
+        "SignedTreeHead",
+        "anchor_payload",
+        "parse_anchor",
+        "verify_consistency",
+    ),
+    "bitcache.statements.verify": ("verify_statement",),
+    "bitcache.store.ledger": ("BatchResult", "LedgerStore"),
+    "bitcache.wallet": (
+        "DerivedKey",
+        "HDWallet",
+        "PayoutScript",
+        "address_for_script",
+        "decrypt_mnemonic",
+        "generate_mnemonic",
+        "parse_address",
+        "seal",
+    ),
+    "bitcache.wallet.platformkey": (
+        "generate_platform_key",
+        "load_platform_key",
+        "load_public_key",
+        "parse_public_key",
+        "public_key_hex",
+        "save_platform_key",
+    ),
+}
+
+if TYPE_CHECKING:
+    from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend, Tip, TxStatus, Utxo
+    from bitcache.core.accounts import AccountKind, AccountSpec
+    from bitcache.core.balances import Balance
+    from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
+    from bitcache.core.filehash import FileHash, file_hash
+    from bitcache.core.files import FileRecord, FileTerms
+    from bitcache.core.journal import ChainReport
+    from bitcache.core.money import (
+        MAX_MSAT,
+        MSAT_PER_BTC,
+        MSAT_PER_SAT,
+        Msat,
+        Sat,
+        format_btc,
+        format_sats,
+        msat,
+        msat_to_sats_floor,
+        parse_btc,
+        parse_sats,
+        sats_to_msat,
+    )
+    from bitcache.core.payouts import FeePayer, PayoutPolicy
+    from bitcache.core.splits import split_bps, split_by_weights
+    from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
+    from bitcache.reconciliation.checks import reconcile
+    from bitcache.reconciliation.report import (
+        Adjustment,
+        Check,
+        CheckResult,
+        Discrepancy,
+        ReconcileReport,
+        WalletView,
+    )
+    from bitcache.retry import RetryPolicy
+    from bitcache.services.deposits import DepositService, ScanReport
+    from bitcache.services.registry import term_history
+    from bitcache.services.settlement import CycleReport, SettlementService
+    from bitcache.services.statements import consistency_proof, issue_statement, tree_head
+    from bitcache.settlement import SettlementConfig, SettlementState
+    from bitcache.statements.statement import VerifiedStatement
+    from bitcache.statements.treehead import (
+        SignedTreeHead,
+        anchor_payload,
+        parse_anchor,
+        verify_consistency,
+    )
+    from bitcache.statements.verify import verify_statement
+    from bitcache.store.ledger import BatchResult, LedgerStore
+    from bitcache.wallet import (
+        DerivedKey,
+        HDWallet,
+        PayoutScript,
+        address_for_script,
+        decrypt_mnemonic,
+        generate_mnemonic,
+        parse_address,
+        seal,
+    )
+    from bitcache.wallet.platformkey import (
+        generate_platform_key,
+        load_platform_key,
+        load_public_key,
+        parse_public_key,
+        public_key_hex,
+        save_platform_key,
+    )
+else:
+    __getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 __version__ = "0.1.0"
 

@@ -49,22 +49,23 @@ from bitcache.chain.regtest import (
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
-from bitcache.core.statement import verify_statement
-from bitcache.core.treehead import anchor_payload
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.report import ReconcileReport
 from bitcache.services.deposits import DepositService
-from bitcache.services.platformkey import generate_platform_key, public_key_hex
-from bitcache.services.reconcile import ReconcileReport, reconcile
 from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.states import SettlementState
+from bitcache.statements.treehead import anchor_payload
+from bitcache.statements.verify import verify_statement
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, payout_script_for_key
 from bitcache.wallet.keys import HDWallet
+from bitcache.wallet.platformkey import generate_platform_key, public_key_hex
 
 #: Demo-only seeds: public, so no real secret exists anywhere in the demo.
 HOT_WALLET_SEED = hashlib.sha256(b"bitcache demo hot wallet - never use for real coins").digest()

@@ -79,7 +79,7 @@ def init(
     before anything is written, and if a step fails (the database, say) what
     this run made is removed: no seed or key is left behind.
     """
-    from bitcache.services.platformkey import public_key_hex
+    from bitcache.wallet.platformkey import public_key_hex
 
     with _errors(as_json):
         planned = _init_config(
@@ -161,9 +161,9 @@ def _chain_spec(
 def _create_node(planned: NodeConfig, passphrase: str) -> tuple[NodeConfig, Ed25519PrivateKey]:
     """Database, sealed seed, platform key, config.json: all of them, or none."""
     from bitcache.network import network
-    from bitcache.services.platformkey import generate_platform_key, save_platform_key
     from bitcache.store.database import make_engine, upgrade
     from bitcache.wallet.keys import HDWallet, generate_mnemonic
+    from bitcache.wallet.platformkey import generate_platform_key, save_platform_key
     from bitcache.wallet.seedbox import seal
 
     made = _Made()

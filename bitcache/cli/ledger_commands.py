@@ -248,7 +248,7 @@ def _csv_rows(store: LedgerStore, start: int, handle: Any, tick: Callable[[], No
 
 
 def _json_rows(store: LedgerStore, start: int, handle: Any, tick: Callable[[], None]) -> int:
-    from bitcache.core.statement import entry_json
+    from bitcache.statements.statement import entry_json
 
     handle.write("[")
     count = 0

@@ -20,7 +20,7 @@ from bitcache.errors import (
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from bitcache.services.reconcile import ReconcileReport
+    from bitcache.reconciliation.report import ReconcileReport
     from bitcache.services.settlement import CycleReport
     from bitcache.store.deposits import ReorgedDeposit
 from bitcache.cli.base import (
@@ -94,13 +94,13 @@ def settle(
     not moving (its broadcast refused by the node, or unconfirmed too long), 3 when a
     broadcast could not reach the backend.
     """
-    from bitcache.core.treehead import anchor_payload
     from bitcache.services.deposits import DepositService
-    from bitcache.services.platformkey import load_platform_key
     from bitcache.services.recovery import Recovery
     from bitcache.services.settlement import SettlementService
     from bitcache.services.statements import tree_head
     from bitcache.settlement.model import SettlementConfig
+    from bitcache.statements.treehead import anchor_payload
+    from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
         cfg = NodeConfig.load(home)
@@ -177,7 +177,7 @@ def reconcile_command(
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
-    from bitcache.services.reconcile import reconcile
+    from bitcache.reconciliation.checks import reconcile
 
     with _errors(as_json):
         cfg = None if ledger_only and db else NodeConfig.load(home)
@@ -246,9 +246,9 @@ def statement(
     as_json: JsonOption = False,
 ) -> None:
     """Issue an uploader's signed earnings statement for a period."""
-    from bitcache.core.statement import verify_statement
-    from bitcache.services.platformkey import load_platform_key
     from bitcache.services.statements import issue_statement
+    from bitcache.statements.verify import verify_statement
+    from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
         key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
@@ -269,7 +269,7 @@ def _split_total(payouts: Any, name: str) -> int | None:
 
 def _public_key(given: str) -> Ed25519PublicKey:
     """``--public-key``: a file holding the key, or the key itself in hex."""
-    from bitcache.services.platformkey import load_public_key, parse_public_key
+    from bitcache.wallet.platformkey import load_public_key, parse_public_key
 
     if Path(given).is_file():
         try:
@@ -311,7 +311,7 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Verify a statement offline with the platform's public key alone (no database)."""
-    from bitcache.core.statement import verify_statement
+    from bitcache.statements.verify import verify_statement
 
     with _errors(as_json):
         key = _public_key(public_key)

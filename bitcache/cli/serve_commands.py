@@ -125,7 +125,7 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
 
     key = None
     if os.environ.get(PASSPHRASE_ENV):
-        from bitcache.services.platformkey import load_platform_key
+        from bitcache.wallet.platformkey import load_platform_key
 
         key = load_platform_key(cfg.home / KEY_FILE, passphrase=os.environ[PASSPHRASE_ENV])
     return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key)

@@ -231,6 +231,9 @@ def content_bytes(req: EntryRequest) -> bytes:
     ``account,amount,file;`` per posting, where free text is written as
     ``<length>:<text>`` (so no separator inside it can be ambiguous), absent
     numbers as ``-`` and the file hash as 64 hex characters or ``-``.
+    Reconcile writes the same bytes from stored rows
+    (:class:`bitcache.reconciliation.journal_audit.ContentEncoder`): change
+    the layout in both.
     """
     legs = "".join(
         [

@@ -45,7 +45,7 @@ from bitcache.errors import (
 )
 from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import DownloadReceipt
-from bitcache.store import files as store
+from bitcache.store import files as files_rows
 from bitcache.store import rows
 from bitcache.store.driver import pipelined
 
@@ -277,7 +277,7 @@ class _Batch:
         accounts = {e.account for e in events}  # and those the plans credit
         accounts.update(p.account for plan in plans if plan is not None and plan.request
                         for p in plan.request.postings)
-        self.files, self.existing, self.balances = store.charge_state(
+        self.files, self.existing, self.balances = files_rows.charge_state(
             conn, {e.fh for e in events}, [e.key for e in events], accounts)
         self.posted = {n: (b.posted, b.pending_debits) for n, b in self.balances.items()}
         self.counts: Counter[bytes] = Counter()
@@ -377,16 +377,16 @@ class _Batch:
                 else:
                     self.out[adm.position] = result
                     self.counts[adm.event.fh] -= 1
-            store.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
+            files_rows.add_downloads(self.conn, {fh: n for fh, n in self.counts.items() if n > 0})
         if done.refused:  # the ledger disagreed with admission: read balances back
-            after = store.balances_after(self.conn, [e.id for e in new.values()])
+            after = files_rows.balances_after(self.conn, [e.id for e in new.values()])
             for i, entry in new.items():
                 self.out[i] = receipt(entry, after[entry.id], replayed=False)
         return self._answers()
 
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
         replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
-        after = store.balances_after(self.conn, list(replayed.values())) if replayed else {}
+        after = files_rows.balances_after(self.conn, list(replayed.values())) if replayed else {}
         names = self.ctx.ledger.name_map(self.conn) if replayed else {}
         answers: list[DownloadReceipt | BitcacheError] = []
         for i, value in enumerate(self.out):

@@ -33,7 +33,7 @@ from bitcache.errors import IdempotencyConflict, InsufficientFunds, InvalidAmoun
 from bitcache.services.charging import credited_account
 from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import MoveReceipt, move_receipt
-from bitcache.store import files as store
+from bitcache.store import files as files_rows
 from bitcache.store import rows
 
 PROMOTIONS = "expense:promotions"
@@ -100,11 +100,11 @@ def tip(ctx: Context, file: object, tipper: str, amount_msat: int, key: str) -> 
         prior = _tip_replay(ctx, conn, ledger_key, payer)
         if prior is not None:
             return move_receipt(ledger_key, [prior], replayed=True)
-        rec = store.get_file(conn, fh)
+        rec = files_rows.get_file(conn, fh)
         if rec is None:
             raise UnknownFile(f"no file is registered as {fh.hex()}")
         credited = credited_account(ctx, rec)
-        have = store.available(conn, [account]).get(account, 0)
+        have = files_rows.available(conn, [account]).get(account, 0)
         if have < amount:
             raise InsufficientFunds(f"{account} has {have} msat available, the tip is {amount}",
                                     account=account, available=have, needed=amount - have)

@@ -50,7 +50,7 @@ from bitcache.errors import (
     UnknownAccount,
     WalletMismatch,
 )
-from bitcache.store import deposits as store
+from bitcache.store import deposits as deposits_rows
 from bitcache.store.deposits import (
     DepositAddress,
     DepositRecord,
@@ -193,42 +193,42 @@ class DepositService:
     def addresses(self) -> list[DepositAddress]:
         """Every assigned address, by index."""
         with self.ledger.read() as conn:
-            return store.addresses(conn)
+            return deposits_rows.addresses(conn)
 
     def _assign(self, account: str) -> DepositAddress:
         with self.ledger.read() as conn:
-            found = store.address_of_account(conn, account)
-            unscanned = found is None and store.scan_state(conn) is None
+            found = deposits_rows.address_of_account(conn, account)
+            unscanned = found is None and deposits_rows.scan_state(conn) is None
         if found is None:
             # Before the first scan, the tip at which the first address is issued is
             # where deposits can start: the scan reads history from there, not genesis.
             tip = _check_tip(self.chain.tip()) if unscanned else None
             with self.ledger.write() as conn:
-                found = store.address_of_account(conn, account)
+                found = deposits_rows.address_of_account(conn, account)
                 if found is None:
                     if account != OPERATOR_EQUITY:
                         self._ensure_operator(conn)
                     found = self._new_address(conn, account)
-                    if tip is not None and store.scan_state(conn) is None:
-                        store.save_scan_state(conn, tip, self._clock())
+                    if tip is not None and deposits_rows.scan_state(conn) is None:
+                        deposits_rows.save_scan_state(conn, tip, self._clock())
         return self._verify(found)
 
     def _ensure_operator(self, conn: Connection) -> None:
-        if store.address_of_account(conn, OPERATOR_EQUITY) is None:
+        if deposits_rows.address_of_account(conn, OPERATOR_EQUITY) is None:
             self._new_address(conn, OPERATOR_EQUITY)
 
     def _new_address(self, conn: Connection, account: str) -> DepositAddress:
         if account == OPERATOR_EQUITY:
             index = OPERATOR_INDEX
         elif self.gap_limit is None:
-            index = store.next_index(conn)
+            index = deposits_rows.next_index(conn)
         else:
-            issued = store.issued_indices(conn) | {OPERATOR_INDEX}
-            funded = store.funded_indices(conn)
+            issued = deposits_rows.issued_indices(conn) | {OPERATOR_INDEX}
+            funded = deposits_rows.funded_indices(conn)
             index = next_deposit_index(issued, funded, gap_limit=self.gap_limit)
         key = self.wallet.receive_key(index)
         address = DepositAddress(index, account, key.script_pubkey, key.address)
-        store.insert_address(conn, address, self._clock())
+        deposits_rows.insert_address(conn, address, self._clock())
         self._verified.add(address)  # derived from this wallet just now
         return address
 
@@ -249,7 +249,7 @@ class DepositService:
     def deposits(self, status: DepositStatus | None = None) -> list[DepositRecord]:
         """Recorded deposits (all, or those with ``status``)."""
         with self.ledger.read() as conn:
-            return store.deposits(conn, status)
+            return deposits_rows.deposits(conn, status)
 
     def credited_deposits(self) -> list[DepositRecord]:
         """Credited deposits whose block is in the best chain as of the last scan:
@@ -262,12 +262,12 @@ class DepositService:
         Reconcile fails while this list is not empty.
         """
         with self.ledger.read() as conn:
-            return store.reorged(conn, include_reversed=include_reversed)
+            return deposits_rows.reorged(conn, include_reversed=include_reversed)
 
     def scan_state(self) -> ScanState | None:
         """The tip the last completed scan saw, or None before the first scan."""
         with self.ledger.read() as conn:
-            return store.scan_state(conn)
+            return deposits_rows.scan_state(conn)
 
     # -- scanning ------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class DepositService:
         """The lowest height whose outputs a scan reads: a little below where an output
         could still have had fewer than N confirmations at the last scan (0 before any)."""
         with self.ledger.read() as conn:
-            state = store.scan_state(conn)
+            state = deposits_rows.scan_state(conn)
         if state is None:
             return 0
         return max(0, state.tip.height - self.confirmations + 1 - RESCAN_MARGIN)
@@ -344,8 +344,8 @@ class DepositService:
         """Decide, for stored deposits, which left the best chain or came back."""
         low = 0 if self.watch_depth is None else max(0, tip.height - self.watch_depth)
         with self.ledger.read() as conn:
-            credited = store.credited_since(conn, low)
-            stranded = [r.deposit for r in store.reorged(conn)]
+            credited = deposits_rows.credited_since(conn, low)
+            stranded = [r.deposit for r in deposits_rows.reorged(conn)]
         changes = []
         for d in credited:
             if d.block_height <= tip.height and hashes.at(d.block_height) == d.block_hash:
@@ -378,16 +378,16 @@ class DepositService:
     def _commit(self, view: _View) -> ScanReport:
         now = self._clock()
         with self.ledger.write() as conn:
-            known = store.known_outpoints(
+            known = deposits_rows.known_outpoints(
                 conn, [*(r.utxo.outpoint for r in view.ready), *(w.outpoint for w in view.waiting)]
             )
             fresh = [r for r in view.ready if r.utxo.outpoint not in known]
             credited = self._credit(conn, fresh, now) if fresh else []
             for before, after in view.changes:
-                store.update_location(
+                deposits_rows.update_location(
                     conn, before.outpoint, after.status, after.block_hash, after.block_height
                 )
-            store.save_scan_state(conn, view.tip, now)
+            deposits_rows.save_scan_state(conn, view.tip, now)
         ok = DepositStatus.CREDITED
         return ScanReport(
             tip=view.tip,
@@ -414,7 +414,7 @@ class DepositService:
             )
             for r, e in zip(fresh, entries, strict=True)
         ]
-        store.insert_deposits(conn, records, now)
+        deposits_rows.insert_deposits(conn, records, now)
         return records
 
     def _account_exists(self, conn: Connection, name: str) -> bool:

@@ -14,7 +14,7 @@ from bitcache.core.checks import is_int, timestamp_us
 from bitcache.core.files import party_id
 from bitcache.errors import InvalidInput
 from bitcache.services.context import Context
-from bitcache.store import files as store
+from bitcache.store import files as files_rows
 from bitcache.store.files import FileEarnings
 
 __all__ = ["FileEarnings", "file_earnings", "top_files"]
@@ -33,9 +33,9 @@ def file_earnings(
     account = payable(party_id(party, "uploader id"))
     _period(since, until)
     with ctx.ledger.read() as conn:
-        found = store.account_id(conn, account)
+        found = files_rows.account_id(conn, account)
         ids = [] if found is None else [found]
-        return store.earnings(conn, ids, since=since, until=until)
+        return files_rows.earnings(conn, ids, since=since, until=until)
 
 
 def top_files(
@@ -46,6 +46,6 @@ def top_files(
         raise InvalidInput(f"limit must be an int from 1 to 10000, got {limit!r}")
     _period(since, until)
     with ctx.ledger.read() as conn:
-        ids = store.account_ids_with_prefix(conn, "liability:payable:")
-        ids += store.account_ids_with_prefix(conn, "liability:held:")
-        return store.earnings(conn, ids, since=since, until=until, limit=limit)
+        ids = files_rows.account_ids_with_prefix(conn, "liability:payable:")
+        ids += files_rows.account_ids_with_prefix(conn, "liability:held:")
+        return files_rows.earnings(conn, ids, since=since, until=until, limit=limit)

@@ -36,12 +36,12 @@ from bitcache.core.splits import split_by_weights
 from bitcache.errors import FileHeld, FileNotHeld, IdempotencyConflict, InvalidInput, UnknownFile
 from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import MoveReceipt, move_receipt
-from bitcache.store import files as store
+from bitcache.store import files as files_rows
 from bitcache.store import rows
 
 
 def _file(conn: Connection, fh: FileHash) -> FileRecord:
-    rec = store.get_file(conn, fh)
+    rec = files_rows.get_file(conn, fh)
     if rec is None:
         raise UnknownFile(f"no file is registered as {fh.hex()}")
     return rec
@@ -52,7 +52,7 @@ def _recorded(ctx: Context, conn: Connection, ledger_key: str) -> list[Entry]:
     pattern = re.compile(re.escape(ledger_key) + r"(:\d+)?")
     names = ctx.ledger.names(conn)
     found = []
-    for entry_id in store.entry_ids_with_key_prefix(conn, ledger_key):
+    for entry_id in files_rows.entry_ids_with_key_prefix(conn, ledger_key):
         entry = rows.entry_by_id(conn, entry_id, names)
         if entry is not None and pattern.fullmatch(entry.key):
             found.append(entry)
@@ -108,10 +108,10 @@ def hold(ctx: Context, file: object, key: str) -> MoveReceipt:
             raise FileHeld(f"file {rec.hex} is already held")
         source, target = payable(rec.uploader), held(rec.hex)
         ctx.ledger.open_accounts_in(conn, [default_spec(source), default_spec(target)])
-        earned = store.file_credits(conn, ctx.ledger.account_id(conn, source), fh)
-        amount = min(earned, store.available(conn, [source])[source])
+        earned = files_rows.file_credits(conn, ctx.ledger.account_id(conn, source), fh)
+        amount = min(earned, files_rows.available(conn, [source])[source])
         entries = _move(ctx, conn, ledger_key, source, [(target, amount)], fh, "takedown hold")
-        store.set_hold(conn, fh, True, ledger_key)
+        files_rows.set_hold(conn, fh, True, ledger_key)
         return move_receipt(ledger_key, entries, replayed=False)
 
 
@@ -120,7 +120,7 @@ def _held_balance(ctx: Context, conn: Connection, rec: FileRecord) -> tuple[str,
         raise FileNotHeld(f"file {rec.hex} is not under a hold")
     account = held(rec.hex)
     ctx.ledger.open_accounts_in(conn, [default_spec(account)])
-    return account, store.available(conn, [account])[account]
+    return account, files_rows.available(conn, [account])[account]
 
 
 Credits = Callable[[Context, Connection, FileRecord, str, int], list[tuple[str, int]]]
@@ -138,7 +138,7 @@ def _resolve(
         source, amount = _held_balance(ctx, conn, rec)
         credits = credits_for(ctx, conn, rec, source, amount)
         entries = _move(ctx, conn, ledger_key, source, credits, fh, memo)
-        store.set_hold(conn, fh, False, ledger_key)
+        files_rows.set_hold(conn, fh, False, ledger_key)
         return move_receipt(ledger_key, entries, replayed=False)
 
 
@@ -157,7 +157,7 @@ def _to_payers(
     ids = [ctx.ledger.account_id(conn, source)]
     ctx.ledger.open_accounts_in(conn, [default_spec(payable(rec.uploader))])
     ids.append(ctx.ledger.account_id(conn, payable(rec.uploader)))
-    paid = store.payers(conn, ids, rec.file_hash)
+    paid = files_rows.payers(conn, ids, rec.file_hash)
     if not paid:
         raise InvalidInput(f"no downloader paid for file {rec.hex}: release the hold")
     shares = split_by_weights(amount, [p for _, p in paid])

@@ -40,8 +40,8 @@ from bitcache.errors import (
     UnknownDeposit,
 )
 from bitcache.services.context import event_key
-from bitcache.store import deposits as store
-from bitcache.store import files as balances
+from bitcache.store import deposits as deposits_rows
+from bitcache.store import files as files_rows
 from bitcache.store import rows
 from bitcache.store.deposits import DepositRecord, DepositStatus, ReorgedDeposit
 from bitcache.store.ledger import LedgerStore
@@ -100,7 +100,7 @@ class Recovery:
     def reorged(self, *, include_reversed: bool = False) -> list[ReorgedDeposit]:
         """Deposits reorganised away after their credit (by default those whose credit stands)."""
         with self.ledger.read() as conn:
-            return store.reorged(conn, include_reversed=include_reversed)
+            return deposits_rows.reorged(conn, include_reversed=include_reversed)
 
     def alarms(self) -> list[ReorgedDeposit]:
         """Reorged deposits whose credit stands and that no operator acknowledged."""
@@ -111,7 +111,7 @@ class Recovery:
         text = _note(note)
         with self.ledger.write() as conn:
             record = self._reorged(conn, outpoint)
-            store.acknowledge(conn, record, text, self._clock())
+            deposits_rows.acknowledge(conn, record, text, self._clock())
             return self._find(conn, outpoint)
 
     # --- reversing a credit ------------------------------------------------------
@@ -182,7 +182,7 @@ class Recovery:
         """How much of the deposit's value its account no longer has available."""
         if record.account == OPERATOR_EQUITY:
             return 0
-        have = balances.available(conn, [record.account]).get(record.account, 0)
+        have = files_rows.available(conn, [record.account]).get(record.account, 0)
         return max(0, record.value_sat * MSAT_PER_SAT - have)
 
     def _cover(self, record: DepositRecord, amount: int) -> EntryRequest:
@@ -222,7 +222,7 @@ class Recovery:
             memo=_note(memo),
         )
         with self.ledger.write() as conn:
-            if balances.account_id(conn, name) is None:
+            if files_rows.account_id(conn, name) is None:
                 raise UnknownAccount(f"account {name} does not exist")
             done = self.ledger.record_many_in(
                 conn, [request], atomic=True, open_accounts=[default_spec(OPERATOR_EQUITY)]
@@ -232,14 +232,14 @@ class Recovery:
     # --- lookups ---------------------------------------------------------------------
 
     def _deposit(self, conn: Connection, outpoint: OutPoint) -> DepositRecord:
-        record = store.deposit(conn, outpoint)
+        record = deposits_rows.deposit(conn, outpoint)
         if record is None:
             raise UnknownDeposit(f"no deposit is recorded for {outpoint}")
         return record
 
     def _find(self, conn: Connection, outpoint: OutPoint) -> ReorgedDeposit:
         """The reorged deposit ``outpoint``, reversed or not (the caller checked its status)."""
-        found = store.reorged(conn, include_reversed=True)
+        found = deposits_rows.reorged(conn, include_reversed=True)
         return next(r for r in found if r.deposit.outpoint == outpoint)
 
     def _reorged(self, conn: Connection, outpoint: OutPoint) -> DepositRecord:

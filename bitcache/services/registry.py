@@ -27,8 +27,8 @@ from bitcache.core.files import CatalogRow, FileRecord, ImportReport, party_id
 from bitcache.core.terms import TermChange, TermsReason, TermsUpdate
 from bitcache.errors import FileOwnershipConflict, InvalidInput, UnknownFile
 from bitcache.services.context import Context
-from bitcache.store import files as store
-from bitcache.store import terms as history
+from bitcache.store import files as files_rows
+from bitcache.store import terms as terms_rows
 from bitcache.store.ledger import LedgerStore
 
 
@@ -45,12 +45,12 @@ def register_file(ctx: Context, file: object, uploader: object, update: TermsUpd
     """Register a file, or re-register it by its owner: given terms are set, others kept."""
     fh, owner = file_hash(file), party_id(uploader, "uploader id")
     with ctx.ledger.write() as conn:
-        existing = store.get_file(conn, fh)
+        existing = files_rows.get_file(conn, fh)
         if existing is None:
             rec = update.first(fh, owner)
             now = ctx.clock()
-            store.insert_files(conn, [rec], now)
-            history.record_changes(conn, [(fh, TermsReason.REGISTERED, None, rec.terms)], now)
+            files_rows.insert_files(conn, [rec], now)
+            terms_rows.record_changes(conn, [(fh, TermsReason.REGISTERED, None, rec.terms)], now)
             _open_payables(ctx, conn, [rec])
             return rec
         _check_owner(existing, owner)
@@ -79,7 +79,7 @@ def transfer_ownership(ctx: Context, file: object, new_uploader: object) -> File
 
 
 def _existing(conn: Connection, fh: FileHash) -> FileRecord:
-    found = store.get_file(conn, fh)
+    found = files_rows.get_file(conn, fh)
     if found is None:
         raise UnknownFile(f"no file is registered as {fh.hex()}")
     return found
@@ -98,8 +98,8 @@ def _change(
     """Store new terms and their history row together; the same terms write nothing."""
     if updated.terms == existing.terms:
         return existing
-    store.update_terms(conn, updated)
-    history.record_changes(
+    files_rows.update_terms(conn, updated)
+    terms_rows.record_changes(
         conn, [(existing.file_hash, reason, existing.terms, updated.terms)], ctx.clock())
     _open_payables(ctx, conn, [updated])
     return updated
@@ -110,14 +110,14 @@ def term_history(ledger: LedgerStore, file: object) -> list[TermChange]:
     fh = file_hash(file)
     with ledger.read() as conn:
         _existing(conn, fh)
-        return history.history(conn, fh)
+        return terms_rows.history(conn, fh)
 
 
 def get_file(ctx: Context, file: object) -> FileRecord:
     """A registered file."""
     fh = file_hash(file)
     with ctx.ledger.read() as conn:
-        found = store.get_file(conn, fh)
+        found = files_rows.get_file(conn, fh)
     if found is None:
         raise UnknownFile(f"no file is registered as {fh.hex()}")
     return found
@@ -144,7 +144,7 @@ def import_catalog(ctx: Context, rows: Iterable[object]) -> ImportReport:
     """
     records = _catalog_records(rows)
     with ctx.ledger.write() as conn:
-        known = store.get_files(conn, [r.file_hash for r in records])
+        known = files_rows.get_files(conn, [r.file_hash for r in records])
         new: dict[bytes, FileRecord] = {}
         unchanged, conflicts = 0, []
         for rec in records:
@@ -156,8 +156,8 @@ def import_catalog(ctx: Context, rows: Iterable[object]) -> ImportReport:
             else:
                 conflicts.append(f"{rec.hex}: registered to {owner.uploader}, not {rec.uploader}")
         now = ctx.clock()
-        store.insert_files(conn, list(new.values()), now)
-        history.record_changes(
+        files_rows.insert_files(conn, list(new.values()), now)
+        terms_rows.record_changes(
             conn, [(r.file_hash, TermsReason.IMPORTED, None, r.terms) for r in new.values()], now)
         _open_payables(ctx, conn, new.values())
     return ImportReport(len(new), unchanged, tuple(conflicts))

@@ -23,7 +23,7 @@ from bitcache.settlement.lock import JobLock
 from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.stalls import Stall, stalls
 from bitcache.settlement.states import SettlementState
-from bitcache.store import settlement as rows
+from bitcache.store import settlement as settlement_rows
 from bitcache.store.ledger import LedgerStore
 from bitcache.store.settlement import PayoutAddress
 from bitcache.wallet.addresses import parse_address
@@ -105,7 +105,7 @@ class SettlementService:
             uploader, parsed.address, parsed.script_pubkey, parsed.script_type, self._clock()
         )
         with self.ledger.write() as conn:
-            rows.add_payout_address(conn, record)
+            settlement_rows.add_payout_address(conn, record)
         return record
 
     def payout_address(self, uploader: str) -> PayoutAddress | None:
@@ -116,7 +116,7 @@ class SettlementService:
     def payout_address_history(self, uploader: str) -> list[PayoutAddress]:
         """Every payout address the uploader registered, oldest first."""
         with self.ledger.read() as conn:
-            return rows.payout_address_history(conn, uploader)
+            return settlement_rows.payout_address_history(conn, uploader)
 
     # --- the job -------------------------------------------------------------
 
@@ -182,4 +182,4 @@ class SettlementService:
 
     def settlements(self, states: Iterable[SettlementState] = IN_FLIGHT) -> list[Settlement]:
         with self.ledger.read() as conn:
-            return rows.settlements_in(conn, states)
+            return settlement_rows.settlements_in(conn, states)

@@ -14,16 +14,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.core.accounts import account_name
 from bitcache.core.checks import is_int
-from bitcache.core.statement import (
+from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.statements.statement import (
     SignedTreeHead,
     Statement,
     StatementLine,
     classify,
     sign_statement,
 )
-from bitcache.errors import InvalidInput, StatementInvalid
-from bitcache.store import statements as queries
-from bitcache.store import terms
+from bitcache.store import statements as statements_rows
+from bitcache.store import terms as terms_rows
 from bitcache.store.ledger import LedgerStore
 
 DEFAULT_PLATFORM = "bitcache"
@@ -46,8 +46,8 @@ def tree_head(
 ) -> SignedTreeHead:
     """The platform's signed tree head over the whole journal as it is now."""
     with ledger.read() as conn:
-        size = queries.journal_size(conn)
-        root, _ = queries.tree_nodes(conn, size)
+        size = statements_rows.journal_size(conn)
+        root, _ = statements_rows.tree_nodes(conn, size)
     return SignedTreeHead(size, root, clock()).sign(signing_key)
 
 
@@ -58,7 +58,7 @@ def consistency_proof(
     if old.tree_size > new.tree_size:
         raise InvalidInput(f"tree head of size {old.tree_size} is after size {new.tree_size}")
     with ledger.read() as conn:
-        return queries.consistency_proof(conn, old.tree_size, new.tree_size)
+        return statements_rows.consistency_proof(conn, old.tree_size, new.tree_size)
 
 
 def issue_statement(
@@ -80,11 +80,11 @@ def issue_statement(
     _check_period(start, end)
     account_name(f"liability:payable:{uploader}")
     with ledger.read() as conn:
-        size = queries.journal_size(conn)
-        postings = queries.payable_postings(ledger, conn, uploader, start, end, size)
-        opening = queries.opening_balance(ledger, conn, uploader, start, size)
-        root, proofs = queries.inclusion_proofs(conn, (e.id for e, _ in postings), size)
-        changes = terms.changes_of_party(conn, uploader, start, end)
+        size = statements_rows.journal_size(conn)
+        postings = statements_rows.payable_postings(ledger, conn, uploader, start, end, size)
+        opening = statements_rows.opening_balance(ledger, conn, uploader, start, size)
+        root, proofs = statements_rows.inclusion_proofs(conn, (e.id for e, _ in postings), size)
+        changes = terms_rows.changes_of_party(conn, uploader, start, end)
     head = SignedTreeHead(size, root, clock()).sign(signing_key)
     lines = []
     for entry, index in postings:

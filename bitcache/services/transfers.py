@@ -44,7 +44,7 @@ from bitcache.services.charging import (
 )
 from bitcache.services.context import Context
 from bitcache.services.receipts import DownloadReceipt, MoveReceipt, TransferReceipt
-from bitcache.store import files as store
+from bitcache.store import files as files_rows
 from bitcache.store import rows
 
 
@@ -87,7 +87,7 @@ def begin_transfer(
         existing = rows.entry_ids_by_keys(conn, [event.key])
         if event.key in existing:
             return _replay(ctx, conn, event, existing[event.key][0])
-        rec = store.get_file(conn, event.fh)
+        rec = files_rows.get_file(conn, event.fh)
         if rec is None:
             raise UnknownFile(f"no file is registered as {event.fh.hex()}")
         credited = credited_account(ctx, rec)
@@ -95,7 +95,7 @@ def begin_transfer(
         if rec.size is None:
             raise InvalidInput(f"file {rec.hex} has no known size: charge it in one step")
         quote = full_price(rec.price, rec.size, ctx.rates)
-        store.add_downloads(conn, {rec.file_hash: 1})
+        files_rows.add_downloads(conn, {rec.file_hash: 1})
         if quote.msat == 0:
             return TransferReceipt(event.key, None, rec.hex, event.downloader, 0, None)
         split = split_price(quote.msat, ctx.splits, has_referrer=rec.referrer is not None)
@@ -185,14 +185,14 @@ def complete_transfer(ctx: Context, pending_id: int, bytes_served: int) -> Downl
         request = EntryRequest(f"xfer-post:{pending_id}", legs, EntryKind.POST_PENDING,
                                pending_id, memo=f"{memo}; {note}" if note else memo)
         entry, replayed = _record_one(ctx, conn, request)
-        after = store.balances_after(conn, [entry.id])[entry.id]
+        after = files_rows.balances_after(conn, [entry.id])[entry.id]
         return receipt(entry, after, replayed=replayed)
 
 
 def _zero_receipt(
     conn: Connection, entry: Entry, payer: str, fh: FileHash, replayed: bool
 ) -> DownloadReceipt:
-    after = store.balances_after(conn, [entry.id])[entry.id]
+    after = files_rows.balances_after(conn, [entry.id])[entry.id]
     return DownloadReceipt(
         key=entry.key, entry_id=entry.id, file_hash=fh.hex(),
         downloader=payer.removeprefix("liability:prepaid:"), price_msat=0, uploader_msat=0,

@@ -63,7 +63,7 @@ from bitcache.settlement.parents import fetch_parents, parent_fates
 from bitcache.settlement.postings import final_entries, reservation, void_entries
 from bitcache.settlement.states import SettlementState
 from bitcache.settlement.tracking import Action, Observation, Sighting, Step, decide, observe
-from bitcache.store import settlement as rows
+from bitcache.store import settlement as settlement_rows
 from bitcache.store.holdings import holdings
 from bitcache.store.ledger import LedgerStore
 from bitcache.tx.builder import build_transaction
@@ -129,37 +129,41 @@ class SettlementJob:
     def _tx(self) -> Iterator[Connection]:
         """A ledger write transaction that renews (and checks) our lock lease."""
         with self.ledger.write() as conn:
-            rows.renew_lock(conn, self.lock.owner, self.lock.expiry())
+            settlement_rows.renew_lock(conn, self.lock.owner, self.lock.expiry())
             yield conn
 
     def load(self, sid: int) -> Settlement:
         with self.ledger.read() as conn:
-            return rows.load_settlement(conn, sid)
+            return settlement_rows.load_settlement(conn, sid)
 
     def in_flight(self) -> list[Settlement]:
         with self.ledger.read() as conn:
-            return rows.settlements_in(conn, IN_FLIGHT)
+            return settlement_rows.settlements_in(conn, IN_FLIGHT)
 
     def _move(self, s: Settlement, target: SettlementState, point: str, **fields: object) -> None:
         with self._tx() as conn:
-            rows.move(conn, s.id, s.state, target, self._clock(), **fields)
+            settlement_rows.move(conn, s.id, s.state, target, self._clock(), **fields)
         self._hook(point)
 
     def _note(self, s: Settlement, error: str) -> None:
         with self._tx() as conn:
-            rows.note_attempt(conn, s.id, error, self._clock())
+            settlement_rows.note_attempt(conn, s.id, error, self._clock())
 
     def _note_unsent(self, s: Settlement, unsent: _Unsent, tip: Tip) -> None:
         """Count the attempt and keep why the broadcast failed (in one transaction)."""
         with self._tx() as conn:
-            rows.note_attempt(conn, s.id, f"broadcast failed: {unsent.detail}", self._clock())
-            rows.record_broadcast_failure(conn, s.id, unsent.failure, unsent.reason, tip.height)
+            settlement_rows.note_attempt(
+                conn, s.id, f"broadcast failed: {unsent.detail}", self._clock()
+            )
+            settlement_rows.record_broadcast_failure(
+                conn, s.id, unsent.failure, unsent.reason, tip.height
+            )
 
     def _clear_unsent(self, s: Settlement) -> None:
         """A version went through or is on chain: forget the last broadcast failure."""
         if s.broadcast_problem is not None:
             with self._tx() as conn:
-                rows.clear_broadcast_failure(conn, s.id)
+                settlement_rows.clear_broadcast_failure(conn, s.id)
 
     # --- observing -----------------------------------------------------------
 
@@ -170,8 +174,8 @@ class SettlementJob:
         outpoints = [c.outpoint for c in s.inputs]
         spends = [self.chain.outspend(op) for op in outpoints]
         with self.ledger.read() as conn:
-            voided = frozenset(rows.voided_txids(conn))
-            kept = rows.parents(conn, (op.txid for op in outpoints))
+            voided = frozenset(settlement_rows.voided_txids(conn))
+            kept = settlement_rows.parents(conn, (op.txid for op in outpoints))
         fresh = s.state is SettlementState.SIGNED and s.attempts == 0
         fates = {} if fresh else parent_fates(self.chain, outpoints, spends, kept, tip.height)
         return observe(s.txids, outpoints, spends, tip.height, voided, fates)
@@ -278,8 +282,8 @@ class SettlementJob:
             1, signed.txid, signed.raw, signed.fee_sat, s.fee_rate_sat_per_kvb, tip.height
         )
         with self._tx() as conn:
-            rows.insert_version(conn, s.id, version)
-            rows.move(conn, s.id, s.state, SettlementState.SIGNED, self._clock())
+            settlement_rows.insert_version(conn, s.id, version)
+            settlement_rows.move(conn, s.id, s.state, SettlementState.SIGNED, self._clock())
         self._hook("signed")
         return True
 
@@ -305,7 +309,7 @@ class SettlementJob:
         """Commit, before a broadcast, that this job still holds the lock and ``s`` is still
         in the state it was loaded in (else raise, and nothing is broadcast)."""
         with self._tx() as conn:
-            rows.check_state(conn, s.id, s.state)
+            settlement_rows.check_state(conn, s.id, s.state)
 
     def _send(self, s: Settlement, tip: Tip) -> bool:
         """(Re)broadcast; a refusal is kept and retried next cycle, never a reason to re-plan.
@@ -340,7 +344,7 @@ class SettlementJob:
 
     def _change_spent_by_others(self, s: Settlement) -> bool:
         with self.ledger.read() as conn:
-            reserved = rows.reserved_outpoints(conn)
+            reserved = settlement_rows.reserved_outpoints(conn)
         return any(op.txid in s.txids for op in reserved)
 
     def _bump_selection(self, s: Settlement, latest: Version) -> tuple[int, CoinSelection] | None:
@@ -383,8 +387,8 @@ class SettlementJob:
             latest.n + 1, signed.txid, signed.raw, signed.fee_sat, found[0], tip.height
         )
         with self._tx() as conn:
-            rows.insert_version(conn, s.id, version)
-            rows.move(conn, s.id, s.state, SettlementState.BROADCAST, self._clock())
+            settlement_rows.insert_version(conn, s.id, version)
+            settlement_rows.move(conn, s.id, s.state, SettlementState.BROADCAST, self._clock())
         self._hook("bumped")
         unsent = self._broadcast_any([version])
         if unsent is not None:  # the previous version is still in the mempool
@@ -403,7 +407,9 @@ class SettlementJob:
                 requests = final_entries(s, version)
                 self.ledger.record_many_in(conn, requests, atomic=True, open_accounts=_ACCOUNTS)
                 fields = {"confirmations": obs.depth}
-                rows.move(conn, s.id, s.state, SettlementState.FINAL, self._clock(), **fields)
+                settlement_rows.move(
+                    conn, s.id, s.state, SettlementState.FINAL, self._clock(), **fields
+                )
         except LedgerError as exc:
             self._note(s, f"final entries refused: {exc}")
             return False
@@ -414,7 +420,9 @@ class SettlementJob:
         """Release the reservations of ``s`` (its credit is back) and mark it void."""
         with self._tx() as conn:
             self.ledger.record_many_in(conn, void_entries(s, reason), atomic=True)
-            rows.move(conn, s.id, s.state, SettlementState.VOID, self._clock(), reason=reason[:500])
+            settlement_rows.move(
+                conn, s.id, s.state, SettlementState.VOID, self._clock(), reason=reason[:500]
+            )
         self._hook("void")
 
     def abandon(self, sid: int, reason: str) -> Settlement:
@@ -442,8 +450,8 @@ class SettlementJob:
     def _due(self, tip: Tip) -> str | None:
         """None when a new batch may be planned now, else why not."""
         with self.ledger.read() as conn:
-            flying = len(rows.settlements_in(conn, IN_FLIGHT))
-            last = rows.last_created_height(conn)
+            flying = len(settlement_rows.settlements_in(conn, IN_FLIGHT))
+            last = settlement_rows.last_created_height(conn)
         if flying >= self.config.max_in_flight:
             return f"{flying} settlement(s) in flight (max {self.config.max_in_flight})"
         if last is not None and tip.height - last < self.config.batch_interval_blocks:
@@ -456,8 +464,8 @@ class SettlementJob:
         prefix = "liability:payable:"
         balances = self.ledger.balances(prefix)
         with self.ledger.read() as conn:
-            addresses = rows.current_payout_addresses(conn)
-            busy = rows.open_payees(conn)
+            addresses = settlement_rows.current_payout_addresses(conn)
+            busy = settlement_rows.open_payees(conn)
         found = []
         for name, balance in balances.items():
             uploader = name[len(prefix) :]
@@ -473,7 +481,7 @@ class SettlementJob:
         (see :mod:`bitcache.settlement.coins`): never an uncredited deposit."""
         with self.ledger.read() as conn:
             held = holdings(conn)
-            reserved = rows.reserved_outpoints(conn)
+            reserved = settlement_rows.reserved_outpoints(conn)
         scripts = sorted({self._script(*path) for path in held.key_paths()})
         utxos = self.chain.utxos(scripts) if scripts else []
         return wallet_coins(
@@ -559,10 +567,12 @@ class SettlementJob:
         """Commit a planned settlement: row, inputs, change index, one reservation per payee,
         and a copy of each transaction that created an input."""
         with self._tx() as conn:
-            rows.save_parents(conn, parents, self._clock())
-            change_index = rows.allocate_change_index(conn)
-            new = rows.NewSettlement(rate, tip.height, change_index, batch.anchor, selection.coins)
-            sid = rows.insert_settlement(conn, new, self._clock())
+            settlement_rows.save_parents(conn, parents, self._clock())
+            change_index = settlement_rows.allocate_change_index(conn)
+            new = settlement_rows.NewSettlement(
+                rate, tip.height, change_index, batch.anchor, selection.coins
+            )
+            sid = settlement_rows.insert_settlement(conn, new, self._clock())
             requests = [reservation(sid, line.uploader, line.reserved_msat) for line in batch.lines]
             entries = self.ledger.record_many_in(
                 conn, requests, atomic=True, open_accounts=_ACCOUNTS
@@ -578,7 +588,7 @@ class SettlementJob:
                 )
                 for line, entry in zip(batch.lines, entries, strict=True)
             ]
-            rows.insert_payouts(conn, sid, payees)
+            settlement_rows.insert_payouts(conn, sid, payees)
         self._hook("planned")
         return sid
 

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, text
 
-from bitcache.core import merkle
 from bitcache.core.accounts import payable
 from bitcache.core.entries import Entry
 from bitcache.errors import InvalidInput, JournalCorrupt
+from bitcache.statements import merkle
 from bitcache.store import rows
 from bitcache.store.ledger import LedgerStore
 

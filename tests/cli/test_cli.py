@@ -147,7 +147,7 @@ def test_statement_verifies_offline_and_a_tampered_line_fails(
 
 
 def _public_key(home: Path) -> str:
-    from bitcache.services.platformkey import load_platform_key, public_key_hex
+    from bitcache.wallet.platformkey import load_platform_key, public_key_hex
 
     return public_key_hex(load_platform_key(home / "platform.key", passphrase=PASS))
 

@@ -117,7 +117,7 @@ def test_init_removes_what_it_made_when_a_later_step_fails(
     def broken() -> None:
         raise InvalidInput("no entropy today")
 
-    monkeypatch.setattr("bitcache.services.platformkey.generate_platform_key", broken)
+    monkeypatch.setattr("bitcache.wallet.platformkey.generate_platform_key", broken)
     result = CliRunner().invoke(app, ["init", "--home", str(home), "--network", "regtest",
                                       "--chain", "regtest"])
     assert result.exit_code == 2 and "no entropy today" in result.output

@@ -19,7 +19,7 @@ from bitcache.errors import (
 )
 from bitcache.network import Network
 from bitcache.services.deposits import OPERATOR_INDEX, DepositService
-from bitcache.store import deposits as store
+from bitcache.store import deposits as deposits_rows
 from bitcache.store.deposits import DepositAddress
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet import HDWallet
@@ -120,7 +120,7 @@ def test_assignments_are_unique_both_ways_in_the_database(
         DepositAddress(1, "liability:prepaid:zed", key.script_pubkey, key.address),
     ):
         with pytest.raises(StoreError), ledger.write() as conn:
-            store.insert_address(conn, clash, 0)
+            deposits_rows.insert_address(conn, clash, 0)
     assert len(service.addresses()) == 2
 
 

@@ -37,8 +37,8 @@ from bitcache.core.accounts import OPERATOR_EQUITY, default_spec, payable, prepa
 from bitcache.core.entries import EntryRequest, Posting
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.network import Network
+from bitcache.reconciliation.checks import reconcile
 from bitcache.services.deposits import DepositService
-from bitcache.services.reconcile import reconcile
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
 from bitcache.settlement.states import SettlementState

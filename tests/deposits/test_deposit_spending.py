@@ -14,8 +14,9 @@ from bitcache.core.entries import EntryRequest, Posting
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
 from bitcache.network import Network
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.report import Check
 from bitcache.services.deposits import DepositService
-from bitcache.services.reconcile import Check, reconcile
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
 from bitcache.settlement.states import SettlementState

@@ -13,7 +13,8 @@ import pytest
 from bitcache.chain.regtest import RegtestChain
 from bitcache.demo import HOT_WALLET_SEED, DemoConfig, DemoResult, run_demo
 from bitcache.network import Network
-from bitcache.services.reconcile import ReconcileReport, reconcile
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.report import ReconcileReport
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.keys import HDWallet

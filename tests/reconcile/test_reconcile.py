@@ -13,8 +13,10 @@ from bitcache.core.entries import EntryKind, EntryRequest, Posting, content_byte
 from bitcache.core.scripttype import ScriptType
 from bitcache.demo import faucet_transaction, mature_coin
 from bitcache.errors import InvalidInput, InvalidPolicy
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.journal_audit import ContentEncoder
+from bitcache.reconciliation.report import Check
 from bitcache.services.deposits import DepositService
-from bitcache.services.reconcile import Check, ContentEncoder, reconcile
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
 from bitcache.settlement.states import SettlementState

@@ -16,10 +16,10 @@ from sqlalchemy import text
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import PLATFORM_REVENUE, SETTLING, WALLET, payable, prepaid
 from bitcache.core.pricing import SplitPolicy, split_price
-from bitcache.services.reconcile import reconcile
+from bitcache.reconciliation.checks import reconcile
 from bitcache.settlement.model import Settlement
 from bitcache.settlement.states import SettlementState
-from bitcache.store import settlement as rows
+from bitcache.store import settlement as settlement_rows
 from bitcache.store.ledger import LedgerStore
 from tests.settlement import support
 
@@ -44,7 +44,7 @@ def check_wallet(ledger: LedgerStore, chain: ChainBackend) -> None:
     """The books' ``asset:wallet`` equals the test wallet's coins (every change index
     handed out is scanned), and nothing is left settling."""
     with ledger.read() as conn:
-        change = rows.next_change_index(conn)
+        change = settlement_rows.next_change_index(conn)
     scripts = support.wallet_scripts(change=max(change, 1))
     coins = sum(u.value_sat for u in chain.utxos(scripts))
     assert ledger.balance(WALLET).posted == coins * 1000, "the books' wallet differs from the chain"
@@ -54,7 +54,7 @@ def check_wallet(ledger: LedgerStore, chain: ChainBackend) -> None:
 
 def settlements(ledger: LedgerStore) -> list[Settlement]:
     with ledger.read() as conn:
-        return rows.settlements_in(conn, ALL_STATES)
+        return settlement_rows.settlements_in(conn, ALL_STATES)
 
 
 def check_reservations(ledger: LedgerStore) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 from bitcache.chain.regtest import RegtestChain
 from bitcache.errors import BitcacheError
 from bitcache.hooks import DownloadRequest, Hooks
-from bitcache.store import files as file_rows
+from bitcache.store import files as files_rows
 from bitcache.store.ledger import LedgerStore
 from tests.settlement import support
 
@@ -67,7 +67,7 @@ class ChargerPlan:
 
 def _arm_in_transaction(calls: int) -> None:
     """Kill the process inside the write transaction of call number ``calls`` (0-based)."""
-    original = file_rows.add_downloads
+    original = files_rows.add_downloads
     seen = [0]
 
     def add_downloads(conn: Any, counts: Any) -> None:
@@ -76,7 +76,7 @@ def _arm_in_transaction(calls: int) -> None:
             die()
         seen[0] += 1
 
-    file_rows.add_downloads = add_downloads
+    files_rows.add_downloads = add_downloads
 
 
 def _chunks(plan: ChargerPlan) -> list[Sequence[Order]]:

@@ -25,8 +25,8 @@ from schemathesis.checks import (
 
 from bitcache.chain.regtest import RegtestChain
 from bitcache.serve.app import create_app
-from bitcache.services.platformkey import generate_platform_key
 from bitcache.store.database import sqlite_url
+from bitcache.wallet.platformkey import generate_platform_key
 from tests.serve.conftest import World, make_world
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, prepaid
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.report import ReconcileReport
 from bitcache.services.deposits import DepositService
-from bitcache.services.reconcile import ReconcileReport, reconcile
 from bitcache.services.settlement import SettlementService
 from bitcache.store.ledger import LedgerStore
 from tests.deposits.conftest import Faucet

@@ -7,7 +7,7 @@ import pytest
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import payable
 from bitcache.errors import ReorgTooDeep
-from bitcache.services.reconcile import Check
+from bitcache.reconciliation.report import Check
 from bitcache.settlement.states import SettlementState
 from bitcache.store.ledger import LedgerStore
 from tests.settlement.reorg_support import N, Node

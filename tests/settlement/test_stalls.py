@@ -15,7 +15,8 @@ import pytest
 from bitcache.chain.mempool import RelayPolicy
 from bitcache.chain.regtest import RegtestChain
 from bitcache.errors import InvalidPolicy
-from bitcache.services.reconcile import Check, ReconcileReport, reconcile
+from bitcache.reconciliation.checks import reconcile
+from bitcache.reconciliation.report import Check, ReconcileReport
 from bitcache.settlement.model import BroadcastFailure
 from bitcache.settlement.stalls import StallKind
 from bitcache.settlement.states import SettlementState

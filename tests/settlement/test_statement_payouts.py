@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import payable
-from bitcache.core.statement import verify_statement
 from bitcache.errors import StatementInvalid
 from bitcache.services.statements import issue_statement
+from bitcache.statements.verify import verify_statement
 from bitcache.store.ledger import LedgerStore
 from tests.settlement.support import config, earn, fund_wallet, register, service
 from tests.settlement.test_cycle import run_to_final

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitcache.core import merkle
 from bitcache.errors import InvalidInput
+from bitcache.statements import merkle
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "rfc6962.json").read_text())
 TREE = merkle.MerkleTree.of_data(bytes.fromhex(x) for x in VECTORS["leaves"])

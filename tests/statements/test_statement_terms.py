@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.core.entries import posting
 from bitcache.core.pricing import PriceRule
-from bitcache.core.statement import verify_statement
 from bitcache.core.terms import TermsReason
 from bitcache.errors import StatementInvalid
 from bitcache.hooks import Hooks
 from bitcache.services import statements as service
+from bitcache.statements.verify import verify_statement
 from bitcache.store.ledger import LedgerStore
 from tests.statements.conftest import CAROL, TXID, Clock, Journal
 

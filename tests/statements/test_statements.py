@@ -9,21 +9,21 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bitcache.core import merkle
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, content_hash
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
-from bitcache.core.statement import (
+from bitcache.errors import InvalidInput, StatementInvalid, UnknownAccount
+from bitcache.services import statements as service
+from bitcache.statements import merkle
+from bitcache.statements.statement import (
     LineKind,
     anchor_payload,
     entry_json,
     parse_anchor,
     verify_consistency,
-    verify_statement,
 )
-from bitcache.errors import InvalidInput, StatementInvalid, UnknownAccount
-from bitcache.services import statements as service
-from bitcache.store import statements as queries
+from bitcache.statements.verify import verify_statement
+from bitcache.store import statements as statements_rows
 from bitcache.store.ledger import LedgerStore
 from tests.statements.conftest import (
     FILE_A,
@@ -184,12 +184,13 @@ def test_the_streamed_tree_equals_the_tree_over_entry_hashes(journal: Journal) -
     hashes = [e.entry_hash for e in journal.store.entries()]
     tree = merkle.MerkleTree.of_data(hashes)
     with journal.store.read() as conn:
-        root, proofs = queries.inclusion_proofs(conn, [1, 7, 13], 13)
-        assert root == tree.root() == queries.tree_nodes(conn, 13)[0]
-        assert queries.tree_nodes(conn, 5)[0] == tree.root(5)
-        assert queries.consistency_proof(conn, 5, 13) == tuple(tree.consistency_proof(5, 13))
+        root, proofs = statements_rows.inclusion_proofs(conn, [1, 7, 13], 13)
+        assert root == tree.root() == statements_rows.tree_nodes(conn, 13)[0]
+        assert statements_rows.tree_nodes(conn, 5)[0] == tree.root(5)
+        proof = statements_rows.consistency_proof(conn, 5, 13)
+        assert proof == tuple(tree.consistency_proof(5, 13))
         with pytest.raises(InvalidInput, match="fewer than 14"):
-            queries.tree_nodes(conn, 14)
+            statements_rows.tree_nodes(conn, 14)
     assert {i: list(p) for i, p in proofs.items()} == {
         i: tree.inclusion_proof(i - 1) for i in (1, 7, 13)
     }

@@ -17,7 +17,7 @@ async def settlements(call: Call) -> Reply:
 
 
 async def reconcile(call: Call) -> Reply:
-    from bitcache.services.reconcile import reconcile as run
+    from bitcache.reconciliation.checks import reconcile as run
 
     service = call.service
     wallet, opener = service.need_chain()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bitcache.core.treehead import SignedTreeHead
 from bitcache.errors import InvalidInput, StatementInvalid, WrongPassphrase
-from bitcache.services import platformkey as pk
+from bitcache.statements.treehead import SignedTreeHead
+from bitcache.wallet import platformkey as pk
 
 
 @pytest.mark.parametrize("passphrase", [None, "correct horse"])

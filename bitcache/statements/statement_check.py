@@ -15,14 +15,16 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bitcache.core import merkle
 from bitcache.core.accounts import payable
 from bitcache.core.checks import INT64_MAX, INT64_MIN, is_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, content_hash
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
 from bitcache.core.payoutmemo import split_adds_up
-from bitcache.core.statement import (
+from bitcache.core.terms import TermChange, change_from_json
+from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.statements import merkle
+from bitcache.statements.statement import (
     FORMAT,
     LineFacts,
     LineKind,
@@ -30,9 +32,7 @@ from bitcache.core.statement import (
     StatementLine,
     classify,
 )
-from bitcache.core.terms import TermChange, change_from_json
-from bitcache.core.treehead import SignedTreeHead
-from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.statements.treehead import SignedTreeHead
 
 _TOP = frozenset(
     {"format", "platform", "uploader", "account", "period", "tree_head", "lines", "terms",

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bitcache.core import merkle
 from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.statements import merkle
 
 _STH_DOMAIN = b"bitcache:tree-head:v1\x00"
 ANCHOR_MAGIC = b"BCH1"

@@ -54,48 +54,35 @@ from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
 from bitcache.core.checks import is_int
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.errors import InvalidInput, InvalidPolicy
-from bitcache.services.findings import (
-    MAX_LISTED,
+from bitcache.reconciliation.journal_audit import journal_pass
+from bitcache.reconciliation.report import (
     Adjustment,
     Check,
     CheckResult,
-    Discrepancy,
     Findings,
     Progress,
     ReconcileReport,
     WalletView,
 )
-from bitcache.services.journal_audit import ContentEncoder, JournalAudit, journal_pass
 from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, Settlement
 from bitcache.settlement.stalls import StallKind, stalls
 from bitcache.settlement.states import SettlementState
-from bitcache.store import deposits as deposit_rows
-from bitcache.store import reconcile as sql
-from bitcache.store import settlement as rows
+from bitcache.store import deposits as deposits_rows
+from bitcache.store import reconcile as reconcile_rows
+from bitcache.store import settlement as settlement_rows
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.keys import HDWallet
 
-__all__ = [
-    "MAX_LISTED",
-    "Adjustment",
-    "Check",
-    "CheckResult",
-    "ContentEncoder",
-    "Discrepancy",
-    "JournalAudit",
-    "ReconcileReport",
-    "WalletView",
-    "reconcile",
-]
+__all__ = ["reconcile"]
 
 # --- ledger-side checks (SQL aggregates) -----------------------------------------------
 
 
 def _reservations(conn: Connection, f: Findings) -> None:
-    for column, entry_id, times in sql.resolved_more_than_once(conn):
+    for column, entry_id, times in reconcile_rows.resolved_more_than_once(conn):
         verb = "resolved" if column == "resolves" else "reversed"
         f.add(Check.RESERVATIONS, f"entry {entry_id}", f"{verb} {times} times")
-    payees = sql.payees(conn)
+    payees = reconcile_rows.payees(conn)
     owners = Counter(p.pending_entry_id for p in payees)
     final_pending: set[int] = set()
     for p in payees:
@@ -110,7 +97,7 @@ def _reservations(conn: Connection, f: Findings) -> None:
         if p.state == SettlementState.FINAL.value:
             final_pending.add(p.pending_entry_id)
         _payee_resolution(p, subject, f)
-    for eid, resolves, memo in sql.payout_entries(conn):
+    for eid, resolves, memo in reconcile_rows.payout_entries(conn):
         if resolves not in final_pending:
             f.add(
                 Check.RESERVATIONS,
@@ -119,7 +106,7 @@ def _reservations(conn: Connection, f: Findings) -> None:
             )
 
 
-def _payee_resolution(p: sql.PayeeRow, subject: str, f: Findings) -> None:
+def _payee_resolution(p: reconcile_rows.PayeeRow, subject: str, f: Findings) -> None:
     kinds = [kind for _, kind, _ in p.resolutions]
     if p.state == SettlementState.FINAL.value:
         want = f"payout {p.confirmed_txid}"
@@ -156,7 +143,7 @@ def _credit_outpoint(key: str) -> OutPoint | None:
 
 
 def _deposits(conn: Connection, f: Findings) -> None:
-    credits = sql.deposit_credits(conn)
+    credits = reconcile_rows.deposit_credits(conn)
     recorded = {c.entry_id for c in credits}
     for c in credits:
         prefix = "funding" if c.account == OPERATOR_EQUITY else "deposit"
@@ -181,7 +168,7 @@ def _deposits(conn: Connection, f: Findings) -> None:
                 "best chain; the credit stands (reverse it once the tx cannot confirm)",
             )
     per_outpoint: Counter[OutPoint] = Counter()
-    for eid, key in sql.credit_entry_keys(conn):
+    for eid, key in reconcile_rows.credit_entry_keys(conn):
         op = _credit_outpoint(key)
         if op is None:
             continue  # a credit keyed by an event id (e.g. a hand-made deposit credit)
@@ -211,11 +198,11 @@ class _WalletScripts:
 
 def _scripts(conn: Connection, wallet: HDWallet, receive: Iterable[int]) -> _WalletScripts:
     found = _WalletScripts()
-    for index, script in sql.receive_scripts(conn):
+    for index, script in reconcile_rows.receive_scripts(conn):
         found.receive[script] = index
     for index in receive:
         found.receive.setdefault(wallet.receive_key(index).script_pubkey, index)
-    for index in range(sql.change_count(conn)):
+    for index in range(reconcile_rows.change_count(conn)):
         found.change[wallet.change_key(index).script_pubkey] = index
     return found
 
@@ -243,19 +230,21 @@ class _Books:
 def _read_books(
     conn: Connection, wallet: HDWallet, receive: Iterable[int], depths: tuple[int, int]
 ) -> _Books:
-    balance = next((a.posted for a in sql.accounts(conn) if a.name == WALLET), 0)
+    balance = next((a.posted for a in reconcile_rows.accounts(conn) if a.name == WALLET), 0)
     flying = [s for s in SettlementState if s.in_flight]
     reversed_by = {
-        c.outpoint: c.reversed_by for c in sql.deposit_credits(conn) if c.reversed_by is not None
+        c.outpoint: c.reversed_by
+        for c in reconcile_rows.deposit_credits(conn)
+        if c.reversed_by is not None
     }
     return _Books(
         balance,
         _scripts(conn, wallet, receive),
-        sql.credited_outpoints(conn),
+        reconcile_rows.credited_outpoints(conn),
         reversed_by,
-        rows.settlements_in(conn, flying),
-        rows.settlements_in(conn, [SettlementState.FINAL]),
-        rows.settlements_in(conn, [SettlementState.VOID]),
+        settlement_rows.settlements_in(conn, flying),
+        settlement_rows.settlements_in(conn, [SettlementState.FINAL]),
+        settlement_rows.settlements_in(conn, [SettlementState.VOID]),
         *depths,
         _scanned_height(conn),
     )
@@ -263,7 +252,7 @@ def _read_books(
 
 def _scanned_height(conn: Connection) -> int | None:
     """The tip height the last deposit scan saw (``None`` before any scan)."""
-    state = deposit_rows.scan_state(conn)
+    state = deposits_rows.scan_state(conn)
     return None if state is None else state.tip.height
 
 
@@ -565,7 +554,7 @@ def reconcile(
         _deposits(conn, f)
         depths = (confirmations, deposit_depth)
         books = None if wallet is None else _read_books(conn, wallet, receive_indices, depths)
-        flying = rows.settlements_in(conn, [s for s in SettlementState if s.in_flight])
+        flying = settlement_rows.settlements_in(conn, [s for s in SettlementState if s.in_flight])
     chain_checks = (Check.WALLET, Check.PAYOUTS, Check.DOUBLE_PAYOUTS)
     results = [f.result(c) for c in Check if c not in (*chain_checks, Check.SETTLEMENTS)]
     view = None

@@ -10,8 +10,9 @@ and carries an RFC 6962 inclusion proof of that hash (leaf index = entry
 id − 1) against a signed tree head over the journal. Per-file totals,
 payouts and balance totals are derived from the lines and checked against
 what the document states; the whole document is signed with the
-platform's Ed25519 key. :func:`verify_statement` needs only the document and
-the platform's public key, and names the first line or field that fails.
+platform's Ed25519 key. :func:`~bitcache.statements.verify.verify_statement`
+needs only the document and the platform's public key, and names the first
+line or field that fails.
 
 How a posting reads as a line (:func:`classify`):
 
@@ -40,24 +41,23 @@ import enum
 import json
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.core.accounts import payable
 from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind
 from bitcache.core.filehash import FileHash
 from bitcache.core.payoutmemo import payout_memo, payout_split, payout_txid
 from bitcache.core.terms import TermChange, change_json
-from bitcache.core.treehead import (
+from bitcache.statements.treehead import (
     SignedTreeHead,
     anchor_payload,
     parse_anchor,
     verify_consistency,
 )
-from bitcache.errors import StatementInvalid
 
 __all__ = [
     "FORMAT",
+    "SIGNATURE_DOMAIN",
     "FileEarnings",
     "LineFacts",
     "LineKind",
@@ -80,11 +80,11 @@ __all__ = [
     "summarize",
     "summary_json",
     "verify_consistency",
-    "verify_statement",
 ]
 
 FORMAT = "bitcache-statement/2"
-_DOMAIN = b"bitcache:statement:v1\x00"
+#: What a statement's signature covers: this prefix, then the canonical JSON of the document.
+SIGNATURE_DOMAIN = b"bitcache:statement:v1\x00"
 _PREPAID = "liability:prepaid:"
 
 
@@ -337,42 +337,5 @@ def statement_json(statement: Statement) -> dict[str, object]:
 def sign_statement(statement: Statement, private_key: Ed25519PrivateKey) -> bytes:
     """The signed JSON document (UTF-8, indented, sorted keys) for ``statement``."""
     doc = statement_json(statement)
-    doc["signature"] = private_key.sign(_DOMAIN + canonical_json(doc)).hex()
+    doc["signature"] = private_key.sign(SIGNATURE_DOMAIN + canonical_json(doc)).hex()
     return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode()
-
-
-def verify_statement(
-    document: bytes, public_key: Ed25519PublicKey | bytes
-) -> VerifiedStatement:
-    """Check a statement document offline; raise StatementInvalid naming what fails.
-
-    Order: the tree head's signature, then every line (its disclosed entry
-    hashes to its entry hash, the line says what the entry's posting says,
-    the entry lies in the period and under the tree head, and its inclusion
-    proof leads to the signed root), then the totals, then the document's
-    signature over everything.
-    """
-    from bitcache.core.statement_check import (  # it reads documents into this module's types
-        check_summary,
-        load_document,
-        read_statement,
-        signature_bytes,
-    )
-    from bitcache.core.statement_check import public_key as to_public_key
-
-    key = to_public_key(public_key)
-    doc = load_document(document)
-    statement = read_statement(doc, key)
-    summary = summarize(statement)
-    check_summary(doc, summary_json(summary))
-    unsigned = {k: v for k, v in doc.items() if k != "signature"}
-    signature = signature_bytes(doc.get("signature"))
-    try:
-        key.verify(signature, _DOMAIN + canonical_json(unsigned))
-    except InvalidSignature as exc:
-        raise StatementInvalid(
-            "the statement's signature does not verify with the platform's public key "
-            "(the document was changed after signing, or another key signed it)"
-        ) from exc
-    return VerifiedStatement(statement, summary)
-
