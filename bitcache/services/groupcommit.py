@@ -56,7 +56,7 @@ from typing import Any, TypeVar, cast
 
 from bitcache.core.files import FileRecord
 from bitcache.core.pricing import Split
-from bitcache.errors import BitcacheError, InvalidPolicy, StoreError
+from bitcache.errors import BitcacheError, InvalidPolicy, OutcomeUnknown, StoreError
 from bitcache.services.charging import (
     ChargePlan,
     Event,
@@ -313,8 +313,8 @@ class GroupCommit:
         try:
             self.ctx.ledger.sync()
         except Exception as exc:
-            error = StoreError(f"the flush committed but was not made durable ({exc}); "
-                               "retry with the same key")
+            error = OutcomeUnknown(f"the flush committed but was not made durable ({exc}); "
+                                   "retry with the same key")
             return [error] * len(answers)
         return answers
 
