@@ -29,7 +29,8 @@ from collections.abc import Iterable, Sequence
 from bitcache.core.balances import Balance
 from bitcache.core.files import CatalogRow, FileRecord, ImportReport
 from bitcache.core.pricing import PriceRule
-from bitcache.errors import BitcacheError
+from bitcache.core.terms import KEEP, Keep, TermChange
+from bitcache.errors import BitcacheError, InvalidInput
 from bitcache.hooks import Hooks, _pending_id
 from bitcache.services import charging, credits, holds, transfers
 from bitcache.services.charging import DownloadRequest
@@ -43,6 +44,8 @@ class AsyncHooks:
     """Awaitable hooks over a :class:`~bitcache.hooks.Hooks` (which may serve threads too)."""
 
     def __init__(self, hooks: Hooks):
+        if not isinstance(hooks, Hooks):
+            raise InvalidInput(f"hooks must be a Hooks, got {type(hooks).__name__}")
         self.hooks = hooks
         self.ctx = hooks.ctx
         self.group = hooks.group
@@ -127,12 +130,27 @@ class AsyncHooks:
         return await asyncio.to_thread(self.hooks.download_batch, requests)
 
     async def register_file(
-        self, file: str | bytes, uploader: str, price: PriceRule, *, size: int | None = None,
-        cap: int | None = None, referrer: str | None = None,
+        self, file: str | bytes, uploader: str, price: PriceRule | Keep = KEEP, *,
+        size: int | Keep | None = KEEP, cap: int | Keep | None = KEEP,
+        referrer: str | Keep | None = KEEP,
     ) -> FileRecord:
-        """Register a file by its SHA-256; idempotent for its owner, a conflict for others."""
+        """Register a file by its SHA-256; idempotent for its owner, a conflict for others.
+        Terms left out keep their values on a re-registration, as with ``Hooks``."""
         return await asyncio.to_thread(self.hooks.register_file, file, uploader, price,
                                        size=size, cap=cap, referrer=referrer)
+
+    async def update_terms(
+        self, file: str | bytes, uploader: str, *, price: PriceRule | Keep = KEEP,
+        size: int | Keep | None = KEEP, cap: int | Keep | None = KEEP,
+        referrer: str | Keep | None = KEEP,
+    ) -> FileRecord:
+        """The owner changes a file's terms: the ones given are set (None removes), others kept."""
+        return await asyncio.to_thread(self.hooks.update_terms, file, uploader, price=price,
+                                       size=size, cap=cap, referrer=referrer)
+
+    async def term_history(self, file: str | bytes) -> list[TermChange]:
+        """Every change of a file's owner, price, size, cap or referrer, oldest first."""
+        return await asyncio.to_thread(self.hooks.term_history, file)
 
     async def transfer_ownership(self, file: str | bytes, new_uploader: str) -> FileRecord:
         """The platform gives a file to another uploader."""

@@ -47,6 +47,7 @@ from bitcache.chain.regtest import (
     RegtestChain,
 )
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
+from bitcache.core.checks import is_int
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
@@ -102,7 +103,7 @@ class DemoConfig:
                   "uploaders": (self.uploaders, 1), "files": (self.files, 1),
                   "batch": (self.batch, 1), "confirmations": (self.confirmations, 1)}
         for name, (value, least) in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            if not is_int(value) or value < least:
                 raise InvalidPolicy(f"demo {name} must be a whole number >= {least}, got {value!r}")
 
 

@@ -305,7 +305,7 @@ def answer_height(value: Any, what: str) -> int:
 
 def _number(value: Any, what: str) -> Decimal:
     """A non-negative, finite JSON number as an exact Decimal."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+    if not (is_int(value) or isinstance(value, Decimal)):
         raise ChainProtocolError(f"{what}: expected a number, got {value!r}")
     number = Decimal(value)
     if not number.is_finite() or number < 0:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bitcache.core.checks import is_int
 from bitcache.errors import InvalidConfig, InvalidInput
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def _fields(raw: dict[str, Any], path: Path) -> tuple[str, str, dict[str, str], 
     ):
         raise InvalidConfig(f"{path}: chain must be an object of text values, got {chain!r}")
     depth = raw["confirmations"]
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+    if not is_int(depth) or depth < 1:
         raise InvalidConfig(f"{path}: confirmations must be a whole number >= 1, got {depth!r}")
     return texts["network"], texts["db"], dict(chain), texts["account_xpub"], depth
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from bitcache.core.checks import is_int
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import (
     FileRecord,
@@ -215,7 +216,7 @@ def _object(value: object, keys: frozenset[str], what: str) -> Mapping[str, obje
 
 
 def _int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+    if not is_int(value) or not -(2**63) <= value < 2**63:
         raise InvalidInput(f"{what} must be a 64-bit integer")
     return value
 

@@ -187,11 +187,15 @@ def test_a_deposit_credited_twice_is_named(world: World) -> None:
     assert any("has no deposits row" in s for s in found[Check.DEPOSITS])
 
 
-@pytest.mark.skip(reason="open: fails after the feature-package merge; to be investigated")
 def test_the_fast_encoder_writes_the_core_canonical_content(world: World) -> None:
+    """Stored rows read back from the engine encode as the core encodes the request: the
+    largest timestamp the column holds, text with the layout's separators, a void's ref.
+    (Negative and out-of-range numbers are refused before they are stored; the encoder's
+    Hypothesis property in test_content_encoder.py covers them for ledgers written before.)"""
     world.ledger.open_account("liability:prepaid:zoe", limited=False)
     legs = [Posting(OPERATOR_EQUITY, 5), Posting("liability:prepaid:zoe", -5)]
-    entry = world.ledger.pending("pending:encoder", legs, expires_at=-7, memo="mémo ✓ | 3:x,")
+    entry = world.ledger.pending("pending:encoder", legs, expires_at=2**63 - 1,
+                                 memo="mémo ✓ | 3:x,")
     world.ledger.void_pending(entry.id, "void:encoder", memo="")
     core = world.ledger.entries()
     with world.ledger.read() as conn:
