@@ -35,6 +35,7 @@ from bitcache.cli.node import (
     CONFIG_FILE,
     KEY_FILE,
     LEDGER_FILE,
+    MAX_CONFIRMATIONS,
     SEED_FILE,
     NodeConfig,
     absolute,
@@ -44,6 +45,7 @@ from bitcache.cli.node import (
     shown_url,
     sqlite_file,
 )
+from bitcache.core.checks import is_int
 from bitcache.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -124,8 +126,9 @@ def _init_config(
     for name in (SEED_FILE, KEY_FILE, CONFIG_FILE):
         if (folder / name).exists():
             raise InvalidInput(f"{folder / name} exists: refusing to overwrite a node")
-    if isinstance(confirmations, bool) or confirmations < 1:
-        raise InvalidInput(f"--confirmations must be at least 1, got {confirmations}")
+    if not is_int(confirmations) or not 1 <= confirmations <= MAX_CONFIRMATIONS:
+        raise InvalidInput(
+            f"--confirmations must be from 1 to {MAX_CONFIRMATIONS}, got {confirmations}")
     spec = _chain_spec(folder, chain, chain_url, credentials)
     check_chain(spec, net.value)
     if chain == "regtest":

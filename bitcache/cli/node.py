@@ -36,6 +36,8 @@ LEDGER_FILE = "ledger.sqlite"
 CHAIN_DIR = "chain"
 
 CHAIN_KINDS = ("regtest", "rpc", "esplora")
+#: The deepest N a node takes: beyond it (a typo), deposits would wait for ever uncredited.
+MAX_CONFIRMATIONS = 1_000
 FIELDS = ("network", "db", "chain", "account_xpub", "confirmations")
 #: Keys of the ``chain`` object, per backend kind; the ones that name files are PATH_KEYS.
 CHAIN_KEYS = {
@@ -187,8 +189,9 @@ def _fields(raw: dict[str, Any], path: Path) -> tuple[str, str, dict[str, str], 
     ):
         raise InvalidConfig(f"{path}: chain must be an object of text values, got {chain!r}")
     depth = raw["confirmations"]
-    if not is_int(depth) or depth < 1:
-        raise InvalidConfig(f"{path}: confirmations must be a whole number >= 1, got {depth!r}")
+    if not is_int(depth) or not 1 <= depth <= MAX_CONFIRMATIONS:
+        raise InvalidConfig(f"{path}: confirmations must be a whole number from 1 to "
+                            f"{MAX_CONFIRMATIONS}, got {depth!r}")
     return texts["network"], texts["db"], dict(chain), texts["account_xpub"], depth
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import Connection
 
 from bitcache.chain.protocol import ChainBackend, Tip
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, default_spec
+from bitcache.core.checks import int64
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.payouts import (
     Payable,
@@ -133,6 +134,8 @@ class SettlementJob:
             yield conn
 
     def load(self, sid: int) -> Settlement:
+        """Settlement ``sid`` (``UnknownEntry`` if none; ``InvalidInput`` for a non-id)."""
+        int64(sid, "a settlement id", lo=1)
         with self.ledger.read() as conn:
             return settlement_rows.load_settlement(conn, sid)
 
