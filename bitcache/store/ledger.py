@@ -219,8 +219,12 @@ class LedgerStore:
     def sync(self) -> None:
         """Make every transaction committed so far durable (after ``write(defer_sync=True)``;
         see :meth:`Transactions.sync`)."""
-        with deadline(self.deadline_s) as call, self._translated(Attempt(), call):
-            self._tx.sync()
+        try:
+            with deadline(self.deadline_s) as call, self._translated(Attempt(), call):
+                self._tx.sync()
+        except BaseException:
+            self._forget()  # what this process cached may rest on commits now lost
+            raise
 
     def known_head(self, conn: Connection) -> tuple[int, bytes] | None:
         """The journal head as this thread's write transaction on ``conn`` last saw it
