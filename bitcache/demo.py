@@ -40,7 +40,6 @@ from coincurve import PrivateKey
 
 from bitcache.bitcoin.script import p2wsh_script
 from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import (
     ANYONE_CAN_SPEND_SCRIPT,
     ANYONE_CAN_SPEND_WITNESS_SCRIPT,
@@ -49,6 +48,7 @@ from bitcache.chain.regtest import (
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from bitcache.chain.protocol import ChainBackend, Tip
+from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, default_spec
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.payouts import (
@@ -40,6 +40,7 @@ from bitcache.core.payouts import (
     choose_fee_rate,
     plan_payouts,
 )
+from bitcache.core.tip import Tip
 from bitcache.errors import (
     BroadcastRejected,
     ChainError,

@@ -7,12 +7,12 @@ import hashlib
 
 import pytest
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, default_spec, payable
 from bitcache.core.entries import EntryRequest, Posting
 from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import OutPoint
 from bitcache.network import Network
 from bitcache.reconciliation.checks import reconcile
 from bitcache.reconciliation.report import Check

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from bitcache.chain.protocol import Tip
 from bitcache.core.pricing import PriceRule
+from bitcache.core.tip import Tip
 from bitcache.errors import ChainUnavailable
 from bitcache.hooks import Hooks
 from bitcache.network import Network

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import Connection
 
-from bitcache.chain.protocol import Tip
 from bitcache.chain.regtest import RegtestChain
+from bitcache.core.tip import Tip
 from bitcache.errors import ChainUnavailable, OutcomeUnknown, SettlementLocked, StoreUnavailable
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.states import SettlementState
