@@ -40,7 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "parse_sats",
         "sats_to_msat",
     ),
-    "bitcache.core.payouts": ("FeePayer", "PayoutPolicy"),
+    "bitcache.settlement.payouts": ("FeePayer", "PayoutPolicy"),
     "bitcache.core.splits": ("split_bps", "split_by_weights"),
     "bitcache.core.tip": ("Tip",),
     "bitcache.core.utxo": ("OutPoint", "OutSpend", "Utxo"),
@@ -118,7 +118,6 @@ if TYPE_CHECKING:
         parse_sats,
         sats_to_msat,
     )
-    from bitcache.core.payouts import FeePayer, PayoutPolicy
     from bitcache.core.splits import split_bps, split_by_weights
     from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
     from bitcache.core.tip import Tip
@@ -138,6 +137,7 @@ if TYPE_CHECKING:
     from bitcache.services.settlement import CycleReport, SettlementService
     from bitcache.services.statements import consistency_proof, issue_statement, tree_head
     from bitcache.settlement import SettlementConfig, SettlementState
+    from bitcache.settlement.payouts import FeePayer, PayoutPolicy
     from bitcache.statements.statement import VerifiedStatement
     from bitcache.statements.treehead import (
         SignedTreeHead,

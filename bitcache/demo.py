@@ -46,7 +46,6 @@ from bitcache.chain.regtest import (
     RegtestChain,
 )
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
-from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
 from bitcache.core.utxo import OutPoint
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
@@ -58,6 +57,7 @@ from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.states import SettlementState
 from bitcache.statements.treehead import anchor_payload
 from bitcache.statements.verify import verify_statement

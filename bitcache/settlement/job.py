@@ -32,14 +32,6 @@ from sqlalchemy import Connection
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, default_spec
 from bitcache.core.money import MSAT_PER_SAT
-from bitcache.core.payouts import (
-    Payable,
-    PayoutBatch,
-    PayoutPlan,
-    Skipped,
-    choose_fee_rate,
-    plan_payouts,
-)
 from bitcache.core.tip import Tip
 from bitcache.errors import (
     BroadcastRejected,
@@ -61,6 +53,14 @@ from bitcache.settlement.model import (
     Version,
 )
 from bitcache.settlement.parents import fetch_parents, parent_fates
+from bitcache.settlement.payouts import (
+    Payable,
+    PayoutBatch,
+    PayoutPlan,
+    Skipped,
+    choose_fee_rate,
+    plan_payouts,
+)
 from bitcache.settlement.postings import final_entries, reservation, void_entries
 from bitcache.settlement.states import SettlementState
 from bitcache.settlement.tracking import Action, Observation, Sighting, Step, decide, observe
