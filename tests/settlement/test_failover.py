@@ -34,7 +34,7 @@ class FlakyLedger(LedgerStore):
     """A ledger whose write number ``fail_at`` fails: rolled back, or committed and then lost."""
 
     def __init__(self, store: LedgerStore, log: list[str]) -> None:
-        super().__init__(store.engine, clock=store._clock)
+        super().__init__(store.engine, clock=store.clock)
         self.log = log
         self.writes = 0
         self.fail_at = 0
