@@ -165,7 +165,11 @@ def replay(changes: Iterable[TermChange]) -> FileTerms | None:
     """
     current: FileTerms | None = None
     last: TermChange | None = None
+    if isinstance(changes, str | bytes) or not isinstance(changes, Iterable):
+        raise InvalidInput(f"a term history must be an iterable of TermChange, got {changes!r}")
     for change in changes:
+        if not isinstance(change, TermChange):
+            raise InvalidInput(f"a term history holds TermChange, got {type(change).__name__}")
         if last is not None and (change.file_hash != last.file_hash or change.seq <= last.seq):
             raise InvalidInput(f"term change {change.seq} is not the next change of the file")
         if change.old != current or (change.old is None) != change.reason.first:
