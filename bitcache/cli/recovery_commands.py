@@ -188,12 +188,11 @@ def settlement_abandon(
 ) -> None:
     """Void a settlement no version of which is on chain; its payees' credit is back."""
     from bitcache.services.settlement import SettlementService
-    from bitcache.settlement.model import SettlementConfig
 
     with _errors(as_json):
         cfg = NodeConfig.load(home)
         with cfg.chain_backend() as chain:
-            config = SettlementConfig(confirmations=cfg.confirmations)
+            config = cfg.settlement_config()
             service = SettlementService(_ledger(cfg.db), chain, cfg.watch_only(), config)
             done = service.abandon(settlement_id, reason)
     if as_json:

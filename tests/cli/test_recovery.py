@@ -54,7 +54,7 @@ def run(runner: CliRunner, args: list[str], code: int = 0) -> dict[str, object]:
 
 @contextmanager
 def node_chain(home: Path) -> Iterator[RegtestChain]:
-    with RegtestChain.open(Path(NodeConfig.load(home).chain["path"])) as chain:
+    with RegtestChain.open(Path(NodeConfig.load(home).chain.path or "")) as chain:
         yield chain
 
 
