@@ -165,6 +165,16 @@ def _errors(as_json: bool = False) -> Iterator[None]:
         raise _fail(refused, as_json) from exc
 
 
+def _iso(us: int | None) -> str | None:
+    """A time stored in µs since the epoch as ISO 8601 in UTC (``…Z``); None stays None."""
+    if us is None:
+        return None
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _emit(data: object) -> None:
     print(json.dumps(data, sort_keys=True))
 
