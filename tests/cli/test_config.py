@@ -298,3 +298,21 @@ def test_a_storage_server_reads_the_same_configuration(node: Path) -> None:
         assert hooks.ctx.hold_policy.value == "refuse"
     finally:
         hooks.close()
+
+
+def test_every_key_and_command_is_documented() -> None:
+    """operations.md has a row for every key; cli.md names every command and group."""
+    from bitcache.config.sections import SECTIONS, keys_of
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    operations, cli = (docs / "operations.md").read_text(), (docs / "cli.md").read_text()
+    for section, cls in SECTIONS.items():
+        for name in keys_of(cls):
+            assert f"| `{section}.{name}` |" in operations, f"{section}.{name}"
+    for group in app.registered_groups:
+        for command in group.typer_instance.registered_commands:
+            name = command.name or (command.callback.__name__ if command.callback else "")
+            assert f"`{group.name} {name}" in cli, f"{group.name} {name}"
+    for command in app.registered_commands:
+        name = command.name or (command.callback.__name__ if command.callback else "")
+        assert f"| `{name}" in cli, name
