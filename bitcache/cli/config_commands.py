@@ -158,7 +158,8 @@ def config_migrate(home: HomeOption = DEFAULT_HOME, as_json: JsonOption = False)
     The environment's overrides are not written into the file. Refused when the node
     already has a bitcache.toml.
     """
-    from bitcache.config.loader import build, read_legacy
+    from bitcache.config.loader import read_legacy
+    from bitcache.config.node import build
     from bitcache.config.paths import absolute
     from bitcache.config.render import save
 

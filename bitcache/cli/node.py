@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bitcache.config.loader import check_chain as check_chain
 from bitcache.config.node import CHAIN_DIR as CHAIN_DIR
 from bitcache.config.node import CONFIG_FILE as CONFIG_FILE
 from bitcache.config.node import KEY_FILE as KEY_FILE
@@ -18,6 +17,7 @@ from bitcache.config.node import LEDGER_FILE as LEDGER_FILE
 from bitcache.config.node import LEGACY_CONFIG_FILE as LEGACY_CONFIG_FILE
 from bitcache.config.node import SEED_FILE as SEED_FILE
 from bitcache.config.node import NodeConfig as NodeConfig
+from bitcache.config.node import check_chain as check_chain
 from bitcache.config.paths import absolute as absolute
 from bitcache.config.paths import read_file as read_file
 from bitcache.config.paths import read_secret as read_secret

@@ -1,5 +1,9 @@
 """Reading a node's configuration: ``bitcache.toml``, the environment, and ``config.json``.
 
+This module reads and checks each value; :func:`bitcache.config.node.load`
+puts them together into a :class:`~bitcache.config.node.NodeConfig` and
+checks the whole.
+
 Order, last wins: the defaults, the file, then ``BITCACHE_<SECTION>_<KEY>``
 environment variables (``BITCACHE_DATABASE_URL``,
 ``BITCACHE_SETTLEMENT_MAX_IN_FLIGHT``…; an empty variable counts as unset).
@@ -18,18 +22,19 @@ read the same way (its fields mapped onto the sections) while no
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bitcache.config.node import CHAIN_DIR, CONFIG_FILE, LEGACY_CONFIG_FILE, NodeConfig
-from bitcache.config.paths import absolute, resolve_db, sqlite_file
+from bitcache.config.paths import absolute
 from bitcache.config.sections import SECTIONS, keys_of
 from bitcache.config.spec import Spec, checked, from_env
-from bitcache.errors import InvalidConfig, InvalidInput, InvalidPolicy
+from bitcache.errors import InvalidConfig
+
+#: The node folder's configuration file, and the one nodes made before it kept.
+CONFIG_FILE = "bitcache.toml"
+LEGACY_CONFIG_FILE = "config.json"
 
 ENV_PREFIX = "BITCACHE_"
 #: Keys without a usable default: ``bitcache init`` writes them.
@@ -52,14 +57,6 @@ def config_path(home: Path) -> Path:
     toml = folder / CONFIG_FILE
     legacy = folder / LEGACY_CONFIG_FILE
     return legacy if not toml.exists() and legacy.exists() else toml
-
-
-def load(home: Path, environ: Mapping[str, str] | None = None) -> NodeConfig:
-    """The effective configuration of the node folder ``home`` (see the module's doc)."""
-    folder = absolute(home)
-    path = config_path(folder)
-    raw = read_legacy(path) if path.name == LEGACY_CONFIG_FILE else read_toml(path)
-    return build(raw, folder, path, os.environ if environ is None else environ)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -111,7 +108,7 @@ def read_legacy(path: Path) -> dict[str, Any]:
     }
 
 
-def _from_file(raw: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+def from_file(raw: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
     """The file's values, each checked for its kind; unknown sections and keys refused."""
     values: dict[str, dict[str, Any]] = {}
     for section, table in raw.items():
@@ -139,7 +136,7 @@ def _checked(kind: Spec, dotted: str, value: object, where: str) -> object:
         raise InvalidConfig(f"{exc}{where}", key=dotted) from None
 
 
-def _from_env(
+def from_env_vars(
     values: dict[str, dict[str, Any]], environ: Mapping[str, str]
 ) -> tuple[str, ...]:
     """Apply ``BITCACHE_<SECTION>_<KEY>`` variables to ``values``; the names applied."""
@@ -166,87 +163,3 @@ def _from_env(
         values.setdefault(section, {})[name] = value
         applied.append(variable)
     return tuple(applied)
-
-
-def build(
-    raw: Mapping[str, Any], home: Path, source: Path | None, environ: Mapping[str, str]
-) -> NodeConfig:
-    """The configuration ``raw`` (parsed TOML tables) describes, with ``environ`` applied;
-    every key checked, paths made absolute against ``home``."""
-    where = f" (in {source})" if source is not None else ""
-    values = _from_file(raw, where)
-    applied = _from_env(values, environ)
-    for section, name in REQUIRED:
-        if name not in values.get(section, {}):
-            raise InvalidConfig(
-                f"{section}.{name}: missing{where}; `bitcache init` writes it",
-                key=f"{section}.{name}",
-            )
-    sections = {}
-    for section, cls in SECTIONS.items():
-        given = dict(values.get(section, {}))
-        for name, f in keys_of(cls).items():
-            if f.metadata["spec"].path and given.get(name):
-                given[name] = str(absolute(Path(given[name]), home))
-        sections[section] = cls(**given)
-    cfg = NodeConfig(home, source=source, overridden=applied, **sections)
-    return _whole(cfg, where)
-
-
-def _whole(cfg: NodeConfig, where: str) -> NodeConfig:
-    """Check what spans keys (the chain against the network, the policies); resolve the
-    database file and the embedded chain's folder against the node folder."""
-    from bitcache.network import network
-
-    try:
-        network(cfg.network)
-    except InvalidInput as exc:
-        raise InvalidConfig(f"node.network: {exc}{where}", key="node.network") from exc
-    try:
-        sqlite_file(cfg.db)
-    except InvalidInput as exc:
-        raise InvalidConfig(f"database.url: {exc}{where}", key="database.url") from exc
-    cfg = replace(cfg, database=replace(cfg.database, url=resolve_db(cfg.db, cfg.home)))
-    if cfg.chain.backend == "regtest" and not cfg.chain.path:
-        cfg = replace(cfg, chain=replace(cfg.chain, path=str(cfg.home / CHAIN_DIR)))
-    check_chain(cfg, where)
-    for section, make in (("payout", cfg.payout_policy), ("settlement", cfg.settlement_config),
-                          ("splits", cfg.split_policy)):
-        try:
-            make()
-        except InvalidPolicy as exc:
-            raise InvalidConfig(f"{section}: {exc}{where}", key=section) from exc
-    return cfg
-
-
-def check_chain(cfg: NodeConfig, where: str = "") -> None:
-    """Refuse a chain backend that cannot work with this network, naming the key."""
-    from bitcache.chain.http import check_base_url
-
-    c = cfg.chain
-
-    def refuse(name: str, message: str) -> InvalidConfig:
-        return InvalidConfig(f"chain.{name}: {message}{where}", key=f"chain.{name}")
-
-    if (c.backend == "regtest") != (cfg.network == "regtest"):
-        raise refuse("backend", f"{c.backend!r} does not go with network {cfg.network!r}: "
-                     "regtest goes with network regtest, rpc or esplora else")
-    if c.backend == "regtest" and (c.url or c.rpc_user or c.rpc_password_file
-                                   or c.rpc_cookie_file):
-        raise refuse("backend", "the embedded regtest chain takes no url and no credentials")
-    if c.backend == "esplora" and (c.rpc_user or c.rpc_password_file or c.rpc_cookie_file):
-        raise refuse("backend", "esplora takes no rpc_user, rpc_password_file or "
-                     "rpc_cookie_file")
-    if c.backend == "esplora" or c.url:
-        try:
-            check_base_url(c.url, f"{c.backend} URL")
-        except InvalidInput as exc:
-            raise refuse("url", str(exc)) from exc
-    if "@" in c.url:
-        raise refuse("url", "must not carry a user name or password: give Bitcoin Core's "
-                     "credentials as rpc_user and rpc_password_file, or rpc_cookie_file")
-    if bool(c.rpc_user) != bool(c.rpc_password_file):
-        raise refuse("rpc_user", "rpc_user needs rpc_password_file, and the reverse")
-    if c.rpc_user and c.rpc_cookie_file:
-        raise refuse("rpc_cookie_file", "give rpc_user and rpc_password_file, or "
-                     "rpc_cookie_file, not both")

@@ -12,14 +12,26 @@ read a node the same way: ``NodeConfig.load(home)``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bitcache.config.paths import read_file, read_secret
+from bitcache.config.loader import CONFIG_FILE as CONFIG_FILE
+from bitcache.config.loader import LEGACY_CONFIG_FILE as LEGACY_CONFIG_FILE
+from bitcache.config.loader import (
+    REQUIRED,
+    config_path,
+    from_env_vars,
+    from_file,
+    read_legacy,
+    read_toml,
+)
+from bitcache.config.paths import absolute, read_file, read_secret, resolve_db, sqlite_file
 from bitcache.config.sections import (
+    SECTIONS,
     ChainSection,
     DatabaseSection,
     DepositsSection,
@@ -32,20 +44,18 @@ from bitcache.config.sections import (
     ServeSection,
     SettlementSection,
     SplitsSection,
+    keys_of,
 )
-from bitcache.errors import InvalidConfig
+from bitcache.errors import InvalidConfig, InvalidInput, InvalidPolicy
 
 if TYPE_CHECKING:
     from bitcache.chain.protocol import ChainBackend
     from bitcache.core.files import HoldPolicy
-    from bitcache.core.payouts import PayoutPolicy
     from bitcache.core.pricing import SplitPolicy
     from bitcache.settlement.model import SettlementConfig
+    from bitcache.settlement.payouts import PayoutPolicy
     from bitcache.wallet.keys import HDWallet
 
-#: The node folder's configuration file, and the one nodes made before it kept.
-CONFIG_FILE = "bitcache.toml"
-LEGACY_CONFIG_FILE = "config.json"
 SEED_FILE = "wallet.seed"
 KEY_FILE = "platform.key"
 LEDGER_FILE = "ledger.sqlite"
@@ -78,8 +88,6 @@ class NodeConfig:
         """Read ``home``'s ``bitcache.toml`` (or a ``config.json`` made before it), apply
         the ``BITCACHE_<SECTION>_<KEY>`` environment, check it all; InvalidConfig names
         the key at fault."""
-        from bitcache.config.loader import load
-
         return load(home)
 
     # -- the values every command asks for ---------------------------------
@@ -103,14 +111,12 @@ class NodeConfig:
 
     def sections(self) -> dict[str, Any]:
         """Each section by its name in the file."""
-        from bitcache.config.sections import SECTIONS
-
         return {name: getattr(self, name) for name in SECTIONS}
 
     # -- the library's objects ----------------------------------------------
 
     def payout_policy(self) -> PayoutPolicy:
-        from bitcache.core.payouts import FeePayer, PayoutPolicy
+        from bitcache.settlement.payouts import FeePayer, PayoutPolicy
 
         p = self.payout
         return PayoutPolicy(
@@ -201,3 +207,95 @@ class NodeConfig:
             from bitcache.chain.esplora import Esplora
 
             yield Esplora(c.url, network=self.network)
+
+
+def load(home: Path, environ: Mapping[str, str] | None = None) -> NodeConfig:
+    """The effective configuration of the node folder ``home`` (see the module's doc)."""
+    folder = absolute(home)
+    path = config_path(folder)
+    raw = read_legacy(path) if path.name == LEGACY_CONFIG_FILE else read_toml(path)
+    return build(raw, folder, path, os.environ if environ is None else environ)
+
+
+def build(
+    raw: Mapping[str, Any], home: Path, source: Path | None, environ: Mapping[str, str]
+) -> NodeConfig:
+    """The configuration ``raw`` (parsed TOML tables) describes, with ``environ`` applied;
+    every key checked, paths made absolute against ``home``."""
+    where = f" (in {source})" if source is not None else ""
+    values = from_file(raw, where)
+    applied = from_env_vars(values, environ)
+    for section, name in REQUIRED:
+        if name not in values.get(section, {}):
+            raise InvalidConfig(
+                f"{section}.{name}: missing{where}; `bitcache init` writes it",
+                key=f"{section}.{name}",
+            )
+    sections = {}
+    for section, cls in SECTIONS.items():
+        given = dict(values.get(section, {}))
+        for name, f in keys_of(cls).items():
+            if f.metadata["spec"].path and given.get(name):
+                given[name] = str(absolute(Path(given[name]), home))
+        sections[section] = cls(**given)
+    cfg = NodeConfig(home, source=source, overridden=applied, **sections)
+    return _whole(cfg, where)
+
+
+def _whole(cfg: NodeConfig, where: str) -> NodeConfig:
+    """Check what spans keys (the chain against the network, the policies); resolve the
+    database file and the embedded chain's folder against the node folder."""
+    from bitcache.network import network
+
+    try:
+        network(cfg.network)
+    except InvalidInput as exc:
+        raise InvalidConfig(f"node.network: {exc}{where}", key="node.network") from exc
+    try:
+        sqlite_file(cfg.db)
+    except InvalidInput as exc:
+        raise InvalidConfig(f"database.url: {exc}{where}", key="database.url") from exc
+    cfg = replace(cfg, database=replace(cfg.database, url=resolve_db(cfg.db, cfg.home)))
+    if cfg.chain.backend == "regtest" and not cfg.chain.path:
+        cfg = replace(cfg, chain=replace(cfg.chain, path=str(cfg.home / CHAIN_DIR)))
+    check_chain(cfg, where)
+    for section, make in (("payout", cfg.payout_policy), ("settlement", cfg.settlement_config),
+                          ("splits", cfg.split_policy)):
+        try:
+            make()
+        except InvalidPolicy as exc:
+            raise InvalidConfig(f"{section}: {exc}{where}", key=section) from exc
+    return cfg
+
+
+def check_chain(cfg: NodeConfig, where: str = "") -> None:
+    """Refuse a chain backend that cannot work with this network, naming the key."""
+    from bitcache.chain.http import check_base_url
+
+    c = cfg.chain
+
+    def refuse(name: str, message: str) -> InvalidConfig:
+        return InvalidConfig(f"chain.{name}: {message}{where}", key=f"chain.{name}")
+
+    if (c.backend == "regtest") != (cfg.network == "regtest"):
+        raise refuse("backend", f"{c.backend!r} does not go with network {cfg.network!r}: "
+                     "regtest goes with network regtest, rpc or esplora else")
+    if c.backend == "regtest" and (c.url or c.rpc_user or c.rpc_password_file
+                                   or c.rpc_cookie_file):
+        raise refuse("backend", "the embedded regtest chain takes no url and no credentials")
+    if c.backend == "esplora" and (c.rpc_user or c.rpc_password_file or c.rpc_cookie_file):
+        raise refuse("backend", "esplora takes no rpc_user, rpc_password_file or "
+                     "rpc_cookie_file")
+    if c.backend == "esplora" or c.url:
+        try:
+            check_base_url(c.url, f"{c.backend} URL")
+        except InvalidInput as exc:
+            raise refuse("url", str(exc)) from exc
+    if "@" in c.url:
+        raise refuse("url", "must not carry a user name or password: give Bitcoin Core's "
+                     "credentials as rpc_user and rpc_password_file, or rpc_cookie_file")
+    if bool(c.rpc_user) != bool(c.rpc_password_file):
+        raise refuse("rpc_user", "rpc_user needs rpc_password_file, and the reverse")
+    if c.rpc_user and c.rpc_cookie_file:
+        raise refuse("rpc_cookie_file", "give rpc_user and rpc_password_file, or "
+                     "rpc_cookie_file, not both")

@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bitcache.config.node import CONFIG_FILE, NodeConfig
+from bitcache.config.loader import CONFIG_FILE
+from bitcache.config.node import NodeConfig
 from bitcache.config.paths import inside, shown_url, stored_db
 from bitcache.config.sections import SECTIONS, keys_of
 

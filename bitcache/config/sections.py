@@ -2,7 +2,7 @@
 
 A key's kind (:class:`~bitcache.config.spec.Spec`) is in its field's
 metadata, with a one-line description that ``bitcache init`` writes above
-it. Defaults are the library's own (:class:`~bitcache.core.payouts.PayoutPolicy`,
+it. Defaults are the library's own (:class:`~bitcache.settlement.payouts.PayoutPolicy`,
 :class:`~bitcache.settlement.model.SettlementConfig`,
 :class:`~bitcache.core.pricing.SplitPolicy`), so the file and the code
 cannot disagree about them. Paths are stored as text, made absolute against
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 from bitcache.config import spec
 from bitcache.config.spec import Spec
-from bitcache.core.payouts import FeePayer, PayoutPolicy
 from bitcache.core.pricing import SplitPolicy
 from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, SettlementConfig
+from bitcache.settlement.payouts import FeePayer, PayoutPolicy
 
 _PAYOUT = PayoutPolicy()
 _SETTLEMENT = SettlementConfig()

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from bitcache.cli import EXIT_BACKEND, EXIT_CHECK_FAILED, EXIT_REFUSED, app
 from bitcache.config import NodeConfig, load, to_toml
 from bitcache.config.render import toml_value
-from bitcache.core.payouts import FeePayer
 from bitcache.errors import InvalidConfig
+from bitcache.settlement.payouts import FeePayer
 from tests.cli.test_bad_input import dump_toml
 
 runner = CliRunner()
