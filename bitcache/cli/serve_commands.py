@@ -170,9 +170,11 @@ def serve(
         if policy not in ("redirect", "refuse"):
             raise InvalidInput("--hold-policy is redirect or refuse")
         folder = files or (Path(conf.files) if conf.files else None)
-        if folder is None or not folder.is_dir():
-            raise InvalidInput(f"--files (serve.files) {folder or 'is not given'}: "
-                               "expected the folder of files")
+        if folder is None:
+            raise InvalidInput("which files? give --files DIR, or set serve.files in "
+                               "bitcache.toml (the folder of files named by SHA-256)")
+        if not folder.is_dir():
+            raise InvalidInput(f"--files (serve.files) {folder} is not a folder")
         options = ServeOptions(
             folder.resolve(), link_secret(home), link_base or conf.link_base,
             accel_prefix or conf.accel_prefix,

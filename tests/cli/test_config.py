@@ -316,3 +316,21 @@ def test_every_key_and_command_is_documented() -> None:
     for command in app.registered_commands:
         name = command.name or (command.callback.__name__ if command.callback else "")
         assert f"| `{name}" in cli, name
+
+
+def test_deposit_scanning_follows_the_configured_gap_limit(
+    node: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BITCACHE_DEPOSITS_GAP_LIMIT", "1")  # no funded address yet: none
+    assert invoke("deposit-address", "bob", code=EXIT_REFUSED)["error"] == "GapLimitExceeded"
+    monkeypatch.delenv("BITCACHE_DEPOSITS_GAP_LIMIT")
+    assert str(invoke("deposit-address", "bob")["address"]).startswith("bcrt1")
+
+
+def test_serve_takes_its_folder_from_the_configuration(node: Path, tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["serve"])  # neither --files nor serve.files
+    assert missing.exit_code == EXIT_REFUSED and "serve.files" in missing.stderr
+    edit(node, "serve", files="no-such-folder")
+    wrong = runner.invoke(app, ["serve"])
+    assert wrong.exit_code == EXIT_REFUSED
+    assert f"{node / 'no-such-folder'} is not a folder" in " ".join(wrong.stderr.split())

@@ -18,7 +18,7 @@ from bitcache.core.pricing import PriceRule
 from bitcache.hooks import Hooks
 from bitcache.network import Network
 from bitcache.wallet.addresses import address_for_script
-from tests.cli.test_recovery import deep_reorg, deposit, ledger_of, run, spend_and_earn
+from tests.cli.test_recovery import SPENT, deep_reorg, deposit, ledger_of, run, spend_and_earn
 from tests.settlement.support import payee_address
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
@@ -129,6 +129,19 @@ def test_settlements_are_listed_shown_and_abandoned(home: Path, runner: CliRunne
             ] == [sid]
     human = runner.invoke(app, ["settlements", "show", str(sid)])
     assert human.exit_code == 0 and "state: void" in human.stdout
+
+
+def test_settle_follows_the_configured_payout_policy(
+    home: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deposit(home, runner)
+    run(runner, ["settle"])
+    spend_and_earn(home)  # carol is owed SPENT msat
+    monkeypatch.setenv("BITCACHE_PAYOUT_MIN_PAYOUT_SAT", str(SPENT // 1000 + 1))
+    held_back = run(runner, ["settle", "--no-anchor"])
+    assert held_back["created"] == [] and held_back["skipped"] == 1
+    monkeypatch.setenv("BITCACHE_PAYOUT_MIN_PAYOUT_SAT", str(SPENT // 1000 - 1_000))
+    assert len(run(runner, ["settle", "--no-anchor"])["created"]) == 1  # type: ignore[arg-type]
 
 
 def test_holds_are_listed_with_what_they_keep(home: Path, runner: CliRunner) -> None:
