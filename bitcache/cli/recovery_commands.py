@@ -27,7 +27,7 @@ from bitcache.cli.base import (
 )
 
 deposits_app = typer.Typer(help="Credited deposits that left the best chain (deep reorgs).")
-settlement_app = typer.Typer(help="Operator steps on settlements.")
+settlement_app = typer.Typer(help="Operator steps on settlements (also `bitcache settlements`).")
 app.add_typer(deposits_app, name="deposits")
 app.add_typer(settlement_app, name="settlement")
 

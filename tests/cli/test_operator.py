@@ -166,6 +166,35 @@ def test_holds_are_listed_with_what_they_keep(home: Path, runner: CliRunner) -> 
     assert human.exit_code == 0 and FILE in human.stdout
 
 
+def test_holds_list_and_the_operator_queries_on_each_engine(
+    db_url: str, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """holds list --db on SQLite and PostgreSQL; the time queries answer there too."""
+    from bitcache.store import deposits as deposits_rows
+    from bitcache.store import settlement as settlement_rows
+
+    monkeypatch.delenv("BITCACHE_HOME", raising=False)
+    hooks = Hooks.open(db_url)
+    try:
+        hooks.ledger.record_many(
+            [EntryRequest("fund:bob", (Posting(OPERATOR_EQUITY, 50_000),
+                                       Posting(prepaid("bob"), -50_000)))],
+            atomic=True,
+            open_accounts=[default_spec(OPERATOR_EQUITY), default_spec(prepaid("bob"))],
+        )
+        hooks.register_file(FILE, "carol", PriceRule.fixed(7_000))
+        hooks.register_file("cd" * 32, "dave", PriceRule.fixed(7_000))
+        earned = hooks.download(FILE, "bob", "dl-1").uploader_msat
+        hooks.hold(FILE, "takedown-1")
+        with hooks.ledger.read() as conn:
+            assert settlement_rows.settlement_times(conn, [1, 2]) == {}
+            assert deposits_rows.credit_times(conn) == {}
+    finally:
+        hooks.close()
+    [held] = run(runner, ["holds", "list", "--db", db_url])["holds"]  # type: ignore[misc]
+    assert (held["file"], held["held_msat"]) == (FILE, earned)
+
+
 def test_pubkey_prints_the_platform_key_init_printed(
     tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
