@@ -2,7 +2,7 @@
 
 Every command finds the node's database through ``BITCACHE_HOME`` (or its
 config), from any current folder, and leaves that folder alone; paths in
-``config.json`` are relative to the node folder; ``init`` leaves nothing
+``bitcache.toml`` are relative to the node folder; ``init`` leaves nothing
 behind when a step fails and keeps Bitcoin Core credentials by path only;
 output off a terminal never breaks a value; the demo never clears a folder
 it did not make.
