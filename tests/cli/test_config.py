@@ -7,10 +7,11 @@ import json
 import os
 import socket
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -334,3 +335,32 @@ def test_serve_takes_its_folder_from_the_configuration(node: Path, tmp_path: Pat
     wrong = runner.invoke(app, ["serve"])
     assert wrong.exit_code == EXIT_REFUSED
     assert f"{node / 'no-such-folder'} is not a folder" in " ".join(wrong.stderr.split())
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          deadline=None)
+@given(
+    port=st.integers(1, 65_535),
+    seconds=st.floats(0, 1e9, allow_nan=False, allow_infinity=False),
+    anchor=st.booleans(),
+    urls=st.lists(st.from_regex(r"https://[a-z]{1,10}\.example/[a-z0-9_-]{0,10}",
+                                fullmatch=True), max_size=3),
+    name=st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/."),
+                 min_size=1, max_size=20),
+    gap=st.none() | st.integers(1, 10**6),
+)
+def test_any_valid_configuration_reads_back_as_written(
+    node: Path, port: int, seconds: float, anchor: bool, urls: list[str], name: str,
+    gap: int | None,
+) -> None:
+    cfg = load(node, environ={})
+    changed = replace(
+        cfg,
+        serve=replace(cfg.serve, port=port, key_cache_seconds=seconds),
+        settlement=replace(cfg.settlement, anchor=anchor),
+        events=replace(cfg.events, webhook_urls=tuple(urls)),
+        metrics=replace(cfg.metrics, textfile=str(node / name)),
+        deposits=replace(cfg.deposits, gap_limit=gap),
+    )
+    (node / "bitcache.toml").write_text(to_toml(changed))
+    assert load(node, environ={}) == changed
