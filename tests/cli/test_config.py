@@ -233,7 +233,8 @@ def test_check_exits_3_when_the_database_or_the_chain_does_not_answer(
 def test_check_refuses_an_invalid_file_with_exit_2(node: Path) -> None:
     edit(node, "deposits", confirmations=0)
     failed = invoke("config", "check", code=EXIT_REFUSED)
-    assert str(failed["message"]).startswith("deposits.confirmations: expected an integer from 1 to 1000")
+    assert str(failed["message"]).startswith(
+        "deposits.confirmations: expected an integer from 1 to 1000")
 
 
 def _legacy(node: Path) -> dict[str, object]:
