@@ -48,7 +48,6 @@ from bitcache.serve.links import Link, LinkSigner
 from bitcache.serve.payment import DepositAddresses, payment_problem
 from bitcache.serve.ranges import ByteRanges, parse_range
 from bitcache.serve.ratelimit import FailureLimiter
-from bitcache.services.charging import memo_fields
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store import serve as store
 from bitcache.store.ledger import LedgerStore
@@ -148,7 +147,7 @@ class Gate:
 
     def _paid_whole(self, link: Link) -> bool:
         entry = self.ledger.entry_by_key("dl:" + link.charge_key)
-        return entry is not None and "bytes" not in memo_fields(entry.memo)
+        return entry is not None and (entry.meta is None or entry.meta.bytes_served is None)
 
     def _accel(self, link: Link, receipt: DownloadReceipt | None) -> Response:
         charged = 0 if receipt is None or receipt.replayed else receipt.price_msat
