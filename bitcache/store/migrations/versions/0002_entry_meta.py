@@ -53,7 +53,7 @@ def _rate(memo: str) -> Rate | None:
     if not found:
         return None
     words = found[0].split(" ")
-    if len(words) != 6 or words[3:] != ["msat", "per", "minor", "unit"]:
+    if len(words) != 7 or words[3:] != ["msat", "per", "minor", "unit"]:
         raise InvalidMetadata(f"{found[0]!r} is not a recorded rate")
     num, _, den = words[2].partition("/")
     if not (num.isdigit() and (den or "1").isdigit() and int(den or "1") > 0):
