@@ -31,6 +31,10 @@ from bitcache.errors import InvalidMetadata
 #: The roles a credit leg of a charge can play, and the version tag of the text form.
 ROLES = frozenset("upr")
 _TAG = "charge/1"
+#: The longest canonical text (the ``meta`` column's size); a rate's text is at most
+#: ``_MAX_RATE_TEXT`` characters, the other fields at most 80 together.
+MAX_META_LENGTH = 500
+_MAX_RATE_TEXT = 400
 _NAMES = ("parts", "bytes", "size", "rate")
 
 
@@ -78,6 +82,8 @@ def _check_rate(rate: object) -> None:
     if type(value) is not Fraction or not 0 < value <= MAX_RATE:
         raise InvalidMetadata(
             f"a rate must be a Fraction above 0 and at most {MAX_RATE} msat per minor unit")
+    if len(_rate_text(rate)) > _MAX_RATE_TEXT:
+        raise InvalidMetadata(f"a rate must be written in at most {_MAX_RATE_TEXT} characters")
 
 
 def check_meta(value: object) -> EntryMeta:
@@ -141,8 +147,9 @@ def decode_meta(text: object) -> EntryMeta:
     Only the canonical text is accepted (it must encode back to itself), so the
     text a hash covers and the facts read from it cannot differ.
     """
-    if not isinstance(text, str) or len(text) > 200 or not text.isascii():
-        raise InvalidMetadata("entry metadata must be ASCII text of at most 200 characters")
+    if not isinstance(text, str) or len(text) > MAX_META_LENGTH or not text.isascii():
+        raise InvalidMetadata(
+            f"entry metadata must be ASCII text of at most {MAX_META_LENGTH} characters")
     tag, *fields = text.split(";")
     pairs = [f.partition("=") for f in fields]
     if tag != _TAG or tuple(name for name, _, _ in pairs) != _NAMES:

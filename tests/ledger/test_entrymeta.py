@@ -14,7 +14,13 @@ from bitcache.core.entries import (
     content_hash,
     validate_request,
 )
-from bitcache.core.entrymeta import EntryMeta, check_meta, decode_meta, encode_meta
+from bitcache.core.entrymeta import (
+    MAX_META_LENGTH,
+    EntryMeta,
+    check_meta,
+    decode_meta,
+    encode_meta,
+)
 from bitcache.core.pricing import MAX_FILE_SIZE, Rate
 from bitcache.errors import InvalidMetadata
 from tests.reconcile.test_content_encoder import METAS
@@ -53,11 +59,19 @@ def test_only_canonical_text_decodes(text: str) -> None:
     EntryMeta("u", True), EntryMeta("u", -1), EntryMeta("u", None, MAX_FILE_SIZE + 1),
     EntryMeta("u", None, None, Rate("EUR", 1.5)),  # type: ignore[arg-type]
     EntryMeta("u", None, None, Rate("EUR", Fraction(0))),
+    EntryMeta("u", None, None, Rate("EUR", Fraction(1, 10**400))),  # beyond the column
     EntryMeta(b"u"),  # type: ignore[arg-type]
 ])
 def test_check_meta_refuses_malformed_facts(meta: EntryMeta) -> None:
     with pytest.raises(InvalidMetadata):
         check_meta(meta)
+
+
+def test_the_longest_valid_metadata_fits_its_column() -> None:
+    digits = Fraction(10**197 - 1, 10**196)  # "EUR " and 197 + 1 + 197 characters: 399
+    meta = check_meta(EntryMeta("upr", MAX_FILE_SIZE, MAX_FILE_SIZE, Rate("EUR", digits)))
+    text = encode_meta(meta)
+    assert len(text) <= MAX_META_LENGTH and decode_meta(text) == meta
 
 
 def test_the_ledger_refuses_metadata_that_does_not_name_each_credit_leg() -> None:

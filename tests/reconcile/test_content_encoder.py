@@ -37,7 +37,7 @@ FILES = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=3)
 SIZES = st.none() | st.integers(min_value=0, max_value=MAX_FILE_SIZE)
 RATES = st.none() | st.builds(
     Rate, st.sampled_from(["EUR", "USD", "JPY"]),
-    st.fractions(min_value=Fraction(1, 10**9), max_value=MAX_RATE).filter(lambda f: f > 0))
+    st.fractions(min_value=Fraction(1, 10**9), max_value=MAX_RATE, max_denominator=10**30))
 METAS = st.none() | st.builds(
     EntryMeta, st.permutations("upr").flatmap(lambda p: st.integers(1, 3).map(
         lambda n: "".join(p[:n]))), SIZES, SIZES, RATES)

@@ -84,7 +84,7 @@ def _backfill(conn: sa.Connection) -> None:
 
 
 def upgrade() -> None:
-    op.add_column("entries", sa.Column("meta", sa.String(200), nullable=True))
+    op.add_column("entries", sa.Column("meta", sa.String(500), nullable=True))
     op.add_column(
         "entries",
         sa.Column("content_version", sa.SmallInteger, nullable=False, server_default="1"),
