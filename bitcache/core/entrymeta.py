@@ -21,8 +21,10 @@ Pure: the standard library, :mod:`bitcache.core.checks` and the price types.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
+from itertools import permutations
 
 from bitcache.core.checks import strict_int
 from bitcache.core.pricing import MAX_FILE_SIZE, MAX_RATE, Rate
@@ -30,6 +32,7 @@ from bitcache.errors import InvalidMetadata
 
 #: The roles a credit leg of a charge can play, and the version tag of the text form.
 ROLES = frozenset("upr")
+_PARTS = frozenset("".join(p) for n in (1, 2, 3) for p in permutations("upr", n))
 _TAG = "charge/1"
 #: The longest canonical text (the ``meta`` column's size); a rate's text is at most
 #: ``_MAX_RATE_TEXT`` characters, the other fields at most 80 together.
@@ -52,9 +55,16 @@ class EntryMeta:
     bytes_served: int | None = None
     file_size: int | None = None
     rate: Rate | None = None
+    #: The canonical text and the memo, written on first use (a charge needs them for its
+    #: hash, its row and its memo; :func:`charge_meta` shares instances between charges).
+    _texts: tuple[str, str] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False)
 
     def memo(self) -> str:
         """The memo charges have always carried, written from the typed facts (for people)."""
+        return _texts(self)[1]
+
+    def _memo(self) -> str:
         fields = [f"parts={self.parts}"]
         if self.bytes_served is not None:
             fields.append(f"bytes={self.bytes_served}")
@@ -65,9 +75,17 @@ class EntryMeta:
         return "; ".join(fields)
 
 
+@lru_cache(maxsize=4096, typed=True)
+def charge_meta(parts: str, bytes_served: int | None = None, file_size: int | None = None,
+                rate: Rate | None = None) -> EntryMeta:
+    """An :class:`EntryMeta`, shared between charges of the same shape (it is immutable):
+    building a frozen dataclass for every download costs more than looking it up."""
+    return EntryMeta(parts, bytes_served, file_size, rate)
+
+
 def _size(value: object, what: str) -> None:
-    if value is not None:
-        strict_int(value, what, 0, MAX_FILE_SIZE, error=InvalidMetadata)
+    if value is not None and not (type(value) is int and 0 <= value <= MAX_FILE_SIZE):
+        strict_int(value, what, 0, MAX_FILE_SIZE, error=InvalidMetadata)  # raises
 
 
 def _check_rate(rate: object) -> None:
@@ -91,8 +109,7 @@ def check_meta(value: object) -> EntryMeta:
     if type(value) is not EntryMeta:
         raise InvalidMetadata(f"entry metadata must be an EntryMeta, got {type(value).__name__}")
     parts = value.parts
-    if not (isinstance(parts, str) and 0 < len(parts) <= 3 and len(set(parts)) == len(parts)
-            and set(parts) <= ROLES):
+    if type(parts) is not str or parts not in _PARTS:
         raise InvalidMetadata(
             f"a charge's parts must name each credit leg once as u, p or r, got {parts!r}")
     _size(value.bytes_served, "bytes served")
@@ -118,8 +135,17 @@ def _rate_text(rate: Rate | None) -> str:
 
 def encode_meta(meta: EntryMeta) -> str:
     """The canonical text of valid metadata (what the entry hash and the ``meta`` column hold)."""
-    return (f"{_TAG};parts={meta.parts};bytes={_num(meta.bytes_served)};"
-            f"size={_num(meta.file_size)};rate={_rate_text(meta.rate)}")
+    return _texts(meta)[0]
+
+
+def _texts(meta: EntryMeta) -> tuple[str, str]:
+    """The canonical text and the memo of ``meta``, kept on it after the first use."""
+    found = meta._texts
+    if found is None:
+        found = (f"{_TAG};parts={meta.parts};bytes={_num(meta.bytes_served)};"
+                 f"size={_num(meta.file_size)};rate={_rate_text(meta.rate)}", meta._memo())
+        object.__setattr__(meta, "_texts", found)  # a cache: not part of the value
+    return found
 
 
 def _parse_num(text: str) -> int | None:

@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 from bitcache.core.accounts import PLATFORM_REVENUE, AccountSpec, default_spec, held, payable
 from bitcache.core.checks import is_int
 from bitcache.core.entries import Entry, EntryRequest, Posting, content_hash, validate_request
-from bitcache.core.entrymeta import EntryMeta
+from bitcache.core.entrymeta import charge_meta
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import FileRecord, HoldPolicy, party_id
 from bitcache.core.pricing import MAX_FILE_SIZE, Split, full_price, prorate, split_price
@@ -214,7 +214,7 @@ def plan_charge(
             splits[(charge, has_referrer)] = split
     referrer = None if rec.referrer is None else payable(rec.referrer)
     legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
-    meta = EntryMeta(roles, served, None, quote.rate)
+    meta = charge_meta(roles, served, None, quote.rate)
     request = validate_request(EntryRequest(event.key, legs, memo=meta.memo(), meta=meta))
     return ChargePlan(file_terms(rec), credited, split, request, content_hash(request))
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from bitcache.core.accounts import payable
 from bitcache.core.checks import INT64_MAX, int64, is_int, strict_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest
-from bitcache.core.entrymeta import EntryMeta
+from bitcache.core.entrymeta import charge_meta
 from bitcache.core.filehash import FileHash
 from bitcache.core.pricing import MAX_FILE_SIZE, fit_within, full_price, prorate, split_price
 from bitcache.errors import (
@@ -100,7 +100,7 @@ def begin_transfer(
         split = split_price(quote.msat, ctx.splits, has_referrer=rec.referrer is not None)
         referrer = None if rec.referrer is None else payable(rec.referrer)
         legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
-        meta = EntryMeta(roles, None, rec.size, quote.rate)
+        meta = charge_meta(roles, None, rec.size, quote.rate)
         request = EntryRequest(event.key, legs, EntryKind.PENDING, None, expires_at,
                                meta.memo(), meta)
         done = ctx.ledger.record_many_in(conn, [request], atomic=True,
@@ -179,7 +179,7 @@ def complete_transfer(ctx: Context, pending_id: int, bytes_served: int) -> Downl
         part = fit_within(split_price(charge, ctx.splits, has_referrer="r" in accounts), reserved)
         legs, roles = charge_legs(fh, payer.account, accounts.get("u"), accounts.get("r"), part)
         rate = None if pending.meta is None else pending.meta.rate
-        meta = EntryMeta(roles, bytes_served, size, rate)
+        meta = charge_meta(roles, bytes_served, size, rate)
         request = EntryRequest(f"xfer-post:{pending_id}", legs, EntryKind.POST_PENDING,
                                pending_id, memo=meta.memo(), meta=meta)
         entry, replayed = _record_one(ctx, conn, request)
