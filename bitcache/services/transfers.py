@@ -65,7 +65,7 @@ def _transfer_receipt(entry: Entry, event: Event, *, replayed: bool) -> Transfer
 
 
 def _replay(ctx: Context, conn: Connection, event: Event, entry_id: int) -> TransferReceipt:
-    entry = rows.entry_by_id(conn, entry_id, ctx.ledger.name_map(conn))
+    entry = ctx.ledger.entry_in(conn, entry_id)
     assert entry is not None
     payer = entry.postings[0]
     if entry.kind is not EntryKind.PENDING or (payer.account, payer.file_hash) != (
@@ -116,7 +116,7 @@ def _pending_id(value: object) -> int:
 
 def _reservation(ctx: Context, conn: Connection, pending_id: int) -> tuple[Entry, int]:
     """The transfer reservation ``pending_id`` and the file size it prorates by."""
-    entry = rows.entry_by_id(conn, pending_id, ctx.ledger.name_map(conn))
+    entry = ctx.ledger.entry_in(conn, pending_id)
     if entry is None:
         raise UnknownEntry(f"entry {pending_id} does not exist")
     size = _transfer_size(entry)
