@@ -192,7 +192,4 @@ def test_a_download_whose_commit_answer_is_lost_is_charged_exactly_once_by_the_r
         assert hooks.prepaid_balance("bob") == 1_000_000 - 10_000
         assert hooks.file(FILE).downloads == 1
         hooks.close()
-        if forwarded and not receipt.replayed:  # charged once, but the flag says "new"
-            pytest.xfail("known issue: through the group commit, the retry of a charge whose "
-                         "COMMIT answer was lost answers replayed=False (charged once)")
         assert receipt.replayed is forwarded  # the first attempt committed: replayed
