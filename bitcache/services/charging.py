@@ -262,6 +262,26 @@ class _Admitted(NamedTuple):
             balance_after_msat=self.balance_after, memo=self.memo)
 
 
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    """A download whose key the ledger already holds: answered from entry ``entry_id``."""
+
+    entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    """A download whose key an earlier one of the same batch used (at ``first``), with the
+    same content: answered as that one's retry."""
+
+    first: int
+
+
+#: Where a download of a batch stands: answered (receipt or refusal), a replay or a
+#: repeat to resolve once the batch is recorded, or None while admitted but not recorded.
+_Outcome = DownloadReceipt | BitcacheError | _Replay | _Repeat | None
+
+
 class _Batch:
     """The admission of one batch of downloads inside a write transaction.
 
@@ -287,7 +307,7 @@ class _Batch:
         self.specs: dict[str, AccountSpec] = {}
         self.first: dict[str, int] = {}
         self.split_cache: dict[tuple[int, bool], Split] = {}
-        self.out: list[DownloadReceipt | BitcacheError | int | None] = [None] * len(events)
+        self.out: list[_Outcome] = [None] * len(events)
 
     def admit_all(self) -> None:
         refusals = BitcacheError if self.isolate else _REFUSALS
@@ -297,8 +317,8 @@ class _Batch:
             except refusals as exc:
                 self.out[i] = exc
 
-    def _admit(self, i: int, event: Event) -> DownloadReceipt | int | None:
-        """A receipt (free), an entry id (replay), or None (admitted) — or raise a refusal."""
+    def _admit(self, i: int, event: Event) -> _Outcome:
+        """A receipt (free), a replay, a repeat, or None (admitted) — or raise a refusal."""
         if event.key in self.first:
             return self._duplicate(event)
         self.first[event.key] = i
@@ -335,19 +355,19 @@ class _Batch:
             self.specs.update({s.name: s for s in credit_specs(rec, credited)})
         return None
 
-    def _duplicate(self, event: Event) -> DownloadReceipt | int | None:
-        first = self.events[self.first[event.key]]
-        if first != event:
+    def _duplicate(self, event: Event) -> _Repeat:
+        first = self.first[event.key]
+        if self.events[first] != event:
             raise IdempotencyConflict(f"key {event.key!r} is used twice with other content")
-        return -1 - self.first[event.key]  # resolved to the first one's result later
+        return _Repeat(first)  # resolved to the first one's answer once recorded
 
-    def _replay(self, event: Event) -> int:
+    def _replay(self, event: Event) -> _Replay:
         entry_id = self.existing[event.key][0]
         entry = rows.entry_by_id(self.conn, entry_id, self.ctx.ledger.name_map(self.conn))
         if entry is None or not same_event(entry, event):
             raise IdempotencyConflict(
                 f"key {event.key!r} was used by entry {entry_id} for another download")
-        return entry_id
+        return _Replay(entry_id)
 
     def _free(self, event: Event, credited: str) -> DownloadReceipt:
         posted, _ = self.posted.get(event.account, (0, 0))
@@ -385,17 +405,17 @@ class _Batch:
         return self._answers()
 
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
-        replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
-        after = files_rows.balances_after(self.conn, list(replayed.values())) if replayed else {}
-        names = self.ctx.ledger.name_map(self.conn) if replayed else {}
+        replays = {i: v.entry_id for i, v in enumerate(self.out) if isinstance(v, _Replay)}
+        after = files_rows.balances_after(self.conn, list(replays.values())) if replays else {}
+        names = self.ctx.ledger.name_map(self.conn) if replays else {}
         answers: list[DownloadReceipt | BitcacheError] = []
-        for i, value in enumerate(self.out):
-            if i in replayed:
-                entry = rows.entry_by_id(self.conn, replayed[i], names)
+        for value in self.out:
+            if isinstance(value, _Replay):
+                entry = rows.entry_by_id(self.conn, value.entry_id, names)
                 assert entry is not None
                 answers.append(receipt(entry, after[entry.id], replayed=True))
-            elif isinstance(value, int):
-                answers.append(_as_replay(answers[-1 - value]))
+            elif isinstance(value, _Repeat):
+                answers.append(_as_replay(answers[value.first]))
             else:
                 assert value is not None
                 answers.append(value)
