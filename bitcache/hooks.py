@@ -116,7 +116,7 @@ class Hooks:
             raise InvalidInput(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self.retry = retry
         # Every call that moves money goes through the group commit (see docs/hooks.md).
-        self.group = GroupCommit(self.ctx, flush)
+        self.group = GroupCommit(self.ctx, flush, deadline_s=self.deadline_s)
 
     def _moving(self, fn: Callable[[], T]) -> T:
         """A keyed, money-moving call: under the deadline, retried if a policy is set."""
