@@ -22,6 +22,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import Connection
@@ -185,7 +186,12 @@ def credit_specs(rec: FileRecord, credited: str) -> list[AccountSpec]:
     names = [credited, PLATFORM_REVENUE]
     if rec.referrer is not None:
         names.append(payable(rec.referrer))
-    return [default_spec(n) for n in names]
+    return [_default_spec(n) for n in names]
+
+
+#: An account's default spec, once per name (a frozen value: admission asks for the
+#: specs of every charge's credited accounts).
+_default_spec = lru_cache(maxsize=65_536)(default_spec)
 
 
 # -- charge plans ----------------------------------------------------------------
