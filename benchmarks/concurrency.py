@@ -134,13 +134,16 @@ class CpuUse:
         return CpuUse(self.busy - before.busy, self.total - before.total,
                       self.postgres - before.postgres)
 
-    def describe(self, client_cpu_s: float, calls: int) -> dict[str, float]:
-        """Machine busy share, and CPU µs per call of the clients and of PostgreSQL."""
-        hz = os.sysconf("SC_CLK_TCK")
+    def describe(self, client_cpu_s: float, calls: int, pg: bool = False) -> dict[str, float]:
+        """Machine busy share, and CPU µs per call of the clients (and of PostgreSQL: all
+        its processes, so other databases' work on the same server counts too)."""
         calls = max(calls, 1)
-        return {"machine_busy": round(self.busy / max(self.total, 1), 3),
-                "client_us_per_call": round(client_cpu_s / calls * 1e6, 1),
-                "postgres_us_per_call": round(self.postgres / hz / calls * 1e6, 1)}
+        out = {"machine_busy": round(self.busy / max(self.total, 1), 3),
+               "client_us_per_call": round(client_cpu_s / calls * 1e6, 1)}
+        if pg:
+            hz = os.sysconf("SC_CLK_TCK")
+            out["postgres_us_per_call"] = round(self.postgres / hz / calls * 1e6, 1)
+        return out
 
 
 def _postgres_ticks() -> int:
@@ -245,7 +248,8 @@ def procs_run(url: str, seconds: float, breakdown: bool = False) -> tuple[Run, d
     totals: dict[str, Any] = {"flushes": sum(r[2] for r in results),
                               "calls": sum(r[3] for r in results),
                               "fallbacks": sum(r[4] for r in results),
-                              "cpu": used.describe(sum(r[6] for r in results), len(latencies))}
+                              "cpu": used.describe(sum(r[6] for r in results), len(latencies),
+                                                   pg=url.startswith("postgresql"))}
     if breakdown:
         totals.update(LockProbe.merge([r[5] for r in results]))
     return Run(window, latencies), totals
@@ -256,11 +260,13 @@ def batched_per_s(url: str, n: int) -> float:
     hooks = Hooks.open(url)
     batches = [[DownloadRequest(_file(i), f"d{i % CALLERS}", f"b-{i}")
                 for i in range(s, min(s + BATCH, n))] for s in range(0, n, BATCH)]
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         hooks.download_batch(batch)
     rate = n / (time.perf_counter() - begin)
+    cpu = time.process_time() - cpu
     hooks.close()
+    print(f"  batched: client cpu {cpu / n * 1e6:.1f} us per download")
     return rate
 
 
@@ -360,7 +366,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short run, under 90 s")
     parser.add_argument("--breakdown", action="store_true", help="time each step of a flush")
     parser.add_argument("--seconds", type=float, default=0, help="length of each scenario")
+    parser.add_argument("--switch-interval-us", type=int, default=0,
+                        help="set sys.setswitchinterval in every process (an experiment: how "
+                             "much of the thread scenarios is the GIL's hand-over; default: "
+                             "Python's 5,000 us)")
     args = parser.parse_args()
+    if args.switch_interval_us:
+        sys.setswitchinterval(args.switch_interval_us / 1e6)  # forked processes inherit it
     seconds = args.seconds or (4.0 if args.quick else 20.0)
     if args.breakdown:
         breakdown(seconds)
