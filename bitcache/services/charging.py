@@ -47,7 +47,6 @@ from bitcache.errors import (
 from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store import files as files_rows
-from bitcache.store import rows
 from bitcache.store.driver import pipelined
 
 PREPAID = "liability:prepaid:"
@@ -369,7 +368,7 @@ class _Batch:
 
     def _replay(self, event: Event) -> _Replay:
         entry_id = self.existing[event.key][0]
-        entry = rows.entry_by_id(self.conn, entry_id, self.ctx.ledger.name_map(self.conn))
+        entry = self.ctx.ledger.entry_in(self.conn, entry_id)
         if entry is None or not same_event(entry, event):
             raise IdempotencyConflict(
                 f"key {event.key!r} was used by entry {entry_id} for another download")
@@ -413,11 +412,10 @@ class _Batch:
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
         replays = {i: v.entry_id for i, v in enumerate(self.out) if isinstance(v, _Replay)}
         after = files_rows.balances_after(self.conn, list(replays.values())) if replays else {}
-        names = self.ctx.ledger.name_map(self.conn) if replays else {}
         answers: list[DownloadReceipt | BitcacheError] = []
         for value in self.out:
             if isinstance(value, _Replay):
-                entry = rows.entry_by_id(self.conn, value.entry_id, names)
+                entry = self.ctx.ledger.entry_in(self.conn, value.entry_id)
                 assert entry is not None
                 answers.append(receipt(entry, after[entry.id], replayed=True))
             elif isinstance(value, _Repeat):
