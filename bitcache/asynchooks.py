@@ -153,8 +153,10 @@ class AsyncHooks:
     async def download_batch(
         self, requests: Sequence[DownloadRequest]
     ) -> list[DownloadReceipt | BitcacheError]:
-        """Charge many downloads in one transaction; a receipt or a refusal per request."""
-        return await asyncio.to_thread(self.hooks.download_batch, requests)
+        """Charge many downloads in one transaction; a receipt or a refusal per request
+        (retried by this object's policy, in a thread)."""
+        return await self._moving(
+            lambda: asyncio.to_thread(self.hooks._download_batch_once, requests))
 
     async def register_file(
         self, file: str | bytes, uploader: str, price: PriceRule, *, size: int | None = None,

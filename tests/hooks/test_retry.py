@@ -23,7 +23,7 @@ from bitcache.errors import (
     StoreError,
     StoreUnavailable,
 )
-from bitcache.hooks import DownloadReceipt, Hooks, RetryPolicy
+from bitcache.hooks import DownloadReceipt, DownloadRequest, Hooks, RetryPolicy
 from bitcache.retry import call_with_retry, call_with_retry_async
 from bitcache.store.database import sqlite_url
 from tests.conftest import PG_URL
@@ -324,3 +324,28 @@ def test_an_async_download_whose_commit_answer_is_lost_is_charged_exactly_once(
         assert hooks.prepaid_balance("bob") == 1_000_000 - 10_000
         assert hooks.file(FILE).downloads == 1
         hooks.close()
+
+
+def test_an_async_batch_is_retried_by_the_async_policy(tmp_path: Path, clock: Clock) -> None:
+    """The wrapped Hooks has no policy; AsyncHooks' own retries the batch through a busy
+    writer, and the batch is charged once."""
+    path = tmp_path / "ledger.sqlite"
+    hooks = make_hooks(sqlite_url(path), clock, deadline_s=0.3)
+    setup_file(hooks)
+    fund(hooks)
+    aio = AsyncHooks(hooks, retry=RetryPolicy(deadline_s=10, attempt_s=0.3))
+    holder = _busy_writer(path, 1.0)
+    batch = [DownloadRequest(FILE, "bob", f"b{i}") for i in range(3)]
+    answers = asyncio.run(aio.download_batch(batch))
+    assert all(isinstance(a, DownloadReceipt) for a in answers)
+    assert hooks.prepaid_balance("bob") == 1_000_000 - 3 * 10_000
+    assert hooks.file(FILE).downloads == 3
+    holder2 = _busy_writer(path, 1.0)
+    with pytest.raises(StoreUnavailable):  # the same outage without a policy is raised
+        asyncio.run(AsyncHooks(hooks).download_batch(
+            [*batch[:1], DownloadRequest(FILE, "bob", "b-new")]))
+    time.sleep(1.0)
+    assert hooks.file(FILE).downloads == 3  # nothing of the refused batch was written
+    hooks.close()
+    holder.close()
+    holder2.close()
