@@ -38,8 +38,10 @@ lost.
 
 **Before the lock.** Downloads are planned before the flush takes the lock
 (price, split, postings, validation, content hash) from the file terms the
-last flush read; under the lock each plan is checked against the file's
-current terms, and only the cap, the balance, chaining and inserting remain.
+last flush read — by each caller, in its own thread or task, before it
+queues, so the leader's path holds none of it; under the lock each plan is
+checked against the file's current terms, and only the cap, the balance,
+chaining and inserting remain.
 """
 
 from __future__ import annotations
@@ -178,7 +180,8 @@ class GroupCommit:
     def _download_op(self, event: Event) -> _Op:
         """A download's op, its charge planned now, in the caller's thread: the pure work
         runs while the flush in progress waits on the database, off the leader's path."""
-        return _Op(event, None, self._planner.plan_one(event))
+        alone = self.policy.max_batch == 1  # each call its own transaction: no plans used
+        return _Op(event, None, None if alone else self._planner.plan_one(event))
 
     def waiting(self) -> int:
         """How many calls are queued for the next flush."""
