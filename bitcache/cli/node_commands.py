@@ -94,12 +94,8 @@ def settle(
     not moving (its broadcast refused by the node, or unconfirmed too long), 3 when a
     broadcast could not reach the backend.
     """
-    from bitcache.services.deposits import DepositService
-    from bitcache.services.recovery import Recovery
-    from bitcache.services.settlement import SettlementService
-    from bitcache.services.statements import tree_head
+    from bitcache.services.node import Node
     from bitcache.settlement.model import SettlementConfig
-    from bitcache.statements.treehead import anchor_payload
     from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
@@ -107,21 +103,14 @@ def settle(
         passphrase = _passphrase()
         wallet = cfg.signing_wallet(passphrase)
         ledger = _ledger(cfg.db)
-        payload = None
-        if anchor:
-            key = load_platform_key(home / KEY_FILE, passphrase=passphrase)
-            payload = anchor_payload(tree_head(ledger, key))
+        key = load_platform_key(home / KEY_FILE, passphrase=passphrase) if anchor else None
+        config = SettlementConfig(
+            confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations,
+            stall_after_blocks=stall_after_blocks,
+        )
         with cfg.chain_backend() as chain:
-            deposits = DepositService(ledger, wallet, chain, confirmations=cfg.confirmations)
-            scan = deposits.scan(raise_on_reorg=False)
-            config = SettlementConfig(
-                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations,
-                stall_after_blocks=stall_after_blocks,
-            )
-            service = SettlementService(ledger, chain, wallet, config)
-            report = service.run_cycle(anchor=payload)
-            alarms = Recovery(ledger).alarms()
-    _settle_report(len(scan.credited), report, alarms, as_json)
+            outcome = Node(ledger, wallet, chain, config).settle(key)
+    _settle_report(outcome.credited, outcome.cycle, list(outcome.alarms), as_json)
 
 
 def _settle_report(
