@@ -210,8 +210,12 @@ class LedgerStore:
     def sync(self) -> None:
         """Make every transaction committed so far durable (after ``write(defer_sync=True)``;
         see :meth:`Transactions.sync`)."""
-        with deadline(self.deadline_s) as call, self._translated(Attempt(), call):
-            self._tx.sync()
+        try:
+            with deadline(self.deadline_s) as call, self._translated(Attempt(), call):
+                self._tx.sync()
+        except BaseException:
+            self._forget()  # what this process cached may rest on commits now lost
+            raise
 
     def _forget(self) -> None:
         """Drop what this process cached from a transaction that did not commit."""
