@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from bitcache.bitcoin.script import p2wsh_script
 from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.faucet import faucet_transaction, mature_coin
 from bitcache.chain.regtest import RegtestChain
+from bitcache.clock import now_us
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
@@ -292,7 +292,7 @@ class _Demo:
                 paid[p.uploader] = paid.get(p.uploader, 0) + p.payout_sat
         # the paid uploader who earned least: the shortest statement with a payout in it
         uploader = min(paid, key=lambda u: (paid[u], u)) if paid else "u000"
-        document = issue_statement(self.ledger, uploader, 0, time.time_ns() // 1000 + 1,
+        document = issue_statement(self.ledger, uploader, 0, now_us() + 1,
                                    self.key, platform="bitcache demo")
         path = self.cfg.folder / f"statement-{uploader}.json"
         path.write_bytes(document)

@@ -5,13 +5,13 @@ deposit-address, settle, reconcile, statement, verify.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from bitcache.clock import now_us
 from bitcache.errors import (
     InvalidInput,
     StatementInvalid,
@@ -241,7 +241,7 @@ def statement(
 
     with _errors(as_json):
         key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
-        end = until if until is not None else time.time_ns() // 1000 + 1
+        end = until if until is not None else now_us() + 1
         document = issue_statement(
             _ledger(_node_db(home, db)), uploader, since, end, key, platform=platform
         )
