@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.chain.protocol import ChainBackend
 from bitcache.network import Network
-from bitcache.services.deposits import DepositService
+from bitcache.services.deposits import DEFAULT_WATCH_DEPTH, DepositService
 from bitcache.services.recovery import Recovery
 from bitcache.services.settlement import CycleReport, SettlementService
 from bitcache.services.statements import tree_head
@@ -64,7 +64,7 @@ def provision(
     network: Network,
     db_url: str,
     passphrase: str,
-    save_config: Callable[[str], None],
+    save_config: Callable[[str], object],
 ) -> Provisioned:
     """Database, sealed seed, platform key, then ``save_config(account_xpub)``: all of
     them, or none. The mnemonic comes from the operating system's randomness and is
@@ -147,9 +147,20 @@ class Node:
         wallet: HDWallet,
         chain: ChainBackend,
         config: SettlementConfig,
+        *,
+        confirmations: int | None = None,
+        gap_limit: int | None = None,
+        watch_depth: int | None = DEFAULT_WATCH_DEPTH,
     ):
+        """``confirmations``, ``gap_limit``, ``watch_depth``: the deposit service's
+        (:class:`~bitcache.services.deposits.DepositService`); deposits are credited at
+        the settlement's depth unless ``confirmations`` says otherwise."""
         self.ledger = ledger
-        self.deposits = DepositService(ledger, wallet, chain, confirmations=config.confirmations)
+        self.deposits = DepositService(
+            ledger, wallet, chain,
+            confirmations=config.confirmations if confirmations is None else confirmations,
+            gap_limit=gap_limit, watch_depth=watch_depth,
+        )
         self.settlement = SettlementService(ledger, chain, wallet, config)
 
     def settle(self, anchor_key: Ed25519PrivateKey | None = None) -> SettleOutcome:
