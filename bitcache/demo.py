@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coincurve import PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.bitcoin.script import p2wsh_script
 from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
@@ -65,11 +66,14 @@ from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, payout_script_for_key
 from bitcache.wallet.keys import HDWallet
-from bitcache.wallet.platformkey import generate_platform_key, public_key_hex
+from bitcache.wallet.platformkey import public_key_hex
 
 #: Demo-only seeds: public, so no real secret exists anywhere in the demo.
 HOT_WALLET_SEED = hashlib.sha256(b"bitcache demo hot wallet - never use for real coins").digest()
 UPLOADER_SEED = hashlib.sha256(b"bitcache demo uploader keys - never use for real coins").digest()
+PLATFORM_KEY_SEED = hashlib.sha256(b"bitcache demo platform key - never use for real").digest()
+#: The demo's payout policy (a lower minimum than the default, so a day pays out).
+DEMO_POLICY = PayoutPolicy(min_payout_sat=5_000)
 ADDRESS_KINDS = ("p2wpkh", "p2tr", "p2pkh", "p2sh", "p2wsh")
 PRICES_MSAT = (1_000, 2_500, 5_000, 10_000, 25_000)
 FAUCET_FEE_SAT_PER_VB = 2
@@ -205,6 +209,12 @@ def uploader_address(index: int) -> tuple[str, str]:
     return kind, payout_script_for_key(pub, ScriptType(kind), Network.REGTEST).address
 
 
+def demo_platform_key() -> Ed25519PrivateKey:
+    """The demo's platform signing key, from a public demo-only seed (like its wallet), so
+    ``bitcache demo-web`` signs statements the demo's published key verifies."""
+    return Ed25519PrivateKey.from_private_bytes(PLATFORM_KEY_SEED)
+
+
 def faucet_transaction(
     coin: OutPoint, value_sat: int, outputs: Sequence[tuple[bytes, int]]
 ) -> bytes:
@@ -253,14 +263,14 @@ class _Demo:
             self.ledger, self.wallet, self.chain,
             confirmations=cfg.confirmations,
         )
-        policy = PayoutPolicy(min_payout_sat=5_000)
+        policy = DEMO_POLICY
         self.settlement = SettlementService(
             self.ledger, self.chain, self.wallet,
             SettlementConfig(payout=policy, confirmations=cfg.confirmations,
                              min_input_confirmations=cfg.confirmations),
         )
         self.hooks = Hooks(self.ledger)
-        self.key = generate_platform_key()
+        self.key = demo_platform_key()
 
     def close(self) -> None:
         self.chain.close()

@@ -5,7 +5,8 @@ the authenticator, the kept answers of idempotent requests, the link
 signer, deposit addresses, and the optional node parts (the wallet's
 public key, the chain backend, the platform's signing key). :func:`create_app`
 routes every endpoint of :mod:`bitcache.serve.api` plus the public ones:
-``/health``, ``/openapi.json`` and ``/problems/<slug>``.
+``/health``, ``/openapi.json`` and ``/problems/<slug>``, and the web pages
+under ``/web`` (:mod:`bitcache.serve.web`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from bitcache.chain.protocol import ChainBackend
+from bitcache.core.payouts import PayoutPolicy
 from bitcache.errors import BitcacheError, ServiceUnavailable
 from bitcache.hooks import Hooks
 from bitcache.network import Network
@@ -40,6 +42,7 @@ from bitcache.serve.problems import TYPES, Problem, problem_for
 from bitcache.serve.ratelimit import FailureLimiter
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, SettlementConfig
 from bitcache.wallet.keys import HDWallet
 
 ChainOpener = Callable[[], AbstractContextManager[ChainBackend]]
@@ -69,6 +72,8 @@ class NodeParts:
     confirmations: int = 3
     platform_key: Ed25519PrivateKey | None = field(default=None, repr=False)
     platform_name: str = "bitcache"
+    payout: PayoutPolicy = field(default_factory=PayoutPolicy)
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS
 
     @property
     def network(self) -> Network | None:
@@ -119,8 +124,11 @@ class Service:
             wallet, opener = self.need_chain()
             from bitcache.serve.chain import PerCallChain
 
+            config = SettlementConfig(payout=self.node.payout,
+                                      confirmations=self.node.confirmations,
+                                      stall_after_blocks=self.node.stall_after_blocks)
             self._settlement = SettlementService(self.ledger, PerCallChain(wallet.network, opener),
-                                                 wallet)
+                                                 wallet, config)
         return self._settlement
 
     async def close(self) -> None:
@@ -187,6 +195,7 @@ def create_app(service: Service) -> Starlette:
     from bitcache.serve.api import ENDPOINTS
     from bitcache.serve.endpoint import route
     from bitcache.serve.openapi import openapi_document
+    from bitcache.serve.web import web_routes
 
     document = json.dumps(openapi_document(ENDPOINTS))
 
@@ -208,7 +217,8 @@ def create_app(service: Service) -> Starlette:
               Route("/openapi.json", openapi, methods=["GET"]),
               Route("/problems/{slug}", problem_type, methods=["GET"]),
               Route("/v1/gate/{file}", gate, methods=["GET"]),
-              *(route(e, service) for e in ENDPOINTS)]
+              *(route(e, service) for e in ENDPOINTS),
+              Mount("/web", routes=web_routes(service))]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error})
     app.state.service = service
