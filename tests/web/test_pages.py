@@ -45,7 +45,9 @@ def test_uploader_page_shows_the_ledgers_figures(site: Site, pages: Pages) -> No
     ledger = site.site.service.ledger
     balance = ledger.balance(payable(site.uploader))
     available = -balance.posted - balance.pending_debits
-    assert page.inner_text("#balance") == _sat(available)
+    whole, rest = divmod(available, MSAT_PER_SAT)
+    shown = f"{whole:,} sat" if rest == 0 else f"{whole:,}.{rest:03d} sat"
+    assert page.inner_text("#balance") == shown
     expected_due = available >= 5_000 * MSAT_PER_SAT
     why = page.inner_text("#next-payout-why")
     assert ("next settlement cycle" in why) == expected_due

@@ -65,6 +65,12 @@ def sats(msat: int) -> str:
     return f"{msat // MSAT_PER_SAT:,}"
 
 
+def sats_exact(msat: int) -> str:
+    """Sats with thousands separators, and the msat as three decimals when there are any."""
+    whole, rest = divmod(msat, MSAT_PER_SAT)
+    return f"{whole:,}" if rest == 0 else f"{whole:,}.{rest:03d}"
+
+
 def period_label(start_us: int, period: Period) -> str:
     when = datetime.fromtimestamp(start_us // 1_000_000, tz=UTC)
     if period is Period.HOUR:

@@ -29,7 +29,7 @@ from bitcache.serve import keys
 from bitcache.serve.auth import Principal, client_of
 from bitcache.serve.keys import OPERATOR, Scope, ScopeKind
 from bitcache.serve.problems import problem_for
-from bitcache.serve.web.charts import LEFT, bar_chart, sats
+from bitcache.serve.web.charts import LEFT, bar_chart, sats, sats_exact
 from bitcache.serve.web.explorer import tx_url
 from bitcache.serve.web.session import Sessions
 from bitcache.services import overview
@@ -61,6 +61,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("bitcache.serve.web", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["sats"] = sats
+    env.filters["sats_exact"] = sats_exact
     env.globals["chart_left"] = LEFT
     env.filters["msat"] = lambda v: f"{v:,}"
     env.filters["when"] = lambda us: time.strftime("%Y-%m-%d %H:%M:%S UTC",
