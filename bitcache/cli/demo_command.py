@@ -155,7 +155,7 @@ def demo_web(
     """
     import uvicorn
 
-    from bitcache.demo_web import DemoSite, demo_logins
+    from bitcache.cli.demo_web import DemoSite, demo_logins
     from bitcache.serve.app import create_app
 
     with _errors():

@@ -26,8 +26,8 @@ from bitcache.core.accounts import (
 from bitcache.core.balances import Balance
 from bitcache.core.files import party_id
 from bitcache.core.money import MSAT_PER_SAT
-from bitcache.core.payouts import PayoutPolicy
 from bitcache.settlement.model import Settlement
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.stalls import Stall, stall_of
 from bitcache.settlement.states import SettlementState
 from bitcache.store import files as files_rows

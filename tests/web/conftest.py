@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from bitcache.cli.demo_web import DemoSite
 from bitcache.demo import DemoConfig, DemoResult, run_demo
-from bitcache.demo_web import DemoSite
 from bitcache.serve import keys
 from bitcache.serve.app import create_app
 

@@ -14,12 +14,12 @@ from starlette.requests import Request
 
 from bitcache.core.accounts import payable
 from bitcache.core.balances import Balance
-from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.pricing import PriceRule
 from bitcache.hooks import Hooks
 from bitcache.serve.web.charts import bar_chart
 from bitcache.serve.web.session import SESSION_COOKIE, Sessions
 from bitcache.services.overview import HOUR_US, Period, Series, families, next_payout
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.store import files as files_rows
 from bitcache.store import timeline as timeline_rows
 from bitcache.store.database import sqlite_url

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from bitcache.serve.app import Service
+    from bitcache.serve.service import Service
 
 
 def web_routes(service: Service) -> list[BaseRoute]:

@@ -36,7 +36,7 @@ from bitcache.services import overview
 from bitcache.services.overview import Period
 
 if TYPE_CHECKING:
-    from bitcache.serve.app import Service
+    from bitcache.serve.service import Service
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")

@@ -24,7 +24,7 @@ from bitcache.errors import InvalidInput
 from bitcache.hooks import Hooks
 from bitcache.network import Network
 from bitcache.serve import keys
-from bitcache.serve.app import NodeParts, ServeOptions, Service
+from bitcache.serve.service import NodeParts, ServeOptions, Service
 from bitcache.serve.web.session import login_link
 from bitcache.store.database import sqlite_url
 from bitcache.wallet.keys import HDWallet
