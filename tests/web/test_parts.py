@@ -137,3 +137,29 @@ def test_money_over_time_matches_the_earnings_of_each_period(tmp_path: Path) -> 
                                            ("<b>", Period.DAY), (None, Period.DAY)])
 def test_chart_periods_by_name(name: str | None, expected: Period) -> None:
     assert Period.named(name, Period.DAY) is expected
+
+
+def test_dashboard_warns_of_a_settlement_not_moving_and_links_testnet_txids() -> None:
+    from bitcache.network import Network
+    from bitcache.serve.web.explorer import tx_url
+    from bitcache.serve.web.pages import environment
+    from bitcache.services.overview import OperatorOverview, SettlementRow
+    from bitcache.settlement.stalls import Stall, StallKind
+    from bitcache.settlement.states import SettlementState
+
+    txid = "cd" * 32
+    stall = Stall(7, SettlementState.BROADCAST, StallKind.BROADCAST_REFUSED, 100,
+                  "broadcast refused since height 100: min relay fee not met <x>")
+    rows = (SettlementRow(7, SettlementState.BROADCAST, txid, 2, 9_000, 150, 160, 0, stall),
+            SettlementRow(6, SettlementState.FINAL, "ef" * 32, 1, 5_000, 120, 300, 6, None))
+    view = OperatorOverview((), (), Period.DAY, rows, 0, 260)
+    html = environment().get_template("operator.html").render(
+        csrf="t", principal=None, home=None, view=view, charts=[], periods=list(Period),
+        explorer=lambda t: tx_url(Network.TESTNET4, t), reconcile=None)
+    warning = html.split('id="stall-warning"')[1].split("</div>")[0]
+    assert "Not moving: settlement 7 (broadcast)" in warning
+    assert "min relay fee not met &lt;x&gt;" in warning  # escaped
+    assert html.count('class="stalled"') == 1
+    assert f'href="https://mempool.space/testnet4/tx/{txid}"' in html
+    assert tx_url(Network.REGTEST, txid) is None
+    assert tx_url(Network.SIGNET, txid) == f"https://mempool.space/signet/tx/{txid}"

@@ -56,7 +56,7 @@ def _static_files() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in STATIC}
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bitcache.serve.web", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined)
@@ -97,7 +97,7 @@ class Web:
         self.service = service
         self.sessions = Sessions.from_link_secret(service.options.link_secret, service.auth,
                                                   service.trust_proxy)
-        self.env = _environment()
+        self.env = environment()
         self.static = _static_files()
         self.last_reconcile: tuple[int, ReconcileReport] | None = None
 
