@@ -1,9 +1,9 @@
 """What the web pages show: an uploader's overview and the operator's dashboard.
 
-Each function gathers one page's figures in read transactions: balances,
-money over time (:mod:`bitcache.store.timeline`), top files, payouts and
-settlements. Settlements come in from the caller (the settlement service
-reads them), so nothing here needs the chain. The next payout follows the
+Each function gathers one page's figures in one read transaction: balances,
+money over time (:mod:`bitcache.store.timeline`), top files, the payout
+address, payouts and the newest settlements. Nothing here needs the chain:
+the tip height comes in from the caller. The next payout follows the
 payout policy's rules a payee must meet (a payout address, the minimum
 amount); the planner may still wait for a batch or a fee it accepts.
 """
@@ -31,6 +31,7 @@ from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.stalls import Stall, stall_of
 from bitcache.settlement.states import SettlementState
 from bitcache.store import files as files_rows
+from bitcache.store import settlement as settlement_rows
 from bitcache.store import timeline as timeline_rows
 from bitcache.store.files import FileEarnings
 from bitcache.store.ledger import LedgerStore
@@ -174,11 +175,11 @@ def _payout_rows(uploader: str, settlements: Sequence[Settlement]) -> tuple[Payo
 
 
 def uploader_overview(
-    ledger: LedgerStore, uploader: str, *, address: str | None,
-    settlements: Sequence[Settlement], policy: PayoutPolicy, period: Period = Period.DAY,
-    top: int = 10,
+    ledger: LedgerStore, uploader: str, *, policy: PayoutPolicy, period: Period = Period.DAY,
+    top: int = 10, payouts: int = 100,
 ) -> UploaderOverview:
-    """The uploader page: balance, next payout, earnings over time, top files, payouts."""
+    """The uploader page: balance, next payout, earnings over time, top files, the newest
+    ``payouts``."""
     uploader = party_id(uploader, "uploader id")
     account = payable(uploader)
     with ledger.read() as conn:
@@ -188,6 +189,9 @@ def uploader_overview(
         points = timeline_rows.flow_by_period(
             conn, Flow(ids, Side.CREDITS, files_only=True), period.value)
         files = files_rows.earnings(conn, ids, limit=top)
+        addresses = settlement_rows.payout_address_history(conn, uploader)
+        settlements = settlement_rows.newest_settlements(conn, payouts, paying=uploader)
+    address = addresses[-1].address if addresses else None
     posted, reserved = balance
     available = -posted - reserved
     return UploaderOverview(
@@ -225,12 +229,13 @@ def _settlement_row(s: Settlement, tip: int | None, stall_after: int) -> Settlem
 
 
 def operator_overview(
-    ledger: LedgerStore, *, settlements: Sequence[Settlement], tip_height: int | None,
-    stall_after_blocks: int, period: Period = Period.DAY, limit: int = 20,
+    ledger: LedgerStore, *, tip_height: int | None, stall_after_blocks: int,
+    period: Period = Period.DAY, limit: int = 20,
 ) -> OperatorOverview:
-    """The dashboard: books by family, money over time, the latest settlements."""
+    """The dashboard: books by family, money over time, the newest ``limit`` settlements."""
     balances = ledger.balances()
     with ledger.read() as conn:
+        settlements = settlement_rows.newest_settlements(conn, limit)
         def ids(prefix: str) -> list[int]:
             return files_rows.account_ids_with_prefix(conn, prefix)
 
@@ -242,8 +247,7 @@ def operator_overview(
         )
         series = tuple(Series(label, tuple(timeline_rows.flow_by_period(conn, f, period.value)))
                        for label, f in flows)
-    newest = sorted(settlements, key=lambda s: -s.id)[:limit]
-    rows = tuple(_settlement_row(s, tip_height, stall_after_blocks) for s in newest)
+    rows = tuple(_settlement_row(s, tip_height, stall_after_blocks) for s in settlements)
     wallet = balances.get(WALLET, Balance())
     return OperatorOverview(families(balances), series, period, rows, wallet.posted,
                             tip_height)

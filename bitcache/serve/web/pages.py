@@ -236,18 +236,8 @@ class Web:
             home=home_of(principal))
 
     def _uploader_view(self, uploader: str, period: Period) -> overview.UploaderOverview:
-        service = self.service
-        address, settlements = None, []
-        if service.node.wallet is not None and service.node.chain is not None:
-            settling = service.settlement()
-            found = settling.payout_address(uploader)
-            address = None if found is None else found.address
-            from bitcache.settlement.states import SettlementState
-
-            settlements = settling.settlements(list(SettlementState))
-        return overview.uploader_overview(
-            service.ledger, uploader, address=address, settlements=settlements,
-            policy=service.node.payout, period=period)
+        return overview.uploader_overview(self.service.ledger, uploader,
+                                          policy=self.service.node.payout, period=period)
 
     async def statement(self, request: Request) -> Response:
         uploader = self._uploader(request)
@@ -286,19 +276,16 @@ class Web:
 
     def _operator_view(self, period: Period) -> overview.OperatorOverview:
         service = self.service
-        settlements, tip = [], None
-        if service.node.wallet is not None and service.node.chain is not None:
-            from bitcache.settlement.states import SettlementState
-
-            settlements = service.settlement().settlements(list(SettlementState))
+        tip = None
+        if service.node.chain is not None:
             try:
                 with service.node.chain() as chain:
                     tip = chain.tip().height
             except BitcacheError:
-                tip = None
+                tip = None  # the page says the tip is unknown
         return overview.operator_overview(
-            service.ledger, settlements=settlements, tip_height=tip,
-            stall_after_blocks=service.node.stall_after_blocks, period=period)
+            service.ledger, tip_height=tip, stall_after_blocks=service.node.stall_after_blocks,
+            period=period)
 
     async def reconcile(self, request: Request) -> Response:
         principal = await self.require(request, OPERATOR)
