@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import bitcache
+import bitcache.config
 import bitcache.wallet
 
 #: bitcache's declared dependencies (import names) that only the database, the
@@ -24,7 +25,7 @@ import bitcache.wallet
 HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "httpx", "bip_utils", "coincurve", "bitcoin",
          "pbk", "psycopg", "Crypto", "typer", "rich")
 
-LAZY_PACKAGES = (bitcache, bitcache.wallet)
+LAZY_PACKAGES = (bitcache, bitcache.config, bitcache.wallet)
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:

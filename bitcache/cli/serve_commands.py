@@ -135,25 +135,36 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
         from bitcache.wallet.platformkey import load_platform_key
 
         key = load_platform_key(cfg.home / KEY_FILE, passphrase=os.environ[PASSPHRASE_ENV])
-    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key)
+    settlement = cfg.settlement_config()
+    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key,
+                     payout=settlement.payout, stall_after_blocks=settlement.stall_after_blocks)
 
 
 @app.command()
 def serve(
-    files: Annotated[Path, typer.Option(help="the host's folder of files, named by SHA-256 hex")],
+    files: Annotated[Path | None, typer.Option(
+        help="the host's folder of files, named by SHA-256 hex (default: serve.files)")] = None,
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8470,
-    link_base: Annotated[str, typer.Option(help="path (or URL) of download links")] = "/files",
-    accel_prefix: Annotated[str, typer.Option(
-        help="nginx's internal location of the files")] = "/_bitcache_files/",
-    hold_policy: Annotated[str, typer.Option(
-        help="downloads of a held file: redirect (earnings held) or refuse (451)")] = "redirect",
-    key_cache_seconds: Annotated[float, typer.Option(
-        help="how long a looked-up API key is trusted (revocation delay)")] = 2.0,
+    host: Annotated[str | None, typer.Option(
+        help="address to listen on (default: serve.host, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port to listen on (default: serve.port, 8470)")] = None,
+    link_base: Annotated[str | None, typer.Option(
+        help="path (or URL) of download links (default: serve.link_base, /files)")] = None,
+    accel_prefix: Annotated[str | None, typer.Option(
+        help="nginx's internal location of the files (default: serve.accel_prefix)")] = None,
+    hold_policy: Annotated[str | None, typer.Option(
+        help="downloads of a held file: redirect (earnings held) or refuse (451) "
+        "(default: holds.policy)")] = None,
+    key_cache_seconds: Annotated[float | None, typer.Option(
+        help="how long a looked-up API key is trusted (revocation delay; default: "
+        "serve.key_cache_seconds, 2)")] = None,
 ) -> None:
-    """Run the HTTP service and download gate (see docs/serve.md)."""
+    """Run the HTTP service and download gate (see docs/serve.md).
+
+    Every option defaults to the node's ``[serve]`` section (and ``[holds]``).
+    """
     import uvicorn
 
     from bitcache.core.files import HoldPolicy
@@ -163,15 +174,27 @@ def serve(
 
     with _errors():
         cfg = NodeConfig.load(home)
-        if hold_policy not in ("redirect", "refuse"):
+        conf = cfg.serve
+        policy = hold_policy or cfg.holds.policy
+        if policy not in ("redirect", "refuse"):
             raise InvalidInput("--hold-policy is redirect or refuse")
-        if not files.is_dir():
-            raise InvalidInput(f"--files {files} is not a folder")
-        options = ServeOptions(files.resolve(), link_secret(home), link_base, accel_prefix,
-                               key_cache_seconds=key_cache_seconds)
-        hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy))
+        folder = files or (Path(conf.files) if conf.files else None)
+        if folder is None:
+            raise InvalidInput("which files? give --files DIR, or set serve.files in "
+                               "bitcache.toml (the folder of files named by SHA-256)")
+        if not folder.is_dir():
+            raise InvalidInput(f"--files (serve.files) {folder} is not a folder")
+        options = ServeOptions(
+            folder.resolve(), link_secret(home), link_base or conf.link_base,
+            accel_prefix or conf.accel_prefix,
+            key_cache_seconds=conf.key_cache_seconds if key_cache_seconds is None
+            else key_cache_seconds,
+        )
+        hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
+                                           "hold_policy": HoldPolicy(policy)})
         service = Service(hooks, options, _node_parts(cfg))
-    print(f"bitcache serve on http://{host}:{port} (files in {options.files})", file=sys.stderr,
-          flush=True)
-    uvicorn.run(create_app(service), host=host, port=port, access_log=False,
+    where_host, where_port = host or conf.host, conf.port if port is None else port
+    print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
+          file=sys.stderr, flush=True)
+    uvicorn.run(create_app(service), host=where_host, port=where_port, access_log=False,
                 log_level="warning", server_header=False)

@@ -99,6 +99,10 @@ class Service:
         chain = PerCallChain(node.wallet.network, node.chain)
         return DepositService(self.ledger, node.wallet, chain, confirmations=node.confirmations)
 
+    def deposit_service(self) -> DepositService | None:
+        """A deposit service over the node's wallet and chain (None without them)."""
+        return self._deposits()
+
     def need_chain(self) -> tuple[HDWallet, ChainOpener]:
         """The wallet and chain (ServiceUnavailable when started without them)."""
         if self.node.wallet is None or self.node.chain is None:

@@ -266,6 +266,27 @@ class DepositService:
         with self.ledger.read() as conn:
             return deposits_rows.reorged(conn, include_reversed=include_reversed)
 
+    def credit_times(self) -> dict[OutPoint, int]:
+        """When each recorded deposit was credited (µs), by outpoint."""
+        with self.ledger.read() as conn:
+            return deposits_rows.credit_times(conn)
+
+    def waiting(self) -> list[Sighting]:
+        """Outputs paying an assigned address that no scan has credited yet: below N
+        confirmations, or at N and credited by the next scan. Reads the chain, writes
+        nothing."""
+        view = self._observe(self.addresses())
+        ready = [
+            Sighting(r.utxo.outpoint, r.address.index, r.address.account, r.utxo.value_sat,
+                     r.utxo.confirmations(view.tip.height))
+            for r in view.ready
+        ]
+        found = [*view.waiting, *ready]
+        with self.ledger.read() as conn:
+            known = deposits_rows.known_outpoints(conn, [w.outpoint for w in found])
+        fresh = [w for w in found if w.outpoint not in known]
+        return sorted(fresh, key=lambda w: (-w.confirmations, w.outpoint.txid, w.outpoint.vout))
+
     def scan_state(self) -> ScanState | None:
         """The tip the last completed scan saw, or None before the first scan."""
         with self.ledger.read() as conn:

@@ -26,6 +26,7 @@ from bitcache.core.accounts import (
 from bitcache.core.balances import Balance
 from bitcache.core.files import party_id
 from bitcache.core.money import MSAT_PER_SAT
+from bitcache.services.deposits import Sighting
 from bitcache.settlement.model import Settlement
 from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.stalls import Stall, stall_of
@@ -142,6 +143,7 @@ class OperatorOverview:
     settlements: tuple[SettlementRow, ...]
     wallet_books_msat: int
     tip_height: int | None
+    waiting: tuple[Sighting, ...] | None = None  # None: the chain could not be asked
 
 
 def next_payout(available_msat: int, address: str | None, settling_msat: int,
@@ -231,6 +233,7 @@ def _settlement_row(s: Settlement, tip: int | None, stall_after: int) -> Settlem
 def operator_overview(
     ledger: LedgerStore, *, tip_height: int | None, stall_after_blocks: int,
     period: Period = Period.DAY, limit: int = 20,
+    waiting: Sequence[Sighting] | None = None,
 ) -> OperatorOverview:
     """The dashboard: books by family, money over time, the newest ``limit`` settlements."""
     balances = ledger.balances()
@@ -250,4 +253,4 @@ def operator_overview(
     rows = tuple(_settlement_row(s, tip_height, stall_after_blocks) for s in settlements)
     wallet = balances.get(WALLET, Balance())
     return OperatorOverview(families(balances), series, period, rows, wallet.posted,
-                            tip_height)
+                            tip_height, None if waiting is None else tuple(waiting))

@@ -118,6 +118,11 @@ class SettlementService:
         with self.ledger.read() as conn:
             return settlement_rows.payout_address_history(conn, uploader)
 
+    def payout_addresses(self) -> dict[str, PayoutAddress]:
+        """Every uploader's current payout address, by uploader."""
+        with self.ledger.read() as conn:
+            return settlement_rows.current_payout_addresses(conn)
+
     # --- the job -------------------------------------------------------------
 
     @contextmanager
@@ -183,3 +188,8 @@ class SettlementService:
     def settlements(self, states: Iterable[SettlementState] = IN_FLIGHT) -> list[Settlement]:
         with self.ledger.read() as conn:
             return settlement_rows.settlements_in(conn, states)
+
+    def times(self, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """When each settlement was planned and last changed (µs), by id."""
+        with self.ledger.read() as conn:
+            return settlement_rows.settlement_times(conn, ids)

@@ -155,8 +155,23 @@ def test_verifier_accepts_the_real_statement_and_rejects_tampered_ones(
     assert verdict == "invalid" and "amount_msat" in said, said
 
 
+def _pay_a_deposit(site: Site, sat: int) -> str:
+    """A deposit of ``sat`` to a new downloader, one block deep (below N = 3)."""
+    from bitcache.demo import faucet_transaction, mature_coin
+
+    deposits = site.site.service.deposit_service()
+    assert deposits is not None
+    address = deposits.deposit_address("d-web")
+    script = next(a.script_pubkey for a in deposits.addresses() if a.address == address)
+    coin, value = mature_coin(site.site.chain)
+    site.site.chain.broadcast(faucet_transaction(coin, value, [(script, sat)]))
+    site.site.chain.mine(1)
+    return "liability:prepaid:d-web"
+
+
 def test_operator_dashboard_shows_books_settlements_and_reconcile(site: Site,
                                                                   pages: Pages) -> None:
+    account = _pay_a_deposit(site, 54_321)
     page = pages.new("operator")
     _login(page, site, site.key("operator"))
     assert page.url == f"{site.base}/web/operator"
@@ -170,12 +185,17 @@ def test_operator_dashboard_shows_books_settlements_and_reconcile(site: Site,
         assert (s.confirmed_txid or "") in page.inner_text("#settlements")
     assert page.locator("#stall-warning").count() == 0
     assert page.locator(".charts figure").count() == 4
+    waiting = page.locator("#deposits-waiting tbody tr")
+    assert waiting.count() == 1
+    assert [waiting.locator("td").nth(i).inner_text() for i in (1, 2, 3)] == [
+        account, "54,321", "1"]
     assert "Not run since this server started" in page.inner_text("#reconcile-result") or \
         "Last run" in page.inner_text("#reconcile-result")
     page.click("#run-reconcile")
     page.wait_for_load_state("networkidle")
     assert "the books reconcile" in page.inner_text("#reconcile-result")
     assert page.inner_text("#wallet-difference") == "0 sat"
+    assert "awaiting credit" in page.inner_text("#wallet")  # the deposit, one block deep
     assert page.locator("#checks tbody tr").count() >= 10
 
 

@@ -276,16 +276,18 @@ class Web:
 
     def _operator_view(self, period: Period) -> overview.OperatorOverview:
         service = self.service
-        tip = None
-        if service.node.chain is not None:
+        tip, waiting = None, None
+        deposits = service.deposit_service()
+        if service.node.chain is not None and deposits is not None:
             try:
                 with service.node.chain() as chain:
                     tip = chain.tip().height
+                waiting = deposits.waiting()
             except BitcacheError:
-                tip = None  # the page says the tip is unknown
+                pass  # the page says the tip and the waiting deposits are unknown
         return overview.operator_overview(
             service.ledger, tip_height=tip, stall_after_blocks=service.node.stall_after_blocks,
-            period=period)
+            period=period, waiting=waiting)
 
     async def reconcile(self, request: Request) -> Response:
         principal = await self.require(request, OPERATOR)
