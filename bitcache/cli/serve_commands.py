@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,6 +26,7 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.clock import now_us
 from bitcache.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -38,9 +38,6 @@ app.add_typer(keys_app, name="keys")
 #: The node folder's file holding the secret that signs download links.
 LINK_SECRET_FILE = "serve.secret"
 
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @keys_app.command("create")
@@ -59,7 +56,7 @@ def keys_create(
     from bitcache.serve.web.session import login_link
 
     with _errors(as_json):
-        made = create_key(_ledger(_node_db(home, db)), scope, label, _now_us())
+        made = create_key(_ledger(_node_db(home, db)), scope, label, now_us())
     scopes = [str(s) for s in made.scopes]
     link = None if login_url is None else login_link(made.key, login_url)
     if as_json:
@@ -104,7 +101,7 @@ def keys_revoke(
     from bitcache.serve.keys import revoke_key
 
     with _errors(as_json):
-        revoke_key(_ledger(_node_db(home, db)), key_id, _now_us())
+        revoke_key(_ledger(_node_db(home, db)), key_id, now_us())
     if as_json:
         _emit({"ok": True, "key_id": key_id})
     else:

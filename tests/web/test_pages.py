@@ -157,7 +157,7 @@ def test_verifier_accepts_the_real_statement_and_rejects_tampered_ones(
 
 def _pay_a_deposit(site: Site, sat: int) -> str:
     """A deposit of ``sat`` to a new downloader, one block deep (below N = 3)."""
-    from bitcache.demo import faucet_transaction, mature_coin
+    from bitcache.chain.faucet import faucet_transaction, mature_coin
 
     deposits = site.site.service.deposit_service()
     assert deposits is not None
