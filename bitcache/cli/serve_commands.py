@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
+import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -159,11 +162,37 @@ def serve(
             raise InvalidInput("--hold-policy is redirect or refuse")
         if not files.is_dir():
             raise InvalidInput(f"--files {files} is not a folder")
-        options = ServeOptions(files.resolve(), link_secret(home), link_base, accel_prefix,
-                               key_cache_seconds=key_cache_seconds)
+        options = ServeOptions(files.resolve(), b"", link_base, accel_prefix,
+                               key_cache_seconds=key_cache_seconds)  # checked before any write
+        check_listen(host, port)
+        options = replace(options, link_secret=link_secret(home))
         hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy))
         service = Service(hooks, options, _node_parts(cfg))
+        app_ = create_app(service)
     print(f"bitcache serve on http://{host}:{port} (files in {options.files})", file=sys.stderr,
           flush=True)
-    uvicorn.run(create_app(service), host=host, port=port, access_log=False,
-                log_level="warning", server_header=False)
+    gc.collect()
+    gc.freeze()  # what was made at start-up lives as long as the process: out of the collector
+    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning",
+                server_header=False)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse a port out of range, or an address this machine cannot listen on (InvalidInput).
+
+    Checked before the database is opened, so a mistyped ``--host`` or a port in use is a
+    one-line refusal instead of the server's own start-up error.
+    """
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port {port} is not a TCP port (1-65535)")
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInput(f"--host {host[:80]!r} is not an address: {exc}") from None
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -11,6 +11,7 @@ routes every endpoint of :mod:`bitcache.serve.api` plus the public ones:
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -27,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bitcache.chain.protocol import ChainBackend
-from bitcache.errors import BitcacheError, ServiceUnavailable
+from bitcache.errors import BitcacheError, InvalidInput, ServiceUnavailable
 from bitcache.hooks import Hooks
 from bitcache.network import Network
 from bitcache.serve.auth import Authenticator
@@ -41,6 +42,9 @@ from bitcache.serve.ratelimit import FailureLimiter
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.wallet.keys import HDWallet
+
+_URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
+_PREFIX = re.compile(r"/([^\s?#]*/)?")
 
 ChainOpener = Callable[[], AbstractContextManager[ChainBackend]]
 
@@ -58,6 +62,17 @@ class ServeOptions:
     failure_limit: int = 20
     failure_window: float = 60.0
     link_ttl: int = 3600
+
+    def __post_init__(self) -> None:
+        if not (self.link_base.startswith("/") or _URL.fullmatch(self.link_base)):
+            raise InvalidInput(f"the link base {self.link_base[:80]!r} must be a path starting "
+                               "with / or an http(s):// URL")
+        if not _PREFIX.fullmatch(self.accel_prefix):
+            raise InvalidInput(f"the accel prefix {self.accel_prefix[:80]!r} must be a path "
+                               "starting and ending with / (nginx's internal location)")
+        if not 0 <= self.key_cache_seconds <= 3600:
+            raise InvalidInput("the key cache lasts 0 to 3600 seconds, got "
+                               f"{self.key_cache_seconds!r}")
 
 
 @dataclass(frozen=True)
