@@ -123,6 +123,13 @@ def test_paid_download_402_replays_and_forged_or_expired_links(stack: Stack) -> 
     _problem(host.web.get(short), 410, "link-expired")  # after its lifetime: not served
     assert host.balance("bob") == 12_000 - 2 * PRICE and host.balance("alice") == 0
 
+    # the logs, as configured by the documentation: paths, never a link's signature or a key
+    access = (stack.files.parent / "nginx" / "bitcache.log").read_text()
+    assert f"/files/{fh}" in access and "s=" not in access and url.split("s=")[1] not in access
+    served = (stack.files.parent / "serve.log").read_text()
+    for key in (host.storage, host.operator):
+        assert key["Authorization"].split("_")[-1] not in served + access
+
 
 def test_range_requests_a_file_missing_on_disk_and_the_cap(stack: Stack) -> None:
     host = Host(stack)
