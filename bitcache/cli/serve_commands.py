@@ -148,12 +148,16 @@ def serve(
         help="downloads of a held file: redirect (earnings held) or refuse (451)")] = "redirect",
     key_cache_seconds: Annotated[float, typer.Option(
         help="how long a looked-up API key is trusted (revocation delay)")] = 2.0,
+    retry_seconds: Annotated[float, typer.Option(
+        help="how long a charge retries through a database outage, with the same key "
+             "(0: no retry)")] = 10.0,
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md)."""
     import uvicorn
 
     from bitcache.core.files import HoldPolicy
     from bitcache.hooks import Hooks
+    from bitcache.retry import RetryPolicy
     from bitcache.serve.app import create_app
     from bitcache.serve.service import ServeOptions, Service
 
@@ -165,9 +169,10 @@ def serve(
             raise InvalidInput(f"--files {files} is not a folder")
         options = ServeOptions(files.resolve(), b"", link_base, accel_prefix,
                                key_cache_seconds=key_cache_seconds)  # checked before any write
+        retry = RetryPolicy(deadline_s=retry_seconds) if retry_seconds != 0 else None
         check_listen(host, port)
         options = replace(options, link_secret=link_secret(home))
-        hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy))
+        hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy), retry=retry)
         service = Service(hooks, options, _node_parts(cfg))
         app_ = create_app(service)
     print(f"bitcache serve on http://{host}:{port} (files in {options.files})", file=sys.stderr,

@@ -76,6 +76,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["--accel-prefix", "/_files"], "the accel prefix '/_files' must be a path"),
     (["--key-cache-seconds", "-1"], "the key cache lasts 0 to 3600 seconds"),
     (["--hold-policy", "maybe"], "--hold-policy is redirect or refuse"),
+    (["--retry-seconds", "-3"], "RetryPolicy.deadline_s must be above 0"),
 ])
 def test_bad_serve_options_are_refused_in_one_line_before_anything_is_written(
         node: Path, tmp_path: Path, args: list[str], says: str) -> None:
@@ -83,7 +84,7 @@ def test_bad_serve_options_are_refused_in_one_line_before_anything_is_written(
                           env={**os.environ, "BITCACHE_HOME": str(node)}, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: InvalidInput: ") and says in done.stderr
+    assert done.stderr.startswith("error: Invalid") and says in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
     assert not (node / "serve.secret").exists()
 
