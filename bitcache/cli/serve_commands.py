@@ -179,8 +179,11 @@ def serve(
           flush=True)
     gc.collect()
     gc.freeze()  # what was made at start-up lives as long as the process: out of the collector
+    # proxy_headers off: uvicorn would take the client from an X-Forwarded-For that nginx
+    # passes on from the client, so a client could pick the address its failures count
+    # against. The service reads nginx's X-Real-IP itself (serve/auth.py client_of).
     uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning",
-                server_header=False)
+                server_header=False, proxy_headers=False)
 
 
 def check_listen(host: str, port: int) -> None:

@@ -191,3 +191,18 @@ def test_a_hold_under_the_refuse_policy(node_home: Path, db_url: str, tmp_path: 
         assert held.status_code == 200
         _problem(host.web.get(host.link(fh)), 451, "file-held")
         assert host.balance("bob") == 100_000
+
+
+def test_a_client_cannot_escape_the_failure_limit_by_naming_another_address(
+        stack: Stack) -> None:
+    host = Host(stack)
+    fh, _ = host.add_file()
+    good = host.link(fh)  # made before: the API's client here is the same loopback address
+    forged = good.replace("d=bob", "d=eve")
+    for i in range(20):  # the documented limit: 20 failures in 60 s per client
+        r = host.web.get(forged, headers={"X-Forwarded-For": f"203.0.113.{i}",
+                                          "X-Real-IP": f"198.51.100.{i}"})
+        _problem(r, 403, "link-invalid")
+    r = host.web.get(good, headers={"X-Forwarded-For": "203.0.113.99"})
+    _problem(r, 429, "too-many-failures")  # even a good link, from any claimed address
+    assert int(r.headers["retry-after"]) >= 1
