@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bitcache.errors import StoreUnavailable
 from bitcache.serve import keys
 from tests.serve.conftest import DATA, FILE, PRICE, World, make_world
 
@@ -263,6 +264,23 @@ def test_health_checks_the_database_and_the_chain(world: World) -> None:
         world.chain_up["up"] = False
         down = _problem(await c.get("/health"), 503, "unavailable")
         assert down["checks"]["chain"]["ok"] is False  # type: ignore[index]
+
+    world.run(scenario)
+
+
+def test_health_answers_503_when_the_database_does_not_answer(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable() -> None:
+        raise StoreUnavailable("connection refused")
+
+    monkeypatch.setattr(world.service.ledger, "read", unreachable)
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        down = _problem(await c.get("/health"), 503, "unavailable")
+        checks = down["checks"]
+        assert checks["database"]["ok"] is False  # type: ignore[index]
+        assert checks["chain"] == {"ok": True, "height": 7}  # type: ignore[index]
+        assert "connection refused" not in json.dumps(down)
 
     world.run(scenario)
 
