@@ -165,6 +165,16 @@ def _errors(as_json: bool = False) -> Iterator[None]:
         raise _fail(refused, as_json) from exc
 
 
+def _iso(us: int | None) -> str | None:
+    """A time stored in µs since the epoch as ISO 8601 in UTC (``…Z``); None stays None."""
+    if us is None:
+        return None
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _emit(data: object) -> None:
     print(json.dumps(data, sort_keys=True))
 
@@ -198,7 +208,7 @@ def _ledger(db: str, migrate: bool = False) -> LedgerStore:
     found = sqlite_file(db)
     if not migrate and found is not None and not found.exists():
         raise InvalidInput(
-            f"no database at {found}: check --db (BITCACHE_DB) or the node's config.json, "
+            f"no database at {found}: check --db (BITCACHE_DB) or the node's database.url, "
             "or create one with `bitcache init` or `bitcache db upgrade --db URL`"
         )
     return LedgerStore.open(db, migrate=migrate)
@@ -208,7 +218,9 @@ def _node_db(home: Path, db: str | None) -> str:
     """The database: ``--db`` (``BITCACHE_DB``) if given, else the node folder's."""
     if db:
         return db
-    if not (home / CONFIG_FILE).exists():
+    from bitcache.config.loader import config_path
+
+    if not config_path(home).exists():
         raise InvalidConfig(
             f"which database? {absolute(home) / CONFIG_FILE} does not exist: pass --db URL "
             "(BITCACHE_DB), or point --home (BITCACHE_HOME) at a node folder made by "

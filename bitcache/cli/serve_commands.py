@@ -7,7 +7,6 @@ import os
 import secrets
 import socket
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -30,6 +29,7 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.clock import now_us
 from bitcache.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -41,9 +41,6 @@ app.add_typer(keys_app, name="keys")
 #: The node folder's file holding the secret that signs download links.
 LINK_SECRET_FILE = "serve.secret"
 
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @keys_app.command("create")
@@ -59,7 +56,7 @@ def keys_create(
     from bitcache.serve.keys import create_key
 
     with _errors(as_json):
-        made = create_key(_ledger(_node_db(home, db)), scope, label, _now_us())
+        made = create_key(_ledger(_node_db(home, db)), scope, label, now_us())
     scopes = [str(s) for s in made.scopes]
     if as_json:
         _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes})
@@ -100,7 +97,7 @@ def keys_revoke(
     from bitcache.serve.keys import revoke_key
 
     with _errors(as_json):
-        revoke_key(_ledger(_node_db(home, db)), key_id, _now_us())
+        revoke_key(_ledger(_node_db(home, db)), key_id, now_us())
     if as_json:
         _emit({"ok": True, "key_id": key_id})
     else:
@@ -136,23 +133,32 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
 
 @app.command()
 def serve(
-    files: Annotated[Path, typer.Option(help="the host's folder of files, named by SHA-256 hex")],
+    files: Annotated[Path | None, typer.Option(
+        help="the host's folder of files, named by SHA-256 hex (default: serve.files)")] = None,
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8470,
-    link_base: Annotated[str, typer.Option(help="path (or URL) of download links")] = "/files",
-    accel_prefix: Annotated[str, typer.Option(
-        help="nginx's internal location of the files")] = "/_bitcache_files/",
-    hold_policy: Annotated[str, typer.Option(
-        help="downloads of a held file: redirect (earnings held) or refuse (451)")] = "redirect",
-    key_cache_seconds: Annotated[float, typer.Option(
-        help="how long a looked-up API key is trusted (revocation delay)")] = 2.0,
-    retry_seconds: Annotated[float, typer.Option(
+    host: Annotated[str | None, typer.Option(
+        help="address to listen on (default: serve.host, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port to listen on (default: serve.port, 8470)")] = None,
+    link_base: Annotated[str | None, typer.Option(
+        help="path (or URL) of download links (default: serve.link_base, /files)")] = None,
+    accel_prefix: Annotated[str | None, typer.Option(
+        help="nginx's internal location of the files (default: serve.accel_prefix)")] = None,
+    hold_policy: Annotated[str | None, typer.Option(
+        help="downloads of a held file: redirect (earnings held) or refuse (451) "
+        "(default: holds.policy)")] = None,
+    key_cache_seconds: Annotated[float | None, typer.Option(
+        help="how long a looked-up API key is trusted (revocation delay; default: "
+        "serve.key_cache_seconds, 2)")] = None,
+    retry_seconds: Annotated[float | None, typer.Option(
         help="how long a charge retries through a database outage, with the same key "
-             "(0: no retry)")] = 10.0,
+        "(0: no retry; default: serve.retry_seconds, 10)")] = None,
 ) -> None:
-    """Run the HTTP service and download gate (see docs/serve.md)."""
+    """Run the HTTP service and download gate (see docs/serve.md).
+
+    Every option defaults to the node's ``[serve]`` section (and ``[holds]``).
+    """
     import uvicorn
 
     from bitcache.core.files import HoldPolicy
@@ -163,26 +169,39 @@ def serve(
 
     with _errors():
         cfg = NodeConfig.load(home)
-        if hold_policy not in ("redirect", "refuse"):
+        conf = cfg.serve
+        policy = hold_policy or cfg.holds.policy
+        if policy not in ("redirect", "refuse"):
             raise InvalidInput("--hold-policy is redirect or refuse")
-        if not files.is_dir():
-            raise InvalidInput(f"--files {files} is not a folder")
-        options = ServeOptions(files.resolve(), b"", link_base, accel_prefix,
-                               key_cache_seconds=key_cache_seconds)  # checked before any write
-        retry = RetryPolicy(deadline_s=retry_seconds) if retry_seconds != 0 else None
-        check_listen(host, port)
+        folder = files or (Path(conf.files) if conf.files else None)
+        if folder is None:
+            raise InvalidInput("which files? give --files DIR, or set serve.files in "
+                               "bitcache.toml (the folder of files named by SHA-256)")
+        if not folder.is_dir():
+            raise InvalidInput(f"--files (serve.files) {folder} is not a folder")
+        options = ServeOptions(  # checked before anything is written
+            folder.resolve(), b"", link_base or conf.link_base,
+            accel_prefix or conf.accel_prefix,
+            key_cache_seconds=conf.key_cache_seconds if key_cache_seconds is None
+            else key_cache_seconds,
+        )
+        retrying = conf.retry_seconds if retry_seconds is None else retry_seconds
+        retry = RetryPolicy(deadline_s=retrying) if retrying != 0 else None
+        where_host, where_port = host or conf.host, conf.port if port is None else port
+        check_listen(where_host, where_port)
         options = replace(options, link_secret=link_secret(home))
-        hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy), retry=retry)
+        hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
+                                           "hold_policy": HoldPolicy(policy), "retry": retry})
         service = Service(hooks, options, _node_parts(cfg))
         app_ = create_app(service)
-    print(f"bitcache serve on http://{host}:{port} (files in {options.files})", file=sys.stderr,
-          flush=True)
+    print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
+          file=sys.stderr, flush=True)
     gc.collect()
     gc.freeze()  # what was made at start-up lives as long as the process: out of the collector
     # proxy_headers off: uvicorn would take the client from an X-Forwarded-For that nginx
     # passes on from the client, so a client could pick the address its failures count
     # against. The service reads nginx's X-Real-IP itself (serve/auth.py client_of).
-    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning",
+    uvicorn.run(app_, host=where_host, port=where_port, access_log=False, log_level="warning",
                 server_header=False, proxy_headers=False)
 
 
