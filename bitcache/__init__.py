@@ -23,6 +23,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "bitcache.core.accounts": ("AccountKind", "AccountSpec"),
     "bitcache.core.balances": ("Balance",),
     "bitcache.core.entries": ("Entry", "EntryKind", "EntryRequest", "Posting", "posting"),
+    "bitcache.core.entrymeta": ("EntryMeta",),
     "bitcache.core.filehash": ("FileHash", "file_hash"),
     "bitcache.core.files": ("FileRecord", "FileTerms"),
     "bitcache.core.journal": ("ChainReport",),
@@ -101,6 +102,7 @@ if TYPE_CHECKING:
     from bitcache.core.accounts import AccountKind, AccountSpec
     from bitcache.core.balances import Balance
     from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
+    from bitcache.core.entrymeta import EntryMeta
     from bitcache.core.filehash import FileHash, file_hash
     from bitcache.core.files import FileRecord, FileTerms
     from bitcache.core.journal import ChainReport
@@ -190,6 +192,7 @@ __all__ = [
     "Discrepancy",
     "Entry",
     "EntryKind",
+    "EntryMeta",
     "EntryRequest",
     "FeePayer",
     "FileHash",

@@ -42,7 +42,9 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("module", ["bitcache", "bitcache.core", "bitcache.core.money",
-                                    "bitcache.core.entries", "bitcache.statements.verify",
+                                    "bitcache.core.entries", "bitcache.core.utxo",
+                                    "bitcache.core.tip", "bitcache.clock",
+                                    "bitcache.statements.verify",
                                     "bitcache.wallet.platformkey"])
 def test_importing_a_pure_module_loads_no_database_chain_or_key_library(module: str) -> None:
     done = run_python(f"""

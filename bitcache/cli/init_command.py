@@ -2,16 +2,14 @@
 
 Every input is checked before anything is written (the network, the chain
 backend and its URL, Bitcoin Core's credentials, the database URL, that no
-node is there already). Then the database, the sealed seed, the platform
-key and ``bitcache.toml`` are made in that order; if a step fails, what this
-run made is removed, so no seed or key is ever left behind without its node.
+node is there already). Then :func:`bitcache.services.node.provision` makes
+the database, the sealed seed, the platform key and ``bitcache.toml`` in that
+order; if a step fails, what this run made is removed, so no seed or key is
+ever left behind without its node.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -177,65 +175,17 @@ def _chain_section(
 
 
 def _create_node(planned: NodeConfig, passphrase: str) -> tuple[NodeConfig, Ed25519PrivateKey]:
-    """Database, sealed seed, platform key, bitcache.toml: all of them, or none."""
+    """Database, sealed seed, platform key, bitcache.toml: all of them, or none
+    (:func:`bitcache.services.node.provision`)."""
     from bitcache.network import network
-    from bitcache.store.database import make_engine, upgrade
-    from bitcache.wallet.keys import HDWallet, generate_mnemonic
-    from bitcache.wallet.platformkey import generate_platform_key, save_platform_key
-    from bitcache.wallet.seedbox import seal
+    from bitcache.services.node import NodeFolder, provision
 
-    made = _Made()
-    try:
-        made.folder(planned.home)
-        made.database(planned.db)
-        engine = make_engine(planned.db)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-        mnemonic = generate_mnemonic(secrets.token_bytes(32))
-        xpub = HDWallet.from_mnemonic(mnemonic, network(planned.network)).account_xpub()
-        seed = made.file(planned.home / SEED_FILE)
-        with os.fdopen(os.open(seed, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(seal(mnemonic, passphrase))
-        del mnemonic
-        key = generate_platform_key()
-        save_platform_key(key, made.file(planned.home / KEY_FILE), passphrase=passphrase)
-        cfg = replace(planned, node=replace(planned.node, account_xpub=xpub))
-        made.file(planned.home / CONFIG_FILE)
-        save(cfg)
-    except BaseException:
-        made.undo()
-        raise
-    return cfg, key
+    def with_xpub(xpub: str) -> NodeConfig:
+        return replace(planned, node=replace(planned.node, account_xpub=xpub))
 
-
-class _Made:
-    """The files and folders one ``init`` created, so that a failed init leaves none."""
-
-    def __init__(self) -> None:
-        self.paths: list[Path] = []
-
-    def file(self, path: Path) -> Path:
-        if not path.exists():
-            self.paths.append(path)
-        return path
-
-    def folder(self, path: Path) -> None:
-        for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
-            self.paths.append(missing)
-        path.mkdir(parents=True, exist_ok=True)
-
-    def database(self, url: str) -> None:
-        found = sqlite_file(url)
-        if found is not None:
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                self.file(found.with_name(found.name + suffix))
-
-    def undo(self) -> None:
-        for path in reversed(self.paths):
-            with contextlib.suppress(OSError):
-                if path.is_dir():
-                    path.rmdir()  # only if empty: never removes what another hand put there
-                else:
-                    path.unlink(missing_ok=True)
+    home = planned.home
+    folder = NodeFolder(home, home / SEED_FILE, home / KEY_FILE, (home / CONFIG_FILE,),
+                        sqlite_file(planned.db))
+    made = provision(folder, network(planned.network), planned.db, passphrase,
+                     lambda xpub: save(with_xpub(xpub)))
+    return with_xpub(made.account_xpub), made.platform_key

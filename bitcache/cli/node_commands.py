@@ -5,13 +5,13 @@ deposit-address, settle, reconcile, statement, verify.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from bitcache.clock import now_us
 from bitcache.errors import (
     InvalidInput,
     StatementInvalid,
@@ -100,11 +100,7 @@ def settle(
     not moving (its broadcast refused by the node, or unconfirmed too long), 3 when a
     broadcast could not reach the backend.
     """
-    from bitcache.services.deposits import DepositService
-    from bitcache.services.recovery import Recovery
-    from bitcache.services.settlement import SettlementService
-    from bitcache.services.statements import tree_head
-    from bitcache.statements.treehead import anchor_payload
+    from bitcache.services.node import Node
     from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
@@ -112,18 +108,14 @@ def settle(
         passphrase = _passphrase()
         wallet = cfg.signing_wallet(passphrase)
         ledger = _ledger(cfg.db)
-        payload = None
+        key = None
         if cfg.settlement.anchor if anchor is None else anchor:
             key = load_platform_key(home / KEY_FILE, passphrase=passphrase)
-            payload = anchor_payload(tree_head(ledger, key))
+        config = cfg.settlement_config(**_stall(stall_after_blocks))
         with cfg.chain_backend() as chain:
-            deposits = DepositService(ledger, wallet, chain, **cfg.deposit_options())
-            scan = deposits.scan(raise_on_reorg=False)
-            config = cfg.settlement_config(**_stall(stall_after_blocks))
-            service = SettlementService(ledger, chain, wallet, config)
-            report = service.run_cycle(anchor=payload)
-            alarms = Recovery(ledger).alarms()
-    _settle_report(len(scan.credited), report, alarms, as_json)
+            node = Node(ledger, wallet, chain, config, **cfg.deposit_options())
+            outcome = node.settle(key)
+    _settle_report(outcome.credited, outcome.cycle, list(outcome.alarms), as_json)
 
 
 def _settle_report(
@@ -258,7 +250,7 @@ def statement(
 
     with _errors(as_json):
         key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
-        end = until if until is not None else time.time_ns() // 1000 + 1
+        end = until if until is not None else now_us() + 1
         document = issue_statement(
             _ledger(_node_db(home, db)), uploader, since, end, key, platform=platform
         )

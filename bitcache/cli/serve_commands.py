@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
+import socket
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,6 +29,7 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.clock import now_us
 from bitcache.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -39,29 +42,33 @@ app.add_typer(keys_app, name="keys")
 LINK_SECRET_FILE = "serve.secret"
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
 
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[list[str], typer.Option(
         "--scope", help="storage, operator, uploader:<id> or downloader:<id> (repeat)")],
     label: Annotated[str, typer.Option(help="what the key is for")] = "",
+    login_url: Annotated[str | None, typer.Option(
+        help="the service's URL (http://host:port): also print the key's web login link")] = None,
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key and print it once: only its hash is stored."""
     from bitcache.serve.keys import create_key
+    from bitcache.serve.web.session import login_link
 
     with _errors(as_json):
-        made = create_key(_ledger(_node_db(home, db)), scope, label, _now_us())
+        made = create_key(_ledger(_node_db(home, db)), scope, label, now_us())
     scopes = [str(s) for s in made.scopes]
+    link = None if login_url is None else login_link(made.key, login_url)
     if as_json:
-        _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes})
+        _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes,
+               **({} if link is None else {"login_link": link})})
         return
     print(made.key)
+    if link is not None:
+        print(link)
     print(f"key id {made.key_id}, scopes {' '.join(scopes)}: store the key now, it is not "
           "shown again", file=sys.stderr)
 
@@ -97,7 +104,7 @@ def keys_revoke(
     from bitcache.serve.keys import revoke_key
 
     with _errors(as_json):
-        revoke_key(_ledger(_node_db(home, db)), key_id, _now_us())
+        revoke_key(_ledger(_node_db(home, db)), key_id, now_us())
     if as_json:
         _emit({"ok": True, "key_id": key_id})
     else:
@@ -128,7 +135,9 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
         from bitcache.wallet.platformkey import load_platform_key
 
         key = load_platform_key(cfg.home / KEY_FILE, passphrase=os.environ[PASSPHRASE_ENV])
-    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key)
+    settlement = cfg.settlement_config()
+    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key,
+                     payout=settlement.payout, stall_after_blocks=settlement.stall_after_blocks)
 
 
 @app.command()
@@ -151,6 +160,9 @@ def serve(
     key_cache_seconds: Annotated[float | None, typer.Option(
         help="how long a looked-up API key is trusted (revocation delay; default: "
         "serve.key_cache_seconds, 2)")] = None,
+    retry_seconds: Annotated[float | None, typer.Option(
+        help="how long a charge retries through a database outage, with the same key "
+        "(0: no retry; default: serve.retry_seconds, 10)")] = None,
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md).
 
@@ -160,6 +172,7 @@ def serve(
 
     from bitcache.core.files import HoldPolicy
     from bitcache.hooks import Hooks
+    from bitcache.retry import RetryPolicy
     from bitcache.serve.app import create_app
     from bitcache.serve.service import ServeOptions, Service
 
@@ -175,17 +188,48 @@ def serve(
                                "bitcache.toml (the folder of files named by SHA-256)")
         if not folder.is_dir():
             raise InvalidInput(f"--files (serve.files) {folder} is not a folder")
-        options = ServeOptions(
-            folder.resolve(), link_secret(home), link_base or conf.link_base,
+        options = ServeOptions(  # checked before anything is written
+            folder.resolve(), b"", link_base or conf.link_base,
             accel_prefix or conf.accel_prefix,
             key_cache_seconds=conf.key_cache_seconds if key_cache_seconds is None
             else key_cache_seconds,
         )
+        retrying = conf.retry_seconds if retry_seconds is None else retry_seconds
+        retry = RetryPolicy(deadline_s=retrying) if retrying != 0 else None
+        where_host, where_port = host or conf.host, conf.port if port is None else port
+        check_listen(where_host, where_port)
+        options = replace(options, link_secret=link_secret(home))
         hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
-                                           "hold_policy": HoldPolicy(policy)})
+                                           "hold_policy": HoldPolicy(policy), "retry": retry})
         service = Service(hooks, options, _node_parts(cfg))
-    where_host, where_port = host or conf.host, conf.port if port is None else port
+        app_ = create_app(service)
     print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
           file=sys.stderr, flush=True)
-    uvicorn.run(create_app(service), host=where_host, port=where_port, access_log=False,
-                log_level="warning", server_header=False)
+    gc.collect()
+    gc.freeze()  # what was made at start-up lives as long as the process: out of the collector
+    # proxy_headers off: uvicorn would take the client from an X-Forwarded-For that nginx
+    # passes on from the client, so a client could pick the address its failures count
+    # against. The service reads nginx's X-Real-IP itself (serve/auth.py client_of).
+    uvicorn.run(app_, host=where_host, port=where_port, access_log=False, log_level="warning",
+                server_header=False, proxy_headers=False)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse a port out of range, or an address this machine cannot listen on (InvalidInput).
+
+    Checked before the database is opened, so a mistyped ``--host`` or a port in use is a
+    one-line refusal instead of the server's own start-up error.
+    """
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port {port} is not a TCP port (1-65535)")
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInput(f"--host {host[:80]!r} is not an address: {exc}") from None
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from None

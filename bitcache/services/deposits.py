@@ -28,13 +28,13 @@ never held across a network call.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from bitcache.chain.protocol import ChainBackend, TxStatus
+from bitcache.clock import now_us
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET, default_spec, prepaid
 from bitcache.core.checks import is_hex_digest, is_int
 from bitcache.core.entries import EntryRequest, posting
@@ -139,9 +139,6 @@ class _ChainMoved(Exception):
     """The chain changed while it was being read: read it again."""
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
 
 class DepositService:
     """Deposit addresses for downloaders and the scanner that credits their deposits.
@@ -172,7 +169,7 @@ class DepositService:
         self.gap_limit = None if gap_limit is None else _positive("gap_limit", gap_limit)
         self.watch_depth = None if watch_depth is None else _positive("watch_depth", watch_depth)
         self.ledger, self.wallet, self.chain = ledger, wallet, chain
-        self._clock = clock or _now_us
+        self._clock = clock or now_us
         self._verified: set[DepositAddress] = set()
 
     # -- addresses -----------------------------------------------------------

@@ -26,7 +26,7 @@ from tests.reliability.test_hostile_api import HOSTILE
 
 #: Exported callables a caller passes values to, with no database or chain.
 PURE = (
-    "AccountSpec", "FileHash", "OutPoint", "PayoutPolicy", "Posting", "RetryPolicy",
+    "AccountSpec", "EntryMeta", "FileHash", "OutPoint", "PayoutPolicy", "Posting", "RetryPolicy",
     "SettlementConfig", "SignedTreeHead", "TermsUpdate", "address_for_script", "anchor_payload",
     "file_hash", "format_btc", "format_sats", "generate_mnemonic", "msat", "msat_to_sats_floor",
     "network", "parse_address", "parse_anchor", "parse_btc", "parse_public_key", "parse_sats",
