@@ -30,7 +30,8 @@ from __future__ import annotations
 
 # isort: off
 from bitcache.cli import init_command  # registered first: `init` heads the command list
-from bitcache.cli import demo_command, ledger_commands, node_commands, recovery_commands
+from bitcache.cli import demo_command, events_commands, ledger_commands, node_commands
+from bitcache.cli import recovery_commands
 from bitcache.cli import serve_commands
 
 # isort: on
@@ -53,6 +54,7 @@ __all__ = [
     "NodeConfig",
     "app",
     "demo_command",
+    "events_commands",
     "init_command",
     "ledger_commands",
     "main",

@@ -178,6 +178,7 @@ def reconcile_command(
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
     from bitcache.reconciliation.checks import reconcile
+    from bitcache.services.events import record_reconcile_failure
 
     with _errors(as_json):
         cfg = None if ledger_only and db else NodeConfig.load(home)
@@ -202,6 +203,8 @@ def reconcile_command(
                         progress=progress,
                         stall_after_blocks=stall_after_blocks,
                     )
+    with _errors(as_json):
+        record_reconcile_failure(ledger, report)
     if as_json:
         _emit(report.to_json())
     else:

@@ -12,8 +12,9 @@ names the spend:
 * ``asset:wallet`` is debited and ``liability:prepaid:<downloader>`` (or
   ``equity:operator`` for the funding address) credited with the value in
   msat, under the idempotency key ``deposit:<txid>:<vout>`` (``funding:…``),
-  and the ``deposits`` row is written in the same transaction, so an outpoint
-  is credited once however often, or however concurrently, scans run;
+  and the ``deposits`` row and a ``deposit.credited`` event are written in the
+  same transaction, so an outpoint is credited (and announced) once however
+  often, or however concurrently, scans run;
 * an output orphaned by a reorg before N confirmations is never credited: it
   never reaches N, or it disappears;
 * a credited deposit whose block left the best chain while its transaction is
@@ -50,7 +51,9 @@ from bitcache.errors import (
     UnknownAccount,
     WalletMismatch,
 )
+from bitcache.events.kinds import EventKind, deposit_data, deposit_subject
 from bitcache.store import deposits as deposits_rows
+from bitcache.store import outbox
 from bitcache.store.deposits import (
     DepositAddress,
     DepositRecord,
@@ -415,6 +418,14 @@ class DepositService:
             for r, e in zip(fresh, entries, strict=True)
         ]
         deposits_rows.insert_deposits(conn, records, now)
+        for d in records:
+            op = d.outpoint
+            data = deposit_data(
+                txid=op.txid, vout=op.vout, account=d.account, value_sat=d.value_sat,
+                block_hash=d.block_hash, block_height=d.block_height, entry_id=d.entry_id,
+            )
+            kind = EventKind.DEPOSIT_CREDITED.value
+            outbox.append(conn, kind, deposit_subject(op.txid, op.vout), data, now)
         return records
 
     def _account_exists(self, conn: Connection, name: str) -> bool:

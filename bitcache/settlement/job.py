@@ -589,6 +589,7 @@ class SettlementJob:
                 for line, entry in zip(batch.lines, entries, strict=True)
             ]
             settlement_rows.insert_payouts(conn, sid, payees)
+            settlement_rows.announce(conn, sid, None, SettlementState.PLANNED, self._clock())
         self._hook("planned")
         return sid
 
