@@ -8,6 +8,7 @@ so ``import bitcache.core.money`` or the statement verifier do not bring
 the database and chain stack with them.
 """
 
+import logging
 from typing import TYPE_CHECKING
 
 from bitcache.errors import *  # noqa: F403
@@ -16,6 +17,10 @@ from bitcache.lazy import exports
 # Eager: ``bitcache.network`` is both a module and the public function; importing
 # the module here, before anyone else does, binds the name to the function for good.
 from bitcache.network import Network, network
+
+# A library configures no logging: the ``bitcache`` loggers are silent until the
+# application adds a handler (the CLI does, see bitcache.telemetry.logs).
+logging.getLogger("bitcache").addHandler(logging.NullHandler())
 
 #: Where each public name lives: ``__getattr__`` imports the module on first use.
 _EXPORTS: dict[str, tuple[str, ...]] = {

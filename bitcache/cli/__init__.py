@@ -31,7 +31,7 @@ from __future__ import annotations
 # isort: off
 from bitcache.cli import init_command  # registered first: `init` heads the command list
 from bitcache.cli import demo_command, events_commands, ledger_commands, node_commands
-from bitcache.cli import recovery_commands
+from bitcache.cli import metrics_commands, recovery_commands
 from bitcache.cli import serve_commands
 
 # isort: on
@@ -58,6 +58,7 @@ __all__ = [
     "init_command",
     "ledger_commands",
     "main",
+    "metrics_commands",
     "node_commands",
     "recovery_commands",
     "serve_commands",

@@ -64,6 +64,15 @@ def _section(raw: dict[str, Any], name: str, keys: frozenset[str]) -> dict[str, 
     return found
 
 
+def has_log_settings(home: Path) -> bool:
+    """Whether the node's config has a ``logging`` section (False for a config that cannot
+    be read: the command run then reports it, in its own format)."""
+    try:
+        return "logging" in _sections(home)
+    except InvalidConfig:
+        return False
+
+
 def log_settings(home: Path) -> LogSettings:
     """The ``logging`` settings (defaults: text, warning)."""
     found = _section(_sections(home), "logging", frozenset({"format", "level"}))

@@ -145,6 +145,8 @@ def serve(
         help="downloads of a held file: redirect (earnings held) or refuse (451)")] = "redirect",
     key_cache_seconds: Annotated[float, typer.Option(
         help="how long a looked-up API key is trusted (revocation delay)")] = 2.0,
+    public_metrics: Annotated[bool, typer.Option(
+        help="serve /metrics without an API key (else an operator key is needed)")] = False,
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md)."""
     import uvicorn
@@ -160,7 +162,8 @@ def serve(
         if not files.is_dir():
             raise InvalidInput(f"--files {files} is not a folder")
         options = ServeOptions(files.resolve(), link_secret(home), link_base, accel_prefix,
-                               key_cache_seconds=key_cache_seconds)
+                               key_cache_seconds=key_cache_seconds,
+                               public_metrics=public_metrics)
         hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy))
         service = Service(hooks, options, _node_parts(cfg))
     print(f"bitcache serve on http://{host}:{port} (files in {options.files})", file=sys.stderr,

@@ -5,7 +5,8 @@ the authenticator, the kept answers of idempotent requests, the link
 signer, deposit addresses, and the optional node parts (the wallet's
 public key, the chain backend, the platform's signing key). :func:`create_app`
 routes every endpoint of :mod:`bitcache.serve.api` plus the public ones:
-``/health``, ``/openapi.json`` and ``/problems/<slug>``.
+``/health``, ``/openapi.json`` and ``/problems/<slug>``, and ``/metrics``
+(:mod:`bitcache.serve.metrics`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class ServeOptions:
     failure_limit: int = 20
     failure_window: float = 60.0
     link_ttl: int = 3600
+    #: serve /metrics without an API key (else an operator key is needed)
+    public_metrics: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ def create_app(service: Service) -> Starlette:
     """The ASGI app over a service."""
     from bitcache.serve.api import ENDPOINTS
     from bitcache.serve.endpoint import route
+    from bitcache.serve.metrics import metrics
     from bitcache.serve.openapi import openapi_document
 
     document = json.dumps(openapi_document(ENDPOINTS))
@@ -207,6 +211,7 @@ def create_app(service: Service) -> Starlette:
     routes = [Route("/health", health, methods=["GET"]),
               Route("/openapi.json", openapi, methods=["GET"]),
               Route("/problems/{slug}", problem_type, methods=["GET"]),
+              Route("/metrics", metrics, methods=["GET"]),
               Route("/v1/gate/{file}", gate, methods=["GET"]),
               *(route(e, service) for e in ENDPOINTS)]
     app = Starlette(routes=routes, lifespan=lifespan,

@@ -29,6 +29,7 @@ never held across a network call.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,8 +63,11 @@ from bitcache.store.deposits import (
     ScanState,
 )
 from bitcache.store.ledger import LedgerStore
+from bitcache.telemetry.metrics import observe_deposits_waiting
 from bitcache.wallet.gaplimit import next_deposit_index
 from bitcache.wallet.keys import HDWallet
+
+log = logging.getLogger(__name__)
 
 #: External-chain index reserved for the operator's funding of the hot wallet.
 OPERATOR_INDEX = 0
@@ -292,6 +296,7 @@ class DepositService:
         for address in {r.address for r in view.ready}:
             self._verify(address)
         report = self._commit(view)
+        _log_scan(report)
         if report.reorged and raise_on_reorg:
             names = tuple(str(d.outpoint) for d in report.reorged)
             raise ReorgTooDeep(
@@ -301,6 +306,12 @@ class DepositService:
                 outpoints=names,
             )
         return report
+
+    def waiting(self) -> tuple[Sighting, ...]:
+        """Outputs paying assigned addresses that are below N confirmations (reads only)."""
+        view = self._observe(self.addresses())
+        observe_deposits_waiting(len(view.waiting), sum(w.value_sat for w in view.waiting))
+        return view.waiting
 
     def _observe(self, assigned: Sequence[DepositAddress]) -> _View:
         for _ in range(_VIEW_ATTEMPTS):
@@ -437,6 +448,26 @@ class DepositService:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def _log_scan(report: ScanReport) -> None:
+    """Log every deposit state change a scan committed."""
+    for what, found, level in (
+        ("credited", report.credited, logging.INFO),
+        ("moved to another block", report.moved, logging.INFO),
+        ("restored to the best chain", report.restored, logging.INFO),
+        ("left the best chain after its credit", report.reorged, logging.WARNING),
+    ):
+        for d in found:
+            log.log(
+                level, "deposit %s (%d sat to %s) %s at height %d",
+                d.outpoint, d.value_sat, d.account, what, d.block_height,
+                extra={"outpoint": str(d.outpoint), "account": d.account,
+                       "value_sat": d.value_sat, "deposit_status": d.status.value},
+            )
+    observe_deposits_waiting(len(report.waiting), sum(w.value_sat for w in report.waiting))
+    log.debug("deposit scan at height %d: %d waiting for confirmations",
+              report.tip.height, len(report.waiting))
 
 
 class _BlockHashes:

@@ -679,3 +679,22 @@ def voided_txids(conn: Connection) -> set[str]:
 def last_created_height(conn: Connection) -> int | None:
     value = conn.execute(text("SELECT max(created_height) FROM settlements")).scalar_one()
     return None if value is None else int(value)
+
+
+def state_counts(conn: Connection) -> dict[SettlementState, int]:
+    """How many settlements are in each state (states with none left out)."""
+    rows = conn.execute(text("SELECT state, count(*) FROM settlements GROUP BY state"))
+    return {SettlementState(r[0]): int(r[1]) for r in rows}
+
+
+def oldest_unconfirmed(conn: Connection) -> int | None:
+    """When (µs) the oldest settlement still planned, signed or broadcast was planned."""
+    value = conn.execute(
+        text("SELECT min(created_at) FROM settlements WHERE state IN (:p, :s, :b)"),
+        {
+            "p": SettlementState.PLANNED.value,
+            "s": SettlementState.SIGNED.value,
+            "b": SettlementState.BROADCAST.value,
+        },
+    ).scalar_one()
+    return None if value is None else int(value)
