@@ -18,9 +18,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bitcache demo
 
+# lint-imports: the layer and no-cycle contracts of pyproject.toml (docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard bitcache tests benchmarks examples)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

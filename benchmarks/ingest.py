@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bitcache.core.entries import EntryRequest, Posting, content_hash, validate_request
 from bitcache.store.ledger import LedgerStore
-from bitcache.store.writer import BatchWriter
 
 BATCH = 1_000
 PLATFORM = "revenue:platform"
@@ -256,7 +255,7 @@ def phases_us(url: str, n: int) -> dict[str, float]:
         t2 = time.perf_counter()
         with store.write() as conn:
             t3 = time.perf_counter()
-            writer = BatchWriter(store, conn, store._clock())
+            writer = store.batch_writer(conn)
             writer.run(checked, hashes, atomic=False)
             t4 = time.perf_counter()
             writer.flush()

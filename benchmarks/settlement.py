@@ -37,9 +37,9 @@ from bitcoin.core.script import SignatureHash as LibSignatureHash
 
 from bitcache.bitcoin.hashes import hash160
 from bitcache.bitcoin.script import p2wpkh_script_code
-from bitcache.chain.protocol import OutPoint
-from bitcache.core.payouts import Payable, PayoutPolicy, marginal_fee_msat, plan_payouts
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import OutPoint
+from bitcache.settlement.payouts import Payable, PayoutPolicy, marginal_fee_msat, plan_payouts
 from bitcache.tx import (
     Payment,
     SignedTransaction,

@@ -24,14 +24,7 @@ logging.getLogger("bitcache").addHandler(logging.NullHandler())
 
 #: Where each public name lives: ``__getattr__`` imports the module on first use.
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "bitcache.chain.protocol": (
-        "ChainBackend",
-        "OutPoint",
-        "OutSpend",
-        "Tip",
-        "TxStatus",
-        "Utxo",
-    ),
+    "bitcache.chain.protocol": ("ChainBackend", "TxStatus"),
     "bitcache.core.accounts": ("AccountKind", "AccountSpec"),
     "bitcache.core.balances": ("Balance",),
     "bitcache.core.entries": ("Entry", "EntryKind", "EntryRequest", "Posting", "posting"),
@@ -52,8 +45,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "parse_sats",
         "sats_to_msat",
     ),
-    "bitcache.core.payouts": ("FeePayer", "PayoutPolicy"),
+    "bitcache.settlement.payouts": ("FeePayer", "PayoutPolicy"),
     "bitcache.core.splits": ("split_bps", "split_by_weights"),
+    "bitcache.core.tip": ("Tip",),
+    "bitcache.core.utxo": ("OutPoint", "OutSpend", "Utxo"),
     "bitcache.core.terms": (
         "KEEP",
         "Keep",
@@ -107,7 +102,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 }
 
 if TYPE_CHECKING:
-    from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend, Tip, TxStatus, Utxo
+    from bitcache.chain.protocol import ChainBackend, TxStatus
     from bitcache.core.accounts import AccountKind, AccountSpec
     from bitcache.core.balances import Balance
     from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
@@ -128,9 +123,10 @@ if TYPE_CHECKING:
         parse_sats,
         sats_to_msat,
     )
-    from bitcache.core.payouts import FeePayer, PayoutPolicy
     from bitcache.core.splits import split_bps, split_by_weights
     from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
+    from bitcache.core.tip import Tip
+    from bitcache.core.utxo import OutPoint, OutSpend, Utxo
     from bitcache.reconciliation.checks import reconcile
     from bitcache.reconciliation.report import (
         Adjustment,
@@ -146,6 +142,7 @@ if TYPE_CHECKING:
     from bitcache.services.settlement import CycleReport, SettlementService
     from bitcache.services.statements import consistency_proof, issue_statement, tree_head
     from bitcache.settlement import SettlementConfig, SettlementState
+    from bitcache.settlement.payouts import FeePayer, PayoutPolicy
     from bitcache.statements.statement import VerifiedStatement
     from bitcache.statements.treehead import (
         SignedTreeHead,

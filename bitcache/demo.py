@@ -40,15 +40,14 @@ from coincurve import PrivateKey
 
 from bitcache.bitcoin.script import p2wsh_script
 from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import (
     ANYONE_CAN_SPEND_SCRIPT,
     ANYONE_CAN_SPEND_WITNESS_SCRIPT,
     RegtestChain,
 )
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
-from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network
@@ -58,6 +57,7 @@ from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.services.statements import issue_statement, tree_head
 from bitcache.settlement.model import Settlement, SettlementConfig
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.states import SettlementState
 from bitcache.statements.treehead import anchor_payload
 from bitcache.statements.verify import verify_statement

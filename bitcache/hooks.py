@@ -108,7 +108,7 @@ class Hooks:
         # Reservations must expire on the ledger's own clock unless told otherwise.
         self.ctx = Context(
             ledger, SplitPolicy() if splits is None else splits, rates, hold_policy,
-            ledger._clock if clock is None else clock, transfer_ttl_us,
+            ledger.clock if clock is None else clock, transfer_ttl_us,
         )
         self.ledger = ledger
         self.deadline_s = check_seconds(deadline_s)

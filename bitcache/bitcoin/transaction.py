@@ -34,8 +34,8 @@ from typing import TypeVar
 
 from bitcache.bitcoin.compact import ByteReader, compact_size
 from bitcache.bitcoin.hashes import sha256d
-from bitcache.chain.protocol import OutPoint
 from bitcache.core.money import SAT_PER_BTC
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidAmount, InvalidInput
 
 MAX_SAT = 21_000_000 * SAT_PER_BTC

@@ -1,5 +1,10 @@
-"""Chain access: one protocol, several adapters."""
+"""Chain access: one protocol, several adapters.
 
-from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend, Tip, TxStatus, Utxo
+The value types the protocol answers with (``OutPoint``, ``Utxo``,
+``OutSpend``, ``Tip``) live in :mod:`bitcache.core.utxo` and
+:mod:`bitcache.core.tip`, not here.
+"""
 
-__all__ = ["ChainBackend", "OutPoint", "OutSpend", "Tip", "TxStatus", "Utxo"]
+from bitcache.chain.protocol import ChainBackend, TxStatus
+
+__all__ = ["ChainBackend", "TxStatus"]

@@ -35,7 +35,7 @@ from bitcache.bitcoin.transaction import (
     TxOut,
     read_transaction,
 )
-from bitcache.chain.protocol import OutPoint
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidInput
 
 #: Regtest's proof-of-work limit, as compact bits: about one hash in two wins.

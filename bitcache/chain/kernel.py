@@ -18,7 +18,7 @@ from typing import Any
 from bitcache.bitcoin.transaction import Transaction
 from bitcache.chain.blocks import parse_block_txs
 from bitcache.chain.mempool import Coin
-from bitcache.chain.protocol import OutPoint
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import (
     BlockRejected,
     BroadcastRejected,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bitcache.bitcoin.transaction import MAX_SAT, Transaction
-from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint
+from bitcache.core.utxo import COINBASE_MATURITY, OutPoint
 from bitcache.errors import (
     BroadcastRejected,
     FeeTooLow,

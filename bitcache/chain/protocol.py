@@ -10,7 +10,7 @@ embedded regtest chain. Conventions:
   vbytes** (sat/kvB), rounded up from whatever the backend returns, so no
   float ever reaches the fee arithmetic;
 * every output listed says whether it is a coinbase output, so that no
-  caller spends one before :data:`COINBASE_MATURITY` confirmations;
+  caller spends one before :data:`~bitcache.core.utxo.COINBASE_MATURITY` confirmations;
 * every failure is a :class:`bitcache.errors.ChainError` subclass.
 """
 
@@ -20,55 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint, OutSpend, Utxo
 from bitcache.network import Network
-
-#: Confirmations a coinbase output needs before a transaction may spend it
-#: (consensus: ``bad-txns-premature-spend-of-coinbase`` below that).
-COINBASE_MATURITY = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Tip:
-    """The best chain's tip."""
-
-    height: int
-    block_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutPoint:
-    """A transaction output reference."""
-
-    txid: str
-    vout: int
-
-    def __str__(self) -> str:
-        return f"{self.txid}:{self.vout}"
-
-
-@dataclass(frozen=True, slots=True)
-class Utxo:
-    """An output paying one of the scripts asked about: unspent when
-    :meth:`ChainBackend.utxos` lists it, spent or not when
-    :meth:`ChainBackend.received` does.
-
-    ``height`` is None while unconfirmed (in the mempool). ``coinbase`` is
-    True for an output of a block's coinbase transaction (never in the mempool).
-    """
-
-    outpoint: OutPoint
-    value_sat: int
-    script_pubkey: bytes
-    height: int | None
-    block_hash: str | None = None
-    coinbase: bool = False
-
-    def confirmations(self, tip_height: int) -> int:
-        return 0 if self.height is None else tip_height - self.height + 1
-
-    def mature(self, tip_height: int) -> bool:
-        """Whether a transaction in the next block may spend it (coinbase maturity)."""
-        return not self.coinbase or self.confirmations(tip_height) >= COINBASE_MATURITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +36,6 @@ class TxStatus:
     block_height: int | None = None
     block_hash: str | None = None
     confirmations: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class OutSpend:
-    """Whether an output is spent, and by which transaction (mempool or chain)."""
-
-    spent: bool
-    txid: str | None = None
-    vin: int | None = None
-    confirmed: bool = False
-    block_height: int | None = None
 
 
 @runtime_checkable

@@ -37,8 +37,10 @@ from bitcache.chain.blocklog import BlockLog, replace_file
 from bitcache.chain.blocks import assemble_block, block_subsidy, build_coinbase
 from bitcache.chain.kernel import ChainIndex, Kernel, no_script_check, verify_scripts
 from bitcache.chain.mempool import Coin, Mempool, MempoolEntry, NextBlock, RelayPolicy
-from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import TxStatus
 from bitcache.core.checks import is_int
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint, OutSpend, Utxo
 from bitcache.errors import (
     BitcacheError,
     BlockRejected,

@@ -59,9 +59,11 @@ from bitcache.chain.http import (
     parse_json,
     rate_to_sat_per_kvb,
 )
-from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import TxStatus
 from bitcache.chain.rejection import settle_refusal
 from bitcache.core.checks import is_int
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import COINBASE_MATURITY, OutPoint, OutSpend, Utxo
 from bitcache.errors import (
     ChainError,
     ChainMismatch,

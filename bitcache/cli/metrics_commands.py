@@ -38,7 +38,7 @@ def metrics_command(
     from bitcache.cli.opsconfig import metrics_settings
     from bitcache.reconciliation.checks import reconcile
     from bitcache.services.deposits import DepositService
-    from bitcache.telemetry.metrics import exposition, write_textfile
+    from bitcache.services.gauges import node_metrics, write_node_textfile
 
     with _errors():
         cfg = NodeConfig.load(home)
@@ -52,6 +52,6 @@ def metrics_command(
                     ledger, wallet, backend, confirmations=cfg.confirmations
                 ).waiting()
         if target is None:
-            sys.stdout.write(exposition(ledger, instruments=False).decode())
+            sys.stdout.write(node_metrics(ledger, instruments=False).decode())
         else:
-            write_textfile(target, ledger)
+            write_node_textfile(target, ledger)

@@ -177,8 +177,8 @@ def reconcile_command(
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
+    from bitcache.reconciliation.alerts import record_failure
     from bitcache.reconciliation.checks import reconcile
-    from bitcache.services.events import record_reconcile_failure
 
     with _errors(as_json):
         cfg = None if ledger_only and db else NodeConfig.load(home)
@@ -204,7 +204,7 @@ def reconcile_command(
                         stall_after_blocks=stall_after_blocks,
                     )
     with _errors(as_json):
-        record_reconcile_failure(ledger, report)
+        record_failure(ledger, report)
     if as_json:
         _emit(report.to_json())
     else:

@@ -30,7 +30,7 @@ from bitcache.cli.base import (
 from bitcache.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from bitcache.serve.app import NodeParts
+    from bitcache.serve.service import NodeParts
 
 keys_app = typer.Typer(help="API keys of `bitcache serve` (stored as hashes).")
 app.add_typer(keys_app, name="keys")
@@ -121,7 +121,7 @@ def link_secret(home: Path) -> bytes:
 
 
 def _node_parts(cfg: NodeConfig) -> NodeParts:
-    from bitcache.serve.app import NodeParts
+    from bitcache.serve.service import NodeParts
 
     key = None
     if os.environ.get(PASSPHRASE_ENV):
@@ -153,7 +153,8 @@ def serve(
 
     from bitcache.core.files import HoldPolicy
     from bitcache.hooks import Hooks
-    from bitcache.serve.app import ServeOptions, Service, create_app
+    from bitcache.serve.app import create_app
+    from bitcache.serve.service import ServeOptions, Service
 
     with _errors():
         cfg = NodeConfig.load(home)

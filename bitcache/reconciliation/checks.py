@@ -50,10 +50,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from bitcache.bitcoin.transaction import parse_transaction
-from bitcache.chain.protocol import ChainBackend, OutPoint, Utxo
+from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
 from bitcache.core.checks import is_int
 from bitcache.core.money import MSAT_PER_SAT
+from bitcache.core.utxo import OutPoint, Utxo
 from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.reconciliation.journal_audit import journal_pass
 from bitcache.reconciliation.report import (

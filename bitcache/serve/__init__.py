@@ -1,6 +1,7 @@
 """bitcache serve: the HTTP service a file host runs beside its storage.
 
-* :mod:`~bitcache.serve.app` — the ASGI app and the service's parts;
+* :mod:`~bitcache.serve.app` — the ASGI app (the routes);
+* :mod:`~bitcache.serve.service` — the service's parts;
 * :mod:`~bitcache.serve.api` — the JSON API (files, downloads, transfers,
   tips, links, balances, deposit and payout addresses, earnings,
   statements, settlement and reconcile status);

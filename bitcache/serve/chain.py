@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
-from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import ChainBackend, TxStatus
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint, OutSpend, Utxo
 from bitcache.network import Network
 
 T = TypeVar("T")

@@ -31,7 +31,7 @@ from bitcache.serve.problems import MEDIA_TYPE, Problem, problem_for
 from bitcache.serve.schema import Schema, check, parse_body, parse_query
 
 if TYPE_CHECKING:
-    from bitcache.serve.app import Service
+    from bitcache.serve.service import Service
 
 log = logging.getLogger("bitcache.serve")
 

@@ -20,10 +20,10 @@ from bitcache.errors import BitcacheError
 from bitcache.serve.auth import client_of
 from bitcache.serve.keys import OPERATOR
 from bitcache.serve.problems import problem_for
-from bitcache.telemetry.metrics import exposition
+from bitcache.services.gauges import node_metrics
 
 if TYPE_CHECKING:
-    from bitcache.serve.app import Service
+    from bitcache.serve.service import Service
 
 
 async def metrics(request: Request) -> Response:
@@ -37,7 +37,7 @@ async def metrics(request: Request) -> Response:
                 request.headers.get("authorization"), client
             )
             principal.require(OPERATOR)
-        body = await run_in_threadpool(exposition, service.ledger)
+        body = await run_in_threadpool(node_metrics, service.ledger)
     except BitcacheError as exc:
         return problem_for(exc).response()
     return Response(body, media_type=CONTENT_TYPE_LATEST)

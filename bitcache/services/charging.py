@@ -48,7 +48,6 @@ from bitcache.errors import (
 from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store import files as files_rows
-from bitcache.store import rows
 from bitcache.store.driver import pipelined
 from bitcache.telemetry.metrics import BATCH_SECONDS, count_answers
 
@@ -348,7 +347,7 @@ class _Batch:
 
     def _replay(self, event: Event) -> int:
         entry_id = self.existing[event.key][0]
-        entry = rows.entry_by_id(self.conn, entry_id, self.ctx.ledger.name_map(self.conn))
+        entry = self.ctx.ledger.entry_in(self.conn, entry_id)
         if entry is None or not same_event(entry, event):
             raise IdempotencyConflict(
                 f"key {event.key!r} was used by entry {entry_id} for another download")
@@ -392,11 +391,10 @@ class _Batch:
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
         replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
         after = files_rows.balances_after(self.conn, list(replayed.values())) if replayed else {}
-        names = self.ctx.ledger.name_map(self.conn) if replayed else {}
         answers: list[DownloadReceipt | BitcacheError] = []
         for i, value in enumerate(self.out):
             if i in replayed:
-                entry = rows.entry_by_id(self.conn, replayed[i], names)
+                entry = self.ctx.ledger.entry_in(self.conn, replayed[i])
                 assert entry is not None
                 answers.append(receipt(entry, after[entry.id], replayed=True))
             elif isinstance(value, int):

@@ -81,7 +81,7 @@ def _tip_replay(ctx: Context, conn: Connection, key: str, payer: Posting) -> Ent
     found = rows.entry_ids_by_keys(conn, [key]).get(key)
     if found is None:
         return None
-    entry = rows.entry_by_id(conn, found[0], ctx.ledger.name_map(conn))
+    entry = ctx.ledger.entry_in(conn, found[0])
     if entry is None or entry.postings[0] != payer:
         raise IdempotencyConflict(f"key {key!r} was used by entry {found[0]} for another event")
     return entry

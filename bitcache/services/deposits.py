@@ -36,11 +36,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from bitcache.chain.protocol import ChainBackend, OutPoint, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import ChainBackend, TxStatus
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET, default_spec, prepaid
 from bitcache.core.checks import is_hex_digest, is_int
 from bitcache.core.entries import EntryRequest, posting
 from bitcache.core.money import SAT_PER_BTC, sats_to_msat
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint, Utxo
 from bitcache.errors import (
     ChainMismatch,
     ChainProtocolError,

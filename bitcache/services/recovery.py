@@ -29,10 +29,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from bitcache.chain.protocol import ChainBackend, OutPoint
+from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import OPERATOR_EQUITY, account_name, default_spec
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, negate
 from bitcache.core.money import MSAT_PER_SAT, msat
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import (
     DepositStateError,
     InvalidInput,

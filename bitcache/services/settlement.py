@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import payable
-from bitcache.core.payouts import Skipped
 from bitcache.errors import ChainError, ChainMismatch, InvalidInput, StoreError
-from bitcache.settlement.job import IN_FLIGHT, Hook, SettlementJob
-from bitcache.settlement.lock import JobLock
+from bitcache.services.settlementjob import IN_FLIGHT, Hook, SettlementJob
 from bitcache.settlement.model import Settlement, SettlementConfig
+from bitcache.settlement.payouts import Skipped
 from bitcache.settlement.stalls import Stall, stalls
 from bitcache.settlement.states import SettlementState
 from bitcache.store import settlement as settlement_rows
+from bitcache.store.joblock import JobLock
 from bitcache.store.ledger import LedgerStore
 from bitcache.store.settlement import PayoutAddress
 from bitcache.wallet.addresses import parse_address

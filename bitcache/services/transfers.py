@@ -66,7 +66,7 @@ def _transfer_receipt(entry: Entry, event: Event, *, replayed: bool) -> Transfer
 
 
 def _replay(ctx: Context, conn: Connection, event: Event, entry_id: int) -> TransferReceipt:
-    entry = rows.entry_by_id(conn, entry_id, ctx.ledger.name_map(conn))
+    entry = ctx.ledger.entry_in(conn, entry_id)
     assert entry is not None
     payer = entry.postings[0]
     if entry.kind is not EntryKind.PENDING or (payer.account, payer.file_hash) != (
@@ -115,7 +115,7 @@ def _pending_id(value: object) -> int:
 
 
 def _reservation(ctx: Context, conn: Connection, pending_id: int) -> Entry:
-    entry = rows.entry_by_id(conn, pending_id, ctx.ledger.name_map(conn))
+    entry = ctx.ledger.entry_in(conn, pending_id)
     if entry is None:
         raise UnknownEntry(f"entry {pending_id} does not exist")
     if not _is_transfer(entry):

@@ -31,7 +31,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bitcache import __version__
 from bitcache.core.checks import is_int
 from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.events.signing import HEADER, check_secret, sign
@@ -197,7 +196,7 @@ class Webhooks:
             "Content-Type": "application/json",
             "Bitcache-Event-Id": str(event.id),
             "Bitcache-Event-Type": event.kind,
-            "User-Agent": f"bitcache/{__version__}",
+            "User-Agent": "bitcache-webhooks",
         }
         try:
             answer = self._client.post(url, content=body, headers=headers)

@@ -11,7 +11,7 @@ Never because of its confirmation count: an output paying a deposit address
 that the scan has not credited yet is not the wallet's to spend, however
 deep it is (spending it would leave the downloader's deposit uncredited).
 Of the coins the books hold, the chain must show them unspent; a coinbase
-output must have :data:`~bitcache.chain.protocol.COINBASE_MATURITY`
+output must have :data:`~bitcache.core.utxo.COINBASE_MATURITY`
 confirmations; a deposit must still have ``min_confirmations`` (after a
 reorg it may have fewer than when it was credited); our own change may be
 spent unconfirmed. A coin reserved by a settlement in flight is never offered
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 
-from bitcache.chain.protocol import OutPoint, Utxo
+from bitcache.core.utxo import OutPoint, Utxo
 from bitcache.tx.coinselect import SpendableCoin
 from bitcache.wallet.keys import Chain
 

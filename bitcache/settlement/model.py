@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from bitcache.core.checks import is_int
 from bitcache.core.money import MSAT_PER_SAT
-from bitcache.core.payouts import PayoutPolicy
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidPolicy
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.states import SettlementState
 from bitcache.tx.coinselect import SpendableCoin
 from bitcache.tx.outputs import Payment

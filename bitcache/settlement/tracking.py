@@ -25,7 +25,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bitcache.chain.protocol import OutPoint, OutSpend
+from bitcache.core.utxo import OutPoint, OutSpend
 from bitcache.settlement.states import SettlementState
 
 

@@ -40,7 +40,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
-from bitcache.chain.protocol import OutPoint, Tip
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint
 
 # --- table models -------------------------------------------------------------
 

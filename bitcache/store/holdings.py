@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from bitcache.chain.protocol import OutPoint
+from bitcache.core.utxo import OutPoint
 from bitcache.settlement.coins import Holdings
 from bitcache.settlement.states import SettlementState
 

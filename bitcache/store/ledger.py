@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,9 +34,7 @@ from bitcache.core.entries import (
     validate_request,
 )
 from bitcache.core.journal import ChainReport, verify_chain
-from bitcache.core.ledger import RefState
 from bitcache.errors import (
-    AccountConflict,
     BitcacheError,
     InvalidInput,
     LedgerError,
@@ -46,12 +44,12 @@ from bitcache.errors import (
     UnknownEntry,
 )
 from bitcache.store import rows
+from bitcache.store.accounts import AccountCache
 from bitcache.store.database import READ_ONLY, check_schema, make_engine, upgrade
 from bitcache.store.deadline import Call, check_seconds, deadline
-from bitcache.store.driver import fetch_in
 from bitcache.store.failures import Attempt, reclassify, store_error
 from bitcache.store.transactions import Transactions
-from bitcache.store.writer import BalanceCache, BatchWriter
+from bitcache.store.writer import BatchWriter
 
 
 def _now_us() -> int:
@@ -115,16 +113,6 @@ class BatchResult:
         return out
 
 
-@dataclass
-class _Work:
-    """Per-transaction state of the write pipeline."""
-
-    new_by_key: dict[str, Entry] = field(default_factory=dict)
-    new_by_id: dict[int, Entry] = field(default_factory=dict)
-    resolved: dict[int, int] = field(default_factory=dict)
-    reversed: dict[int, int] = field(default_factory=dict)
-
-
 class LedgerStore:
     """The ledger on a database. Thread-safe to share; one per process is typical.
 
@@ -132,6 +120,12 @@ class LedgerStore:
     deadline (:func:`bitcache.store.deadline.deadline`) gets this one; None
     for none. A transaction past it raises ``DeadlineExceeded`` (or
     ``OutcomeUnknown`` if COMMIT was sent).
+
+    ``clock``: microseconds since the epoch, read for each write transaction's
+    ``recorded_at`` and by the services built on this store (public, so that
+    an edge passes the same clock on instead of reading the wall clock itself).
+    ``accounts``: what this process knows of the accounts (:class:`AccountCache`),
+    handed to each write pipeline.
     """
 
     def __init__(
@@ -142,13 +136,10 @@ class LedgerStore:
         deadline_s: float | None = None,
     ):
         self.engine = engine
-        self._clock = clock or _now_us
+        self.clock: Callable[[], int] = clock or _now_us
         self.deadline_s = check_seconds(deadline_s)
-        self._ids: dict[str, int] = {}
-        self._specs: dict[str, AccountSpec] = {}
-        self._names: dict[int, str] = {}
+        self.accounts = AccountCache()
         self._pg = engine.dialect.name == "postgresql"
-        self.balance_cache = BalanceCache()
         self._tx = Transactions(engine)
 
     @classmethod
@@ -219,23 +210,16 @@ class LedgerStore:
     def sync(self) -> None:
         """Make every transaction committed so far durable (after ``write(defer_sync=True)``;
         see :meth:`Transactions.sync`)."""
-        with deadline(self.deadline_s) as call, self._translated(Attempt(), call):
-            self._tx.sync()
-
-    def known_head(self, conn: Connection) -> tuple[int, bytes] | None:
-        """The journal head as this thread's write transaction on ``conn`` last saw it
-        (taking the lock, or writing), or None when it must be read."""
-        return self._tx.known_head(conn)
-
-    def note_head(self, conn: Connection, head: tuple[int, bytes]) -> None:
-        """Remember the head a writer moved the journal to, for the next writer of the
-        same transaction."""
-        self._tx.note_head(conn, head)
+        try:
+            with deadline(self.deadline_s) as call, self._translated(Attempt(), call):
+                self._tx.sync()
+        except BaseException:
+            self._forget()  # what this process cached may rest on commits now lost
+            raise
 
     def _forget(self) -> None:
         """Drop what this process cached from a transaction that did not commit."""
-        self._ids, self._specs, self._names = {}, {}, {}
-        self.balance_cache = BalanceCache()
+        self.accounts.forget()
 
     @contextmanager
     def _translated(self, attempt: Attempt, call: Call | None) -> Iterator[None]:
@@ -276,67 +260,15 @@ class LedgerStore:
 
     def open_accounts_in(self, conn: Connection, specs: Iterable[AccountSpec]) -> None:
         """Open accounts inside an existing write transaction."""
-        wanted = {s.name: s for s in specs if s.name not in self._ids}
-        if not wanted:
-            for s in specs:
-                self._check_spec(s, self._specs[s.name])
-            return
-        self._load_accounts(conn, list(wanted))
-        missing = [s for n, s in wanted.items() if n not in self._ids]
-        if missing:
-            conn.execute(
-                text(
-                    "INSERT INTO accounts (name, kind, debit_normal, limited, posted, "
-                    "pending_debits, pending_credits) VALUES (:name, :kind, :dn, :lim, 0, 0, 0)"
-                ),
-                [
-                    {
-                        "name": s.name,
-                        "kind": s.kind.value,
-                        "dn": s.kind.debit_normal,
-                        "lim": s.limited,
-                    }
-                    for s in missing
-                ],
-            )
-            self._load_accounts(conn, [s.name for s in missing])
-        for s in specs:
-            self._check_spec(s, self._specs[s.name])
-
-    @staticmethod
-    def _check_spec(want: AccountSpec, have: AccountSpec) -> None:
-        if want != have:
-            raise AccountConflict(
-                f"account {want.name} exists as limited={have.limited}, "
-                f"asked for limited={want.limited}"
-            )
-
-    def known_ids(self) -> dict[str, int]:
-        """Account name -> id for the accounts this process has seen."""
-        return self._ids
-
-    def load_accounts(self, conn: Connection, names: Sequence[str]) -> None:
-        """Cache the specs and ids of those ``names`` not yet known (absent ones are skipped)."""
-        self._load_accounts(conn, [n for n in names if n not in self._ids])
-
-    def _load_accounts(self, conn: Connection, names: Sequence[str]) -> None:
-        from bitcache.core.accounts import AccountKind
-
-        sql = "SELECT id, name, kind, limited FROM accounts WHERE name IN ({})"
-        for aid, name, kind, limited in fetch_in(conn, sql, names):
-            spec = AccountSpec(str(name), AccountKind(kind), bool(limited))
-            self._ids[spec.name] = int(aid)
-            self._specs[spec.name] = spec
-            self._names[int(aid)] = spec.name
+        self.accounts.open(conn, specs)
 
     def account(self, name: str) -> AccountSpec:
         """The spec of an existing account."""
         account_name(name)
-        spec = self._specs.get(name)
+        spec = self.accounts.spec(None, name)
         if spec is None:
             with self.read() as conn:
-                self._load_accounts(conn, [name])
-            spec = self._specs.get(name)
+                spec = self.accounts.spec(conn, name)
         if spec is None:
             raise UnknownAccount(f"account {name!r} does not exist")
         return spec
@@ -472,7 +404,7 @@ class LedgerStore:
         if hashes is None:
             hashes = [content_hash(r) for r in checked]
         self.open_accounts_in(conn, open_accounts)
-        writer = BatchWriter(self, conn, self._clock())
+        writer = self.batch_writer(conn)
         results = writer.run(checked, hashes, atomic=atomic, existing=existing, balances=balances)
         writer.flush()
         return BatchResult(tuple(results), writer.written, writer.replayed, writer.refused)
@@ -519,7 +451,7 @@ class LedgerStore:
     def expire_pending(self, now: int | None = None) -> list[Entry]:
         """Void every open pending entry whose expiry has passed (``now`` in µs, the clock's
         by default)."""
-        now = self._clock() if now is None else timestamp_us(now, "now")
+        now = self.clock() if now is None else timestamp_us(now, "now")
         with self.read() as conn:
             due = [
                 int(r[0])
@@ -545,22 +477,18 @@ class LedgerStore:
 
     def names(self, conn: Connection) -> dict[int, str]:
         """Every account id -> name, complete as of this transaction."""
-        if not self._names or conn.execute(
-            text("SELECT count(*) FROM accounts")
-        ).scalar_one() != len(self._names):
-            self._names.update(rows.account_names(conn))
-        return self._names
+        return self.accounts.names(conn)
 
-    def name_map(self, conn: Connection) -> dict[int, str]:
-        """The cached id -> name map, for the entry readers of :mod:`rows`, which refresh
-        it themselves when they meet an id it lacks (no count query on every read)."""
-        return self._names
+    def entry_in(self, conn: Connection, entry_id: int) -> Entry | None:
+        """The entry with that id as ``conn``'s transaction sees it, or None (for the
+        services, inside their own transaction; ``entry_id`` is trusted)."""
+        return rows.entry_by_id(conn, entry_id, self.accounts.name_map())
 
     def entry(self, entry_id: int) -> Entry:
         """The entry with that id."""
         _entry_id(entry_id)
         with self.read() as conn:
-            found = rows.entry_by_id(conn, entry_id, self.name_map(conn))
+            found = self.entry_in(conn, entry_id)
         if found is None:
             raise UnknownEntry(f"entry {entry_id} does not exist")
         return found
@@ -572,13 +500,13 @@ class LedgerStore:
             ids = rows.entry_ids_by_keys(conn, [key])
             if key not in ids:
                 return None
-            return rows.entry_by_id(conn, ids[key][0], self.name_map(conn))
+            return self.entry_in(conn, ids[key][0])
 
     def entries(self, *, start: int = 1) -> Iterator[Entry]:
         """Every entry from ``start`` on, in order, streamed in chunks."""
         _entry_id(start, allow_zero=True)
         with self.read() as conn:
-            yield from rows.iter_entries(conn, self.name_map(conn), start=start)
+            yield from rows.iter_entries(conn, self.accounts.name_map(), start=start)
 
     def open_pending(self) -> list[int]:
         """Ids of pending entries not yet posted or voided."""
@@ -615,36 +543,13 @@ class LedgerStore:
             )
         return report
 
-    # -- used by the writer ------------------------------------------------
+    # -- used by the services and the writer ----------------------------------
 
     def account_id(self, conn: Connection, name: str) -> int:
-        """Id of an account, loading it on first use (UnknownAccount if absent)."""
-        if name not in self._ids:
-            self._load_accounts(conn, [name])
-        if name not in self._ids:
-            raise UnknownAccount(f"account {name!r} does not exist")
-        return self._ids[name]
+        """Id of an account, read on first use (UnknownAccount if absent)."""
+        return self.accounts.id_of(conn, name)
 
-    def spec_map(self) -> dict[str, AccountSpec]:
-        return self._specs
-
-    def ref_state(self, conn: Connection, entry_id: int, work: _Work) -> RefState | None:
-        """The referenced entry and whether it was resolved or reversed."""
-        found = work.new_by_id.get(entry_id) or rows.entry_by_id(
-            conn, entry_id, self.name_map(conn)
-        )
-        if found is None:
-            return None
-        res = work.resolved.get(entry_id)
-        rev = work.reversed.get(entry_id)
-        if res is None or rev is None:
-            row = conn.execute(
-                text(
-                    "SELECT (SELECT id FROM entries WHERE resolves = :i), "
-                    "(SELECT id FROM entries WHERE reverses = :i)"
-                ),
-                {"i": entry_id},
-            ).one()
-            res = res if res is not None else row[0]
-            rev = rev if rev is not None else row[1]
-        return RefState(found, res, rev)
+    def batch_writer(self, conn: Connection) -> BatchWriter:
+        """The write pipeline of one transaction on ``conn`` (from :meth:`write`), over this
+        store's account cache, at the store's clock."""
+        return BatchWriter(conn, self.accounts, self._tx, self.clock())

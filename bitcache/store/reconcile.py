@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from bitcache.chain.protocol import OutPoint
+from bitcache.core.utxo import OutPoint
 from bitcache.store.driver import driver_sql
 
 #: Entries read per chunk of the journal pass.

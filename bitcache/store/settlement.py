@@ -32,8 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidTransition, SettlementLocked, UnknownEntry
 from bitcache.events.kinds import payout_data, payout_kind, payout_subject
 from bitcache.settlement.model import (

@@ -13,6 +13,14 @@
   PostgreSQL with ``synchronous_commit`` off, set by the lock query — so the
   lock is not held through the disk flush; :meth:`Transactions.sync` then
   makes every commit so far durable.
+* **The server that syncs is the server that committed.** On PostgreSQL the
+  sync is a synchronous commit on a pooled connection, which after a
+  failover or a restart reaches another server (a multi-host URL finds the
+  new primary): its flush proves nothing about commits the old server took
+  without waiting for its log. So each write transaction notes which server
+  incarnation took it (postmaster start time, address and port), and a sync
+  answered by another incarnation raises :class:`OutcomeUnknown`: those
+  commits may be gone, and the callers retry with their keys.
 """
 
 from __future__ import annotations
@@ -24,24 +32,30 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
-from bitcache.errors import StoreError
+from bitcache.errors import OutcomeUnknown, StoreError
 from bitcache.store.database import DEFER_SYNC
 from bitcache.store.writerlock import WriterLock, sqlite_database_path
 
-_LOCK_HEAD = "SELECT last_id, last_hash FROM journal_head WHERE id = 1 FOR UPDATE"
+# Which server incarnation answers: a restart or a promoted standby differs in one of them.
+_SERVER = "pg_postmaster_start_time(), inet_server_addr(), inet_server_port()"
+_LOCK_HEAD = f"SELECT last_id, last_hash, {_SERVER} FROM journal_head WHERE id = 1 FOR UPDATE"
 _LOCK_HEAD_ASYNC = (  # and commit without waiting for the log's flush (SET LOCAL)
-    "SELECT set_config('synchronous_commit', 'off', true), last_id, last_hash "
+    f"SELECT last_id, last_hash, {_SERVER}, set_config('synchronous_commit', 'off', true) "
     "FROM journal_head WHERE id = 1 FOR UPDATE")
+_SYNC = f"SELECT pg_current_xact_id(), {_SERVER}"
+
+Server = tuple[object, ...]
 
 
 class Held:
     """The write transaction a thread holds: its connection and the journal head it knows."""
 
-    __slots__ = ("conn", "head", "pid")
+    __slots__ = ("conn", "head", "pid", "server")
 
     def __init__(self, conn: Connection):
         self.conn, self.pid = conn, os.getpid()
         self.head: tuple[int, bytes] | None = None
+        self.server: Server | None = None
 
 
 class Transactions:
@@ -71,12 +85,14 @@ class Transactions:
                 if self._pg:
                     row = conn.exec_driver_sql(
                         _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD).one()
-                    held.head = (int(row[-2]), bytes(row[-1]))
+                    held.head, held.server = (int(row[0]), bytes(row[1])), tuple(row[2:5])
                 self._local.held = held
                 try:
                     yield held
                 finally:
                     self._local.held = None
+            if held.server is not None:  # committed: the next sync must reach that server
+                self._unsynced().add(held.server)
 
     @contextmanager
     def savepoint(self, held: Held) -> Iterator[None]:
@@ -110,9 +126,15 @@ class Transactions:
         commit — and so through every commit before it.
         """
         if self._pg:
+            servers, self._local.unsynced = self._unsynced(), set()
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("SELECT pg_current_xact_id()")
+                row = conn.exec_driver_sql(_SYNC).one()
+            if servers - {tuple(row[1:])}:
+                raise OutcomeUnknown(
+                    "the database server that took this thread's commits is not the one "
+                    "answering now (a failover or a restart): they may be lost; retry with "
+                    "the same key")
             return
         if self._wal is None:
             return  # in memory: nothing to make durable
@@ -126,6 +148,14 @@ class Transactions:
             raise StoreError(f"could not make the commit durable: {exc}") from exc
         finally:
             os.close(fd)
+
+    def _unsynced(self) -> set[Server]:
+        """The server incarnations that committed this thread's transactions since its
+        last sync (PostgreSQL)."""
+        unsynced: set[Server] | None = getattr(self._local, "unsynced", None)
+        if unsynced is None:
+            unsynced = self._local.unsynced = set()
+        return unsynced
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:

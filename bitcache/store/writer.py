@@ -2,13 +2,16 @@
 
 Holds the chain head, the balances of the accounts touched so far and the
 rows to insert; :meth:`BatchWriter.flush` writes them in bulk (postings
-before their entries, as the database triggers require).
+before their entries, as the database triggers require). It is given the
+store's :class:`~bitcache.store.accounts.AccountCache` and the transaction's
+head keeper (:class:`~bitcache.store.transactions.Transactions`), and imports
+nothing of :mod:`bitcache.store.ledger`, which builds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
@@ -18,10 +21,9 @@ from bitcache.core.journal import chain_hash
 from bitcache.core.ledger import RefState, apply_entry, apply_posted, check_reference
 from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
 from bitcache.store import rows
+from bitcache.store.accounts import AccountCache
 from bitcache.store.driver import copy_rows, fetch_in, in_pipeline, run
-
-if TYPE_CHECKING:
-    from bitcache.store.ledger import LedgerStore, _Work
+from bitcache.store.transactions import Transactions
 
 _POSTING_COLUMNS = ("entry_id", "n", "account_id", "amount", "file_hash", "balance_after")
 _ENTRY_COLUMNS = (
@@ -41,53 +43,31 @@ _UPDATE_BALANCE = (  # parameters in the order of BatchWriter._balance_rows: id 
 )
 
 
-class BalanceCache:
-    """Balances as this process last wrote them, valid only at the journal head it wrote.
+@dataclass
+class Work:
+    """Per-transaction state of the write pipeline: the entries written so far, and
+    which earlier entries they resolved or reversed."""
 
-    Every change of any balance appends to the journal, so if the head found
-    at the start of a write transaction is the head this process produced,
-    no one else has written since and the cached balances are exact; any
-    other head (another writer, or our own transaction rolled back) drops the
-    cache. Used only under the ledger's writer lock. Bounded in size.
-    """
-
-    LIMIT = 200_000
-
-    def __init__(self) -> None:
-        self._head: tuple[int, bytes] | None = None
-        self._balances: dict[str, Balance] = {}
-
-    def valid_at(self, head: tuple[int, bytes]) -> dict[str, Balance] | None:
-        """The cached balances if ``head`` is the head they belong to, else None (and forget)."""
-        if head == self._head:
-            return self._balances
-        self._head, self._balances = None, {}
-        return None
-
-    def update(self, head: tuple[int, bytes], changed: dict[str, Balance]) -> None:
-        """Record the balances a transaction is about to commit, at its new head."""
-        if len(self._balances) + len(changed) > self.LIMIT:
-            self._balances = {}
-        self._balances.update(changed)
-        self._head = head
+    new_by_key: dict[str, Entry] = field(default_factory=dict)
+    new_by_id: dict[int, Entry] = field(default_factory=dict)
+    resolved: dict[int, int] = field(default_factory=dict)
+    reversed: dict[int, int] = field(default_factory=dict)
 
 
 class BatchWriter:
     """Applies validated requests inside one write transaction."""
 
-    def __init__(self, store: LedgerStore, conn: Connection, now: int):
-        from bitcache.store.ledger import _Work
-
-        self.store, self.conn, self.now = store, conn, now
-        head = store.known_head(conn)
+    def __init__(self, conn: Connection, accounts: AccountCache, heads: Transactions, now: int):
+        self.conn, self.accounts, self.heads, self.now = conn, accounts, heads, now
+        head = heads.known_head(conn)
         if head is None:
             found = conn.execute(text("SELECT last_id, last_hash FROM journal_head WHERE id = 1"))
             last_id, last_hash = found.one()
             head = (int(last_id), bytes(last_hash))
         self.last_id, self.last_hash = head
-        self.cached = store.balance_cache.valid_at((self.last_id, self.last_hash))
-        self.specs = store.spec_map()
-        self.work: _Work = _Work()
+        self.cached = accounts.balances.valid_at((self.last_id, self.last_hash))
+        self.specs = accounts.specs
+        self.work = Work()
         self.balances: dict[str, Balance] = {}
         self.dirty: set[str] = set()
         self.posting_rows: list[tuple[object, ...]] = []
@@ -102,8 +82,8 @@ class BatchWriter:
             hits = {n: self.cached[n] for n in missing if n in self.cached}
             self.balances.update(hits)
             missing = [n for n in missing if n not in hits]
-        self.store.load_accounts(self.conn, missing)
-        known = self.store.known_ids()
+        self.accounts.load(self.conn, missing)
+        known = self.accounts.ids
         ids = {known[name]: name for name in missing if name in known}
         found = fetch_in(
             self.conn,
@@ -128,7 +108,7 @@ class BatchWriter:
         self.existing = (rows.entry_ids_by_keys(self.conn, [r.key for r in requests])
                          if existing is None else existing)
         if balances:
-            self.store.load_accounts(self.conn, list(balances))
+            self.accounts.load(self.conn, balances)
             self.balances.update(balances)
         self._ensure_balances(p.account for r in requests for p in r.postings)
         results: list[Entry | LedgerError] = []
@@ -150,7 +130,7 @@ class BatchWriter:
                 raise IdempotencyConflict(
                     f"key {request.key!r} was used by entry {entry_id} with other content"
                 )
-            prior = rows.entry_by_id(self.conn, entry_id, self.store.name_map(self.conn))
+            prior = rows.entry_by_id(self.conn, entry_id, self.accounts.name_map())
         elif prior is not None and prior.content_hash != digest:
             raise IdempotencyConflict(
                 f"key {request.key!r} was used by entry {prior.id} with other content"
@@ -170,16 +150,34 @@ class BatchWriter:
         if request.ref is None and request.kind is EntryKind.POSTED:
             apply_posted(balances, request.postings, self.specs)
             return self._append(request, digest, None)
-        ref = (
-            self.store.ref_state(self.conn, request.ref, self.work)
-            if request.ref is not None
-            else None
-        )
+        ref = self._ref_state(request.ref) if request.ref is not None else None
         check_reference(request, ref, now=self.now)
         if ref is not None:
             self._ensure_balances(p.account for p in ref.entry.postings)
         apply_entry(self.balances, request, ref, self.specs)
         return self._append(request, digest, ref)
+
+    def _ref_state(self, entry_id: int) -> RefState | None:
+        """The referenced entry and whether it was resolved or reversed."""
+        work = self.work
+        found = work.new_by_id.get(entry_id) or rows.entry_by_id(
+            self.conn, entry_id, self.accounts.name_map()
+        )
+        if found is None:
+            return None
+        res = work.resolved.get(entry_id)
+        rev = work.reversed.get(entry_id)
+        if res is None or rev is None:
+            row = self.conn.execute(
+                text(
+                    "SELECT (SELECT id FROM entries WHERE resolves = :i), "
+                    "(SELECT id FROM entries WHERE reverses = :i)"
+                ),
+                {"i": entry_id},
+            ).one()
+            res = res if res is not None else row[0]
+            rev = rev if rev is not None else row[1]
+        return RefState(found, res, rev)
 
     def _append(self, request: EntryRequest, digest: bytes, ref: RefState | None) -> Entry:
         entry_id = self.last_id + 1
@@ -206,7 +204,7 @@ class BatchWriter:
             else:
                 self.work.resolved[ref.entry.id] = entry_id
                 resolves = ref.entry.id
-        ids, balances = self.store.known_ids(), self.balances
+        ids, balances = self.accounts.ids, self.balances
         self.posting_rows.extend(
             [
                 (entry_id, n, ids[p.account], p.amount, p.file_hash, balances[p.account].posted)
@@ -242,7 +240,7 @@ class BatchWriter:
         """Write every row of the transaction in bulk (postings before their entries)."""
         if not self.entry_rows:
             return
-        self.store.balance_cache.update(
+        self.accounts.balances.update(
             (self.last_id, self.last_hash), {n: self.balances[n] for n in self.dirty}
         )
         if self.conn.dialect.name == "postgresql":
@@ -251,7 +249,7 @@ class BatchWriter:
             self._flush_sqlite()
         head = "UPDATE journal_head SET last_id = ?, last_hash = ? WHERE id = 1"
         run(self.conn, head, (self.last_id, self.last_hash))
-        self.store.note_head(self.conn, (self.last_id, self.last_hash))
+        self.heads.note_head(self.conn, (self.last_id, self.last_hash))
 
     def _flush_sqlite(self) -> None:
         """SQLite: ``executemany`` of each statement (one prepared statement per table)."""
@@ -261,7 +259,7 @@ class BatchWriter:
         run(_UPDATE_BALANCE, self._balance_rows())
 
     def _balance_rows(self) -> list[tuple[int, int, int, int]]:
-        ids = self.store.known_ids()
+        ids = self.accounts.ids
         return [
             (ids[name], b.posted, b.pending_debits, b.pending_credits)
             for name in sorted(self.dirty)

@@ -11,9 +11,9 @@ Two kinds of figure:
   (:data:`FIGURES`): deposits waiting, the hot wallet's books against the
   chain, the reconcile verdict. A figure not observed is not exported.
 * **Ledger gauges** read from the database when the metrics are asked for
-  (:class:`LedgerCollector`): settlements by state, the age of the oldest
-  settlement not yet confirmed, events not yet accepted by each webhook
-  endpoint.
+  (:class:`bitcache.services.gauges.LedgerCollector`, passed in): settlements
+  by state, the age of the oldest settlement not yet confirmed, events not
+  yet accepted by each webhook endpoint.
 
 :func:`exposition` renders both; :func:`write_textfile` writes them for
 node_exporter's textfile collector, atomically (a temporary file, then a
@@ -23,18 +23,13 @@ rename), so the collector never reads half a file.
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from bitcache.store.ledger import LedgerStore
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -125,68 +120,26 @@ def count_answers(answers: Iterable[object]) -> None:
         REFUSALS.labels(reason).inc(n)
 
 
-def _now_s() -> float:
-    return time.time()
-
-
-class LedgerCollector(Collector):
-    """Gauges read from the ledger's database at each collection."""
-
-    def __init__(self, ledger: LedgerStore, clock: Callable[[], float] = _now_s) -> None:
-        self.ledger = ledger
-        self._clock = clock
-
-    def collect(self) -> Iterator[Metric]:
-        from bitcache.settlement.states import SettlementState
-        from bitcache.store import outbox
-        from bitcache.store import settlement as settlement_rows
-
-        with self.ledger.read() as conn:
-            counts = settlement_rows.state_counts(conn)
-            oldest = settlement_rows.oldest_unconfirmed(conn)
-            last = outbox.last_event_id(conn)
-            endpoints = outbox.endpoints(conn)
-        states = GaugeMetricFamily(
-            "bitcache_settlements", "Settlements by state.", labels=["state"]
-        )
-        for state in SettlementState:
-            states.add_metric([state.value], counts.get(state, 0))
-        yield states
-        age = 0.0 if oldest is None else max(0.0, self._clock() - oldest / 1e6)
-        yield GaugeMetricFamily(
-            "bitcache_oldest_unconfirmed_settlement_seconds",
-            "Age of the oldest settlement planned, signed or broadcast (0 when none).",
-            value=age,
-        )
-        yield GaugeMetricFamily("bitcache_events", "Events written (the last event id).", last)
-        behind = GaugeMetricFamily(
-            "bitcache_events_undelivered", "Events a webhook endpoint has not accepted yet.",
-            labels=["endpoint"],
-        )
-        for e in endpoints:
-            behind.add_metric([e.url], last - e.delivered_id)
-        yield behind
-
-
-def exposition(ledger: LedgerStore | None = None, *, instruments: bool = True) -> bytes:
+def exposition(*collectors: Collector, instruments: bool = True) -> bytes:
     """The metrics in Prometheus' text format: this process's instruments (unless
-    ``instruments`` is False: a short command's counters mean nothing), the figures
-    it observed, and the ledger's gauges."""
+    ``instruments`` is False: a short command's counters mean nothing), the figures it
+    observed, and ``collectors`` (the ledger's gauges, :mod:`bitcache.services.gauges`)."""
     text = generate_latest(REGISTRY) if instruments else b""
     text += generate_latest(FIGURE_REGISTRY)
-    if ledger is not None:
-        gauges = CollectorRegistry(auto_describe=False)
-        gauges.register(LedgerCollector(ledger))
-        text += generate_latest(gauges)
+    if collectors:
+        extra = CollectorRegistry(auto_describe=False)
+        for collector in collectors:
+            extra.register(collector)
+        text += generate_latest(extra)
     return text
 
 
-def write_textfile(path: Path, ledger: LedgerStore | None = None) -> None:
-    """Write the figures and the ledger's gauges (not the instruments) to ``path``, whole or
-    not at all (a temporary file beside it, then a rename)."""
+def write_textfile(path: Path, *collectors: Collector) -> None:
+    """Write the figures and ``collectors`` (not the instruments) to ``path``, whole or not
+    at all (a temporary file beside it, then a rename)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_bytes(exposition(ledger, instruments=False))
+        temporary.write_bytes(exposition(*collectors, instruments=False))
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 from bitcache.bitcoin.script import null_data_script, require_script_type
 from bitcache.bitcoin.transaction import check_sat
-from bitcache.chain.protocol import OutPoint, Utxo
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import OutPoint, Utxo
 from bitcache.errors import InsufficientWalletFunds, InvalidInput
 from bitcache.tx.fees import check_fee_rate, fee_for_weight
 from bitcache.tx.outputs import Payment

@@ -19,7 +19,7 @@ from bitcache.bitcoin.transaction import (
     TxOut,
     parse_transaction,
 )
-from bitcache.chain.protocol import OutPoint
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidAmount, InvalidInput
 
 VECTOR = json.loads((Path(__file__).parents[1] / "vectors" / "bip143.json").read_text())

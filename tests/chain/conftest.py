@@ -34,8 +34,8 @@ from bitcoin.core.script import (
     SignatureHash,
 )
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import ANYONE_CAN_SPEND_WITNESS_SCRIPT, RegtestChain
+from bitcache.core.utxo import OutPoint
 
 #: nSequence that signals BIP125 replaceability and leaves lock times enabled.
 RBF_SEQUENCE = 0xFFFFFFFD

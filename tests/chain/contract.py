@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from bitcache.bitcoin.transaction import parse_transaction
-from bitcache.chain.protocol import COINBASE_MATURITY, ChainBackend, OutPoint
+from bitcache.chain.protocol import ChainBackend
+from bitcache.core.utxo import COINBASE_MATURITY, OutPoint
 from bitcache.errors import BroadcastRejected, ChainError
 
 UNKNOWN_TXID = "ee" * 32

@@ -20,8 +20,9 @@ from bitcache.chain.esplora import (
     script_hash,
 )
 from bitcache.chain.http import no_jitter
-from bitcache.chain.protocol import COINBASE_MATURITY, ChainBackend, OutPoint, OutSpend, TxStatus
+from bitcache.chain.protocol import ChainBackend, TxStatus
 from bitcache.chain.rejection import txid_of
+from bitcache.core.utxo import COINBASE_MATURITY, OutPoint, OutSpend
 from bitcache.errors import (
     BroadcastRejected,
     ChainError,

@@ -14,8 +14,9 @@ from bitcache.bitcoin.script import script_num_push
 from bitcache.bitcoin.transaction import Transaction, parse_transaction
 from bitcache.chain.blocks import block_subsidy
 from bitcache.chain.mempool import RelayPolicy
-from bitcache.chain.protocol import ChainBackend, OutPoint
+from bitcache.chain.protocol import ChainBackend
 from bitcache.chain.regtest import ANYONE_CAN_SPEND_SCRIPT, RegtestChain
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import (
     BlockRejected,
     BroadcastRejected,

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from killing import count_points, run_killed
 
-from bitcache.chain.protocol import OutPoint, Tip
 from bitcache.chain.regtest import ANYONE_CAN_SPEND_SCRIPT, RegtestChain
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint
 
 COIN = 100_000_000
 FEE = 2_000

@@ -15,9 +15,10 @@ from fakes.server import Fault, Raw
 from fakes.state import ChainState, make_tx
 
 from bitcache.chain.http import RetryPolicy, no_jitter
-from bitcache.chain.protocol import COINBASE_MATURITY, ChainBackend, OutPoint, OutSpend
+from bitcache.chain.protocol import ChainBackend
 from bitcache.chain.rejection import rejection_class, txid_of
 from bitcache.chain.rpc import BLOCK_BATCH, BitcoinCoreRPC, default_cookie_path
+from bitcache.core.utxo import COINBASE_MATURITY, OutPoint, OutSpend
 from bitcache.errors import (
     BroadcastRejected,
     ChainAuthFailed,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import RegtestChain
 from bitcache.cli import EXIT_CHECK_FAILED, EXIT_REFUSED, EXIT_REORG, NodeConfig, app
 from bitcache.core.accounts import OPERATOR_EQUITY, default_spec, payable, prepaid
 from bitcache.core.entries import EntryRequest, Posting
+from bitcache.core.utxo import OutPoint
 from bitcache.network import Network
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig

@@ -22,12 +22,12 @@ from bitcoin.core import (
 )
 from bitcoin.core.script import CScriptWitness
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import (
     ANYONE_CAN_SPEND_SCRIPT,
     ANYONE_CAN_SPEND_WITNESS_SCRIPT,
     RegtestChain,
 )
+from bitcache.core.utxo import OutPoint
 from bitcache.network import Network
 from bitcache.services.deposits import DepositService
 from bitcache.store.ledger import LedgerStore

@@ -31,16 +31,16 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, default_spec, payable, prepaid
 from bitcache.core.entries import EntryRequest, Posting
-from bitcache.core.payouts import PayoutPolicy
+from bitcache.core.utxo import OutPoint
 from bitcache.network import Network
 from bitcache.reconciliation.checks import reconcile
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.states import SettlementState
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet import HDWallet

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, default_spec, prepaid
 from bitcache.core.entries import EntryRequest, Posting
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import (
     DepositStateError,
     InsufficientFunds,

@@ -8,9 +8,11 @@ from collections.abc import Callable, Sequence
 import pytest
 from sqlalchemy import text
 
-from bitcache.chain.protocol import OutPoint, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import TxStatus
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint, Utxo
 from bitcache.errors import (
     ChainProtocolError,
     ChainUnavailable,

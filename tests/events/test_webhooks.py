@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import time
@@ -11,8 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from bitcache.chain.regtest import RegtestChain
+from bitcache.core.accounts import payable
 from bitcache.errors import InvalidTransition, SignatureInvalid, UnknownEvent
 from bitcache.events.signing import verify
+from bitcache.reconciliation.alerts import record_failure
+from bitcache.reconciliation.checks import reconcile
 from bitcache.services.webhooks import US, DeliveryPolicy, Webhooks
 from bitcache.settlement.states import SettlementState
 from bitcache.store import outbox
@@ -210,3 +214,21 @@ def test_an_event_commits_with_its_state_change_or_not_at_all(
     with pytest.raises(InvalidTransition), any_ledger.write() as conn:
         settlement_rows.move(conn, sid, SettlementState.SIGNED, SettlementState.VOID, 0)
     assert len(stored(any_ledger)) == before
+
+
+def test_a_failed_reconcile_is_an_event_and_a_clean_one_is_not(any_ledger: LedgerStore) -> None:
+    earn(any_ledger, {"alice": 5_000})
+    with any_ledger.write() as conn:  # break the books behind the ledger's back
+        conn.execute(text("UPDATE accounts SET posted = posted - 5 WHERE name = :n"),
+                     {"n": payable("alice")})
+    clean = reconcile(any_ledger)
+    assert clean.ok is False  # the tampered balance is found
+    event_id = record_failure(any_ledger, clean, clock=lambda: 7)
+    assert event_id is not None
+    with any_ledger.read() as conn:
+        found = outbox.event(conn, event_id)
+    assert found.kind == "reconcile.failed" and found.created_at == 7
+    assert "account_balances" in found.data["failed_checks"]
+    assert any(d["check"] == "account_balances" for d in found.data["discrepancies"])
+    ok = dataclasses.replace(clean, checks=(), discrepancies=())
+    assert record_failure(any_ledger, ok) is None

@@ -7,10 +7,10 @@ import hashlib
 import pytest
 from sqlalchemy import text
 
-from bitcache.chain.protocol import Utxo
 from bitcache.core.accounts import OPERATOR_EQUITY, default_spec, payable
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, content_bytes
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import Utxo
 from bitcache.demo import faucet_transaction, mature_coin
 from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.reconciliation.checks import reconcile

@@ -17,9 +17,11 @@ from fakes.fake_core import FakeCore
 from fakes.server import Fault
 from fakes.state import ChainState
 
-from bitcache.chain.protocol import OutPoint, OutSpend, Tip, TxStatus, Utxo
+from bitcache.chain.protocol import TxStatus
 from bitcache.chain.regtest import RegtestChain
 from bitcache.chain.rpc import BitcoinCoreRPC
+from bitcache.core.tip import Tip
+from bitcache.core.utxo import OutPoint, OutSpend, Utxo
 from bitcache.network import Network
 
 AUTH = ("bitcache", "reliability")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bitcache.errors import OutcomeUnknown
+from bitcache.store.ledger import LedgerStore
 from tests.reliability.conftest import LONG, scale
 from tests.reliability.failover import RESUME_TARGET_S, TrialResult, run_trial
 from tests.reliability.patroni import HACluster, missing_tools
@@ -62,3 +64,35 @@ def test_asynchronous_replication_loses_acknowledged_charges(tmp_path: Path) -> 
     print(result.summary())
     assert result.lost_acked > 0, result.summary()
     assert result.journal_ok and result.trial_balance == 0, result.summary()
+
+
+def test_a_sync_answered_by_another_server_does_not_vouch_for_earlier_commits() -> None:
+    """A deferred commit waits for no log flush; the group commit then syncs on a pooled
+    connection. After a restart (or a failover, where the multi-host URL finds the new
+    primary) that connection reaches another server incarnation, whose flush proves
+    nothing about the commit: the sync must answer OutcomeUnknown, not vouch for it.
+    (Found by the failover trial: two acknowledged charges lost on a synchronous pair.)"""
+    cluster = HACluster(1, sync=False)
+    try:
+        cluster.start()
+        ledger = LedgerStore.open(cluster.url())
+        try:
+            with ledger.write(defer_sync=True):
+                pass
+            ledger.sync()  # the server that committed flushes its log: durable
+            with ledger.write(defer_sync=True):
+                pass
+            member = cluster.members[0]
+            cluster.kill(member)  # node loss: the commit may be gone with it
+            cluster.start_member(member)
+            cluster.wait_for_leader(60)
+            with pytest.raises(OutcomeUnknown, match="retry with the same key"):
+                ledger.sync()
+            ledger.sync()  # reported once: later commits are vouched for as usual
+            with ledger.write(defer_sync=True):
+                pass
+            ledger.sync()
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()

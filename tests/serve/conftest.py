@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from bitcache.chain.protocol import Tip
 from bitcache.core.pricing import PriceRule
+from bitcache.core.tip import Tip
 from bitcache.errors import ChainUnavailable
 from bitcache.hooks import Hooks
 from bitcache.network import Network
 from bitcache.serve import keys
-from bitcache.serve.app import NodeParts, ServeOptions, Service, create_app
+from bitcache.serve.app import create_app
+from bitcache.serve.service import NodeParts, ServeOptions, Service
 from bitcache.wallet import HDWallet
 
 T = TypeVar("T")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, prepaid
+from bitcache.core.utxo import OutPoint
 from bitcache.reconciliation.checks import reconcile
 from bitcache.reconciliation.report import ReconcileReport
 from bitcache.services.deposits import DepositService

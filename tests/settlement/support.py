@@ -8,15 +8,15 @@ from pathlib import Path
 
 from bitcache.bitcoin.hashes import hash160
 from bitcache.bitcoin.script import p2wpkh_script
-from bitcache.chain.protocol import COINBASE_MATURITY, Utxo
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import OPERATOR_EQUITY, SETTLING, WALLET, default_spec, payable
 from bitcache.core.entries import EntryKind, EntryRequest, Posting
-from bitcache.core.payouts import PayoutPolicy
+from bitcache.core.utxo import COINBASE_MATURITY, Utxo
 from bitcache.network import Network
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, parse_address
 from bitcache.wallet.keys import HDWallet

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bitcache.chain.mempool import RelayPolicy
-from bitcache.chain.protocol import COINBASE_MATURITY, OutPoint, Utxo
 from bitcache.chain.regtest import RegtestChain
-from bitcache.core.payouts import PayoutPolicy
+from bitcache.core.utxo import COINBASE_MATURITY, OutPoint, Utxo
 from bitcache.settlement.coins import Holdings, KeyPath, wallet_coins
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.states import SettlementState
 from bitcache.store.deposits import deposits as deposit_rows
 from bitcache.store.holdings import holdings

@@ -9,8 +9,8 @@ import pytest
 from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.regtest import RegtestChain
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, payable
-from bitcache.core.payouts import FeePayer, PayoutPolicy
 from bitcache.errors import BroadcastRejected, ChainUnavailable, InvalidAddress, InvalidTransition
+from bitcache.settlement.payouts import FeePayer, PayoutPolicy
 from bitcache.settlement.states import SettlementState
 from bitcache.store.ledger import LedgerStore
 from tests.settlement.support import (

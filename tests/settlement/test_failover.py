@@ -18,8 +18,8 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import Connection
 
-from bitcache.chain.protocol import Tip
 from bitcache.chain.regtest import RegtestChain
+from bitcache.core.tip import Tip
 from bitcache.errors import ChainUnavailable, OutcomeUnknown, SettlementLocked, StoreUnavailable
 from bitcache.services.settlement import SettlementService
 from bitcache.settlement.states import SettlementState
@@ -34,7 +34,7 @@ class FlakyLedger(LedgerStore):
     """A ledger whose write number ``fail_at`` fails: rolled back, or committed and then lost."""
 
     def __init__(self, store: LedgerStore, log: list[str]) -> None:
-        super().__init__(store.engine, clock=store._clock)
+        super().__init__(store.engine, clock=store.clock)
         self.log = log
         self.writes = 0
         self.fail_at = 0

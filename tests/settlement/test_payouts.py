@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitcache.bitcoin.script import null_data_script
-from bitcache.core.payouts import (
+from bitcache.core.scripttype import ScriptType
+from bitcache.errors import InvalidInput, InvalidPolicy
+from bitcache.settlement.payouts import (
     FeePayer,
     Payable,
     PayoutPolicy,
@@ -15,8 +17,6 @@ from bitcache.core.payouts import (
     marginal_fee_msat,
     plan_payouts,
 )
-from bitcache.core.scripttype import ScriptType
-from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.tx.sizes import MAX_STANDARD_TX_WEIGHT, P2WPKH_INPUT_WU, tx_weight
 from tests.settlement.support import payee_address
 

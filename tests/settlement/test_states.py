@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bitcache.chain.protocol import OutPoint, OutSpend
+from bitcache.core.utxo import OutPoint, OutSpend
 from bitcache.errors import InvalidTransition
 from bitcache.settlement.states import TRANSITIONS, SettlementState, check_transition
 from bitcache.settlement.tracking import Action, ParentFate, Sighting, decide, observe

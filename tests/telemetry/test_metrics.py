@@ -21,10 +21,11 @@ from bitcache.core.entries import EntryRequest, Posting
 from bitcache.core.pricing import PriceRule
 from bitcache.errors import InsufficientFunds, UnknownFile
 from bitcache.hooks import DownloadRequest, Hooks
+from bitcache.services.gauges import node_metrics, write_node_textfile
 from bitcache.store.ledger import LedgerStore
 from bitcache.telemetry import metrics
 from bitcache.telemetry.logs import LogFormat, LogSettings, configure_logging
-from bitcache.telemetry.metrics import REGISTRY, exposition, observe_wallet, write_textfile
+from bitcache.telemetry.metrics import REGISTRY, observe_wallet
 from tests.serve.conftest import make_world
 from tests.settlement.support import config, earn, fund_wallet, register, service
 
@@ -90,7 +91,7 @@ def test_ledger_gauges_show_settlements_by_state_and_the_oldest_unconfirmed_age(
     ledger = LedgerStore.open(make_sqlite_url())  # type: ignore[operator]
     chain = RegtestChain.open(tmp_path / "regtest")
     try:
-        before = samples(exposition(ledger))
+        before = samples(node_metrics(ledger))
         assert before[("bitcache_settlements", (("state", "broadcast"),))] == 0
         assert before[("bitcache_oldest_unconfirmed_settlement_seconds", ())] == 0
         fund_wallet(chain, ledger)
@@ -100,7 +101,7 @@ def test_ledger_gauges_show_settlements_by_state_and_the_oldest_unconfirmed_age(
         planned_at = time.time()
         assert len(svc.run_cycle().created) == 1
         time.sleep(0.2)
-        after = samples(exposition(ledger))
+        after = samples(node_metrics(ledger))
         assert after[("bitcache_settlements", (("state", "broadcast"),))] == 1
         age = after[("bitcache_oldest_unconfirmed_settlement_seconds", ())]
         assert 0.2 <= age <= time.time() - planned_at + 0.5
@@ -118,12 +119,12 @@ def test_the_textfile_is_written_atomically_without_the_instruments(
         target = tmp_path / "bitcache.prom"
         target.write_text("old content\n")
         metrics.FIGURES._values.clear()
-        write_textfile(target, ledger)
+        write_node_textfile(target, ledger)
         first = samples(target.read_bytes())
         assert ("bitcache_wallet_difference_sat", ()) not in first  # not observed: absent
         assert ("bitcache_charges_total", ()) not in first
         observe_wallet(expected_sat=1_000, chain_sat=990)
-        write_textfile(target, ledger)
+        write_node_textfile(target, ledger)
         second = samples(target.read_bytes())
         assert second[("bitcache_wallet_difference_sat", ())] == -10
         assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
@@ -160,11 +161,11 @@ def test_get_metrics_needs_an_operator_key_unless_public(db_url: str, tmp_path: 
 def test_json_logs_are_one_object_per_line_with_the_extra_fields() -> None:
     stream = io.StringIO()
     configure_logging(LogSettings(LogFormat.JSON, "info"), stream)
-    logging.getLogger("bitcache.settlement.job").info(
+    logging.getLogger("bitcache.services.settlementjob").info(
         "settlement %d: %s", 7, "final", extra={"settlement": 7, "txid": "ab" * 32})
-    logging.getLogger("bitcache.settlement.job").debug("not at info level")
+    logging.getLogger("bitcache.services.settlementjob").debug("not at info level")
     (line,) = stream.getvalue().splitlines()
     data = json.loads(line)
     assert data["message"] == "settlement 7: final" and data["settlement"] == 7
-    assert data["level"] == "info" and data["logger"] == "bitcache.settlement.job"
+    assert data["level"] == "info" and data["logger"] == "bitcache.services.settlementjob"
     assert data["time"].endswith("Z") and data["txid"] == "ab" * 32

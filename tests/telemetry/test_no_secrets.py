@@ -80,7 +80,7 @@ def test_a_demo_with_debug_logs_logs_no_seed_or_key(
     assert result.exit_code == 0, result.output
     text = log_lines(log)
     kinds = {json.loads(line)["logger"] for line in text.splitlines()}
-    assert {"bitcache.settlement.job", "bitcache.services.deposits"} <= kinds
+    assert {"bitcache.services.settlementjob", "bitcache.services.deposits"} <= kinds
     (platform,) = made
     secrets: dict[str, str | bytes] = {
         "hot wallet seed": demo.HOT_WALLET_SEED,

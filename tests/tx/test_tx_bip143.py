@@ -17,7 +17,7 @@ from tx_support import payments
 
 from bitcache.bitcoin.script import p2wpkh_script_code
 from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
-from bitcache.chain.protocol import OutPoint
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidInput
 from bitcache.tx.sighash import SharedHashes, bip143_preimage, bip143_sighash
 from bitcache.tx.sign import sign_digest

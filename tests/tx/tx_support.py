@@ -8,8 +8,8 @@ import coincurve
 from hypothesis import strategies as st
 
 from bitcache.bitcoin.hashes import hash160
-from bitcache.chain.protocol import OutPoint
 from bitcache.core.scripttype import ScriptType
+from bitcache.core.utxo import OutPoint
 from bitcache.tx import Payment, SpendableCoin, p2wpkh_script
 
 ALL_TYPES = tuple(ScriptType)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.rejection import txid_of
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidInput
 from fakes.server import FakeServer, Fault, Raw, Reply, Request, _Queued, to_json
 from fakes.state import ChainState, FakeTx

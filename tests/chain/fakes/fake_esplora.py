@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.rejection import txid_of
+from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidInput
 from fakes.server import FakeServer, Raw, Reply, Request, to_json
 from fakes.state import ChainState, FakeTx

@@ -6,8 +6,8 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field
 
-from bitcache.chain.protocol import OutPoint
 from bitcache.chain.rejection import txid_of
+from bitcache.core.utxo import OutPoint
 from bitcache.network import Network
 
 GENESIS = {

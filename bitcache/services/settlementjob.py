@@ -6,7 +6,7 @@ is signed; the signed raw transaction before it is broadcast; a fee-bump
 version before it is broadcast. After a crash the job reloads the stored
 state and carries on: it rebroadcasts the stored transaction and never plans
 reserved payees again. Callers hold the job lock (see
-:mod:`bitcache.settlement.lock`); every write renews it and fails if it was
+:mod:`bitcache.store.joblock`); every write renews it and fails if it was
 lost. ``hook(point)`` is called right after each commit and side effect (the
 crash tests kill the process there).
 
@@ -30,17 +30,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from bitcache.chain.protocol import ChainBackend, Tip
+from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, default_spec
 from bitcache.core.money import MSAT_PER_SAT
-from bitcache.core.payouts import (
-    Payable,
-    PayoutBatch,
-    PayoutPlan,
-    Skipped,
-    choose_fee_rate,
-    plan_payouts,
-)
+from bitcache.core.tip import Tip
 from bitcache.errors import (
     BroadcastRejected,
     ChainError,
@@ -51,8 +44,8 @@ from bitcache.errors import (
     LedgerError,
     TransactionError,
 )
+from bitcache.services.coinparents import fetch_parents, parent_fates
 from bitcache.settlement.coins import KeyPath, wallet_coins
-from bitcache.settlement.lock import JobLock
 from bitcache.settlement.model import (
     BroadcastFailure,
     ReservedPayout,
@@ -60,12 +53,20 @@ from bitcache.settlement.model import (
     SettlementConfig,
     Version,
 )
-from bitcache.settlement.parents import fetch_parents, parent_fates
+from bitcache.settlement.payouts import (
+    Payable,
+    PayoutBatch,
+    PayoutPlan,
+    Skipped,
+    choose_fee_rate,
+    plan_payouts,
+)
 from bitcache.settlement.postings import final_entries, reservation, void_entries
 from bitcache.settlement.states import SettlementState
 from bitcache.settlement.tracking import Action, Observation, Sighting, Step, decide, observe
 from bitcache.store import settlement as settlement_rows
 from bitcache.store.holdings import holdings
+from bitcache.store.joblock import JobLock
 from bitcache.store.ledger import LedgerStore
 from bitcache.tx.builder import build_transaction
 from bitcache.tx.coinselect import CoinSelection, SpendableCoin, select_coins, use_coins

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from bitcache.bitcoin.transaction import parse_transaction
-from bitcache.chain.protocol import ChainBackend, OutPoint, OutSpend
+from bitcache.chain.protocol import ChainBackend
+from bitcache.core.utxo import OutPoint, OutSpend
 from bitcache.errors import InvalidInput
 from bitcache.settlement.tracking import ParentFate
 from bitcache.tx.coinselect import SpendableCoin

@@ -1,0 +1,122 @@
+"""The parts of ``bitcache serve`` that requests use, one per process.
+
+:class:`Service` holds the hooks and the money seam, the authenticator, the
+kept answers of idempotent requests, the link signer, deposit addresses and
+the optional node parts (the wallet's public key, the chain backend, the
+platform's signing key). The routes over it are in :mod:`bitcache.serve.app`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bitcache.chain.protocol import ChainBackend
+from bitcache.errors import ServiceUnavailable
+from bitcache.hooks import Hooks
+from bitcache.network import Network
+from bitcache.serve.auth import Authenticator
+from bitcache.serve.charges import MoneyHooks, money_hooks
+from bitcache.serve.gate import Gate, GateConfig
+from bitcache.serve.idempotency import IdempotentRequests
+from bitcache.serve.links import LinkSigner
+from bitcache.serve.payment import DepositAddresses
+from bitcache.serve.ratelimit import FailureLimiter
+from bitcache.services.deposits import DepositService
+from bitcache.services.settlement import SettlementService
+from bitcache.wallet.keys import HDWallet
+
+ChainOpener = Callable[[], AbstractContextManager[ChainBackend]]
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How the service runs: the host's files, links, proxies and authentication limits."""
+
+    files: Path
+    link_secret: bytes
+    link_base: str = "/files"
+    accel_prefix: str = "/_bitcache_files/"
+    trust_proxy: bool = True
+    key_cache_seconds: float = 2.0
+    failure_limit: int = 20
+    failure_window: float = 60.0
+    link_ttl: int = 3600
+    #: serve /metrics without an API key (else an operator key is needed)
+    public_metrics: bool = False
+
+
+@dataclass(frozen=True)
+class NodeParts:
+    """What the node folder adds: the watch-only wallet, the chain, the platform key."""
+
+    wallet: HDWallet | None = None
+    chain: ChainOpener | None = None
+    confirmations: int = 3
+    platform_key: Ed25519PrivateKey | None = field(default=None, repr=False)
+    platform_name: str = "bitcache"
+
+    @property
+    def network(self) -> Network | None:
+        return None if self.wallet is None else self.wallet.network
+
+
+class Service:
+    """Everything a request may use; one per process."""
+
+    def __init__(self, hooks: Hooks, options: ServeOptions, node: NodeParts | None = None,
+                 *, clock: Callable[[], float] = time.time):
+        self.hooks, self.options = hooks, options
+        self.node = node or NodeParts()
+        self.ledger = hooks.ledger
+        self.clock = clock
+        self.trust_proxy = options.trust_proxy
+        self.money: MoneyHooks = money_hooks(hooks)
+        self.limiter = FailureLimiter(options.failure_limit, options.failure_window)
+        self.auth = Authenticator(self.ledger, self.limiter,
+                                  cache_seconds=options.key_cache_seconds)
+        self.requests = IdempotentRequests(self.ledger, clock=clock)
+        self.signer = LinkSigner(options.link_secret)
+        self.addresses = DepositAddresses(self._deposits())
+        self._settlement: SettlementService | None = None
+        self.gate = Gate(GateConfig(options.files, options.accel_prefix, options.trust_proxy),
+                         self.signer, self.money, self.ledger, self.addresses, self.limiter,
+                         clock)
+
+    def _deposits(self) -> DepositService | None:
+        node = self.node
+        if node.wallet is None or node.chain is None:
+            return None
+        from bitcache.serve.chain import PerCallChain
+
+        chain = PerCallChain(node.wallet.network, node.chain)
+        return DepositService(self.ledger, node.wallet, chain, confirmations=node.confirmations)
+
+    def need_chain(self) -> tuple[HDWallet, ChainOpener]:
+        """The wallet and chain (ServiceUnavailable when started without them)."""
+        if self.node.wallet is None or self.node.chain is None:
+            raise ServiceUnavailable("the service was started without the node's wallet and "
+                                     "chain backend")
+        return self.node.wallet, self.node.chain
+
+    def settlement(self) -> SettlementService:
+        """The settlement service (payout addresses, settlements in flight), made once."""
+        if self._settlement is None:
+            wallet, opener = self.need_chain()
+            from bitcache.serve.chain import PerCallChain
+
+            self._settlement = SettlementService(self.ledger, PerCallChain(wallet.network, opener),
+                                                 wallet)
+        return self._settlement
+
+    async def close(self) -> None:
+        closer = getattr(self.money, "close", None)
+        if closer is not None:
+            result = closer()
+            if result is not None:
+                await result
