@@ -178,6 +178,10 @@ class Webhooks:
             with self.ledger.read() as conn:
                 batch = outbox.events_after(conn, ep.delivered_id, self.policy.batch)
             if not batch:
+                if delivered:
+                    log.info("%d event(s) delivered to %s, up to event %d", delivered,
+                             shown(url), ep.delivered_id,
+                             extra={"endpoint": shown(url), "delivered": delivered})
                 return _report(ep, "caught_up", delivered)
             for event in batch:
                 error = self._post(url, event)
@@ -204,7 +208,7 @@ class Webhooks:
             return f"{type(exc).__name__}: {exc}"
         if not 200 <= answer.status_code < 300:
             return f"HTTP {answer.status_code}"
-        log.info(
+        log.debug(
             "event %d (%s) delivered to %s", event.id, event.kind, shown(url),
             extra={"event_id": event.id, "event_kind": event.kind, "endpoint": shown(url)},
         )

@@ -31,6 +31,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bitcache.errors import InvalidInput
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -138,8 +140,11 @@ def write_textfile(path: Path, *collectors: Collector) -> None:
     """Write the figures and ``collectors`` (not the instruments) to ``path``, whole or not
     at all (a temporary file beside it, then a rename)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    text = exposition(*collectors, instruments=False)
     try:
-        temporary.write_bytes(exposition(*collectors, instruments=False))
+        temporary.write_bytes(text)
         os.replace(temporary, path)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the metrics to {path}: {exc.strerror or exc}") from exc
     finally:
         temporary.unlink(missing_ok=True)
