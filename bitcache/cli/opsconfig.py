@@ -6,7 +6,7 @@ and ``[metrics]`` sections of ``bitcache.toml``)::
 
     "logging": {"format": "json", "level": "info"},
     "events": {"webhook_urls": ["https://example.org/hook"],
-               "webhook_secret_file": "webhook.secret", "max_attempts": 12},
+               "webhook_secret_file": "webhook.secret", "max_attempts": 10},
     "metrics": {"textfile": "/var/lib/node_exporter/bitcache.prom"}
 
 Each is validated into a frozen settings object; a bad value is an
@@ -33,7 +33,7 @@ class EventSettings:
 
     webhook_urls: tuple[str, ...] = ()
     webhook_secret_file: Path | None = None
-    max_attempts: int = 12
+    max_attempts: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ def event_settings(home: Path) -> EventSettings:
     secret = found.get("webhook_secret_file")
     if secret is not None and (not isinstance(secret, str) or not secret):
         raise InvalidConfig(f"{CONFIG_FILE}: events.webhook_secret_file must be a path")
-    attempts = found.get("max_attempts", 12)
+    attempts = found.get("max_attempts", 10)
     if not is_int(attempts) or attempts < 1:
         raise InvalidConfig(f"{CONFIG_FILE}: events.max_attempts must be a whole number >= 1")
     path = None if secret is None else absolute(Path(secret), absolute(home))

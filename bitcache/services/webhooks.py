@@ -51,7 +51,7 @@ def _now_us() -> int:
 class DeliveryPolicy:
     """How hard delivery tries: attempts before giving up, the backoff, the HTTP timeout."""
 
-    max_attempts: int = 12
+    max_attempts: int = 10
     base_delay_s: int = 10
     max_delay_s: int = 3600
     timeout_s: float = 10.0
