@@ -1,6 +1,7 @@
 """Payout and deposit events: events list, events deliver, events redeliver.
 
-Exit codes: 0 ok (``deliver``: every endpoint caught up); 2 bad input (an
+Exit codes: 0 ok (``deliver``: every endpoint caught up, or being sent to by
+another run that holds its lease); 2 bad input (an
 unknown event id, no webhook URL or secret configured); 3 the database
 failed, or an endpoint did not accept an event this pass or is backing off
 from an earlier failure; 4 an endpoint was given up on after
@@ -99,7 +100,7 @@ def _webhooks(home: Path, ledger: LedgerStore) -> Webhooks:
 
 
 def _report(reports: list[EndpointReport], as_json: bool) -> None:
-    """Print each endpoint's outcome; exit 4 if one was given up on, 3 if one is not caught up."""
+    """Print each endpoint's outcome; exit 4 if one was given up on, 3 if one failed or waits."""
     if as_json:
         _emit({"endpoints": [
             {"url": r.url, "status": r.status, "delivered": r.delivered, "cursor": r.cursor,
@@ -115,7 +116,7 @@ def _report(reports: list[EndpointReport], as_json: bool) -> None:
     statuses = {r.status for r in reports}
     if "given_up" in statuses:
         raise typer.Exit(EXIT_STALLED)
-    if statuses - {"caught_up"}:
+    if statuses - {"caught_up", "busy"}:
         raise typer.Exit(EXIT_BACKEND)
 
 

@@ -12,8 +12,12 @@ After ``max_attempts`` failures in a row the endpoint is given up on until
 an operator redelivers (``bitcache events redeliver ID``), which moves its
 cursor back to before ``ID`` and resets the count.
 
-A crash between a receiver's 2xx and the cursor's commit sends that event
-again: receivers must drop duplicates by event id. Every POST is signed
+One run at a time sends to an endpoint: a run holds the endpoint's lease
+(renewed at each event, ``lease_s``) and a run that finds it held reports
+the endpoint ``busy``; a run that lost its lease (it stalled longer than the
+lease) stops without moving the cursor. A crash between a receiver's 2xx
+and the cursor's commit sends that event again: receivers must drop
+duplicates by event id. Every POST is signed
 (:mod:`bitcache.events.signing`). Network calls are never made inside a
 database transaction.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,14 +61,20 @@ class DeliveryPolicy:
     max_delay_s: int = 3600
     timeout_s: float = 10.0
     batch: int = 100
+    #: how long a run's hold on an endpoint lasts without news (renewed at each event)
+    lease_s: float = 120.0
 
     def __post_init__(self) -> None:
         for name in ("max_attempts", "base_delay_s", "max_delay_s", "batch"):
             value = getattr(self, name)
             if not is_int(value) or value < 1:
                 raise InvalidPolicy(f"{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(self.timeout_s, int | float) or not self.timeout_s > 0:
-            raise InvalidPolicy(f"timeout_s must be a positive number, got {self.timeout_s!r}")
+        for name in ("timeout_s", "lease_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise InvalidPolicy(f"{name} must be a positive number, got {value!r}")
+        if self.lease_s <= 2 * self.timeout_s:
+            raise InvalidPolicy("lease_s must be more than twice timeout_s")
 
     def delay_s(self, attempts: int) -> int:
         """Seconds to wait after the ``attempts``-th failure in a row."""
@@ -76,8 +87,9 @@ class EndpointReport:
 
     ``status``: ``caught_up`` (nothing left to send), ``failed`` (an event
     was refused this pass; retried after ``next_attempt_at``), ``waiting``
-    (backing off from an earlier failure) or ``given_up`` (``max_attempts``
-    reached; an operator must redeliver).
+    (backing off from an earlier failure), ``given_up`` (``max_attempts``
+    reached; an operator must redeliver) or ``busy`` (another delivery run
+    holds the endpoint's lease and is sending to it).
     """
 
     url: str
@@ -147,6 +159,7 @@ class Webhooks:
         self._secret = check_secret(secret)
         self.policy = policy or DeliveryPolicy()
         self._clock = clock or _now_us
+        self._owner = uuid.uuid4().hex
         self._client = httpx.Client(
             timeout=self.policy.timeout_s, follow_redirects=False, transport=transport
         )
@@ -166,9 +179,25 @@ class Webhooks:
         """One pass over every endpoint (see the module docstring)."""
         return [self._endpoint(url) for url in self.urls]
 
+    def _lease_until(self) -> int:
+        return self._clock() + int(self.policy.lease_s * US)
+
     def _endpoint(self, url: str) -> EndpointReport:
+        """Deliver to ``url`` under its lease (another run holding it: ``busy``)."""
         with self.ledger.write() as conn:
-            ep = outbox.endpoint(conn, url, self._clock())
+            now = self._clock()
+            ep = outbox.endpoint(conn, url, now)
+            held = outbox.claim(conn, url, self._owner, self._lease_until(), now)
+        if not held:
+            return _report(ep, "busy", 0)
+        try:
+            return self._send_all(ep)
+        finally:
+            with self.ledger.write() as conn:
+                outbox.release(conn, url, self._owner)
+
+    def _send_all(self, ep: Endpoint) -> EndpointReport:
+        url = ep.url
         if ep.attempts >= self.policy.max_attempts:
             return _report(ep, "given_up", 0)
         if ep.next_attempt_at > self._clock():
@@ -188,7 +217,11 @@ class Webhooks:
                 if error is not None:
                     return _report(self._failed(ep, event, error), "failed", delivered)
                 with self.ledger.write() as conn:
-                    outbox.mark_delivered(conn, url, event.id, self._clock())
+                    kept = outbox.mark_delivered(
+                        conn, url, event.id, self._owner, self._lease_until(), self._clock()
+                    )
+                if not kept:  # the lease ran out and another run took the endpoint
+                    return _report(ep, "busy", delivered)
                 ep = Endpoint(url, event.id, 0, 0, "")
                 delivered += 1
 

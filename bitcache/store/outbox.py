@@ -7,8 +7,10 @@
   :mod:`bitcache.store.transactions`), so ids are handed out and committed
   in the same order: a reader never sees id 7 before id 6 is committed.
 * ``event_endpoints`` — one row per webhook URL: the last event id it
-  accepted (events go to each endpoint in id order), and the retry state of
-  the next one (attempts so far, when to try again, the last error).
+  accepted (events go to each endpoint in id order), the retry state of
+  the next one (attempts so far, when to try again, the last error), and
+  the lease of the delivery run sending to it: one run at a time per
+  endpoint, so two runs never send its events side by side.
 
 Every function takes a connection the caller opened.
 """
@@ -52,6 +54,8 @@ class EventEndpointRow(SQLModel, table=True):
     attempts: int = Field(sa_column=Column(Integer, nullable=False))
     next_attempt_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_error: str = Field(sa_column=Column(String(500), nullable=False))
+    lease_owner: str = Field(sa_column=Column(String(64), nullable=False))
+    lease_until: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
@@ -146,22 +150,52 @@ def endpoint(conn: Connection, url: str, now: int) -> Endpoint:
     conn.execute(
         text(
             "INSERT INTO event_endpoints (url, delivered_id, attempts, next_attempt_at, "
-            "last_error, updated_at) VALUES (:u, 0, 0, 0, '', :now)"
+            "last_error, lease_owner, lease_until, updated_at) VALUES (:u, 0, 0, 0, '', '', 0, "
+            ":now)"
         ),
         {"u": url, "now": now},
     )
     return Endpoint(url, 0, 0, 0, "")
 
 
-def mark_delivered(conn: Connection, url: str, event_id: int, now: int) -> None:
-    """``url`` accepted ``event_id``: move its cursor there and forget the retry state."""
+def claim(conn: Connection, url: str, owner: str, until: int, now: int) -> bool:
+    """Take (or extend) the lease of ``url`` for ``owner`` until ``until``; False while
+    another run's lease has not expired."""
+    done = conn.execute(
+        text(
+            "UPDATE event_endpoints SET lease_owner = :o, lease_until = :t "
+            "WHERE url = :u AND (lease_owner = :o OR lease_until < :now)"
+        ),
+        {"o": owner, "t": until, "u": url, "now": now},
+    )
+    return done.rowcount == 1
+
+
+def release(conn: Connection, url: str, owner: str) -> None:
+    """Give up ``owner``'s lease of ``url`` (if it still holds it)."""
     conn.execute(
         text(
-            "UPDATE event_endpoints SET delivered_id = :i, attempts = 0, next_attempt_at = 0, "
-            "last_error = '', updated_at = :now WHERE url = :u AND delivered_id < :i"
+            "UPDATE event_endpoints SET lease_owner = '', lease_until = 0 "
+            "WHERE url = :u AND lease_owner = :o"
         ),
-        {"i": event_id, "now": now, "u": url},
+        {"u": url, "o": owner},
     )
+
+
+def mark_delivered(
+    conn: Connection, url: str, event_id: int, owner: str, until: int, now: int
+) -> bool:
+    """``url`` accepted ``event_id``: move its cursor there, forget the retry state and
+    extend ``owner``'s lease; False (nothing changed) if ``owner`` lost the lease."""
+    done = conn.execute(
+        text(
+            "UPDATE event_endpoints SET delivered_id = CASE WHEN delivered_id < :i THEN :i "
+            "ELSE delivered_id END, attempts = 0, next_attempt_at = 0, last_error = '', "
+            "lease_until = :t, updated_at = :now WHERE url = :u AND lease_owner = :o"
+        ),
+        {"i": event_id, "t": until, "now": now, "u": url, "o": owner},
+    )
+    return done.rowcount == 1
 
 
 def mark_failed(conn: Connection, url: str, error: str, next_attempt_at: int, now: int) -> None:

@@ -232,3 +232,26 @@ def test_a_failed_reconcile_is_an_event_and_a_clean_one_is_not(any_ledger: Ledge
     assert any(d["check"] == "account_balances" for d in found.data["discrepancies"])
     ok = dataclasses.replace(clean, checks=(), discrepancies=())
     assert record_failure(any_ledger, ok) is None
+
+
+def test_one_run_at_a_time_sends_to_an_endpoint(any_ledger: LedgerStore) -> None:
+    with any_ledger.write() as conn:
+        for n in range(3):
+            outbox.append(conn, "payout.final", f"settlement:{n}", {"n": n}, n)
+    clock = Clock()
+    with receiver(fail_first=0) as (url, got), Webhooks(
+        any_ledger, [url], SECRET, clock=clock
+    ) as hooks:
+        with any_ledger.write() as conn:  # another run holds the endpoint for a minute
+            outbox.endpoint(conn, url, clock.now)
+            assert outbox.claim(conn, url, "other run", clock.now + 60 * US, clock.now)
+        (r,) = hooks.deliver()
+        assert (r.status, r.delivered, got.requests) == ("busy", 0, [])
+        with any_ledger.write() as conn:  # its mark is refused: it does not hold the lease
+            assert not outbox.mark_delivered(conn, url, 3, "a third run", 0, clock.now)
+            assert outbox.endpoint(conn, url, clock.now).delivered_id == 0
+        clock.now += 61 * US  # the other run's lease ran out (it died)
+        (r,) = hooks.deliver()
+        assert (r.status, r.delivered) == ("caught_up", 3)
+        with any_ledger.write() as conn:  # the lease is given back at the end of the run
+            assert outbox.claim(conn, url, "other run", clock.now + 1, clock.now)

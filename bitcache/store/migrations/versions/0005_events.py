@@ -34,6 +34,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
         sa.Column("last_error", sa.String(500), nullable=False),
+        sa.Column("lease_owner", sa.String(64), nullable=False),
+        sa.Column("lease_until", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
     )
 
