@@ -84,7 +84,8 @@ def events_list(
                              f"{p['attempts']} failed attempt(s) {p['last_error']}".rstrip()))
 
 
-def _webhooks(home: Path, ledger: LedgerStore) -> Webhooks:
+def webhooks_from_settings(home: Path, ledger: LedgerStore) -> Webhooks:
+    """The node's webhooks (its ``events`` settings); InvalidConfig if none are set."""
     from bitcache.cli.node import read_file
     from bitcache.cli.opsconfig import event_settings
     from bitcache.services.webhooks import DeliveryPolicy, Webhooks
@@ -124,7 +125,7 @@ def _report(reports: list[EndpointReport], as_json: bool) -> None:
 def events_deliver(home: HomeOption = DEFAULT_HOME, db: OptDb = None,
                    as_json: JsonOption = False) -> None:
     """Send every endpoint the events it has not accepted yet, in order (run it from cron)."""
-    with _errors(as_json), _webhooks(home, _ledger(_node_db(home, db))) as hooks:
+    with _errors(as_json), webhooks_from_settings(home, _ledger(_node_db(home, db))) as hooks:
         reports = hooks.deliver()
     _report(reports, as_json)
 
@@ -138,6 +139,6 @@ def events_redeliver(
 ) -> None:
     """Send event ID and every later one again, in order, to every endpoint (and start an
     endpoint that was given up on again)."""
-    with _errors(as_json), _webhooks(home, _ledger(_node_db(home, db))) as hooks:
+    with _errors(as_json), webhooks_from_settings(home, _ledger(_node_db(home, db))) as hooks:
         reports = hooks.redeliver(event_id)
     _report(reports, as_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import sys
@@ -147,6 +148,10 @@ def serve(
         help="how long a looked-up API key is trusted (revocation delay)")] = 2.0,
     public_metrics: Annotated[bool, typer.Option(
         help="serve /metrics without an API key (else an operator key is needed)")] = False,
+    deliver_events: Annotated[bool, typer.Option(
+        help="deliver the events to the node's webhooks from this process too")] = False,
+    deliver_every: Annotated[float, typer.Option(
+        min=1, help="seconds between delivery rounds (with --deliver-events)")] = 30.0,
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md)."""
     import uvicorn
@@ -166,7 +171,13 @@ def serve(
                                key_cache_seconds=key_cache_seconds,
                                public_metrics=public_metrics)
         hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy))
-        service = Service(hooks, options, _node_parts(cfg))
+        parts = _node_parts(cfg)
+        if deliver_events:
+            from bitcache.cli.events_commands import webhooks_from_settings
+
+            webhooks = webhooks_from_settings(home, hooks.ledger)
+            parts = dataclasses.replace(parts, webhooks=webhooks, deliver_every_s=deliver_every)
+        service = Service(hooks, options, parts)
     print(f"bitcache serve on http://{host}:{port} (files in {options.files})", file=sys.stderr,
           flush=True)
     uvicorn.run(create_app(service), host=host, port=port, access_log=False,

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from bitcache.errors import BitcacheError
 from bitcache.serve.api import ENDPOINTS
+from bitcache.serve.delivery import delivering
 from bitcache.serve.endpoint import route
 from bitcache.serve.metrics import metrics
 from bitcache.serve.openapi import openapi_document
@@ -95,7 +96,8 @@ def create_app(service: Service) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with delivering(service.node.webhooks, service.node.deliver_every_s):
+            yield
         await service.close()
 
     routes = [Route("/health", health, methods=["GET"]),

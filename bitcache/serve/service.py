@@ -29,6 +29,7 @@ from bitcache.serve.payment import DepositAddresses
 from bitcache.serve.ratelimit import FailureLimiter
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
+from bitcache.services.webhooks import Webhooks
 from bitcache.wallet.keys import HDWallet
 
 ChainOpener = Callable[[], AbstractContextManager[ChainBackend]]
@@ -53,13 +54,17 @@ class ServeOptions:
 
 @dataclass(frozen=True)
 class NodeParts:
-    """What the node folder adds: the watch-only wallet, the chain, the platform key."""
+    """What the node folder adds: the watch-only wallet, the chain, the platform key, and
+    the webhooks the service delivers events to (:mod:`bitcache.serve.delivery`)."""
 
     wallet: HDWallet | None = None
     chain: ChainOpener | None = None
     confirmations: int = 3
     platform_key: Ed25519PrivateKey | None = field(default=None, repr=False)
     platform_name: str = "bitcache"
+    #: deliver the event outbox to the webhooks every ``deliver_every_s`` (None: not here)
+    webhooks: Webhooks | None = field(default=None, repr=False)
+    deliver_every_s: float = 30.0
 
     @property
     def network(self) -> Network | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -88,8 +89,9 @@ class EndpointReport:
     ``status``: ``caught_up`` (nothing left to send), ``failed`` (an event
     was refused this pass; retried after ``next_attempt_at``), ``waiting``
     (backing off from an earlier failure), ``given_up`` (``max_attempts``
-    reached; an operator must redeliver) or ``busy`` (another delivery run
-    holds the endpoint's lease and is sending to it).
+    reached; an operator must redeliver), ``busy`` (another delivery run
+    holds the endpoint's lease and is sending to it) or ``stopped`` (the
+    pass was told to stop; the rest goes next time).
     """
 
     url: str
@@ -160,6 +162,7 @@ class Webhooks:
         self.policy = policy or DeliveryPolicy()
         self._clock = clock or _now_us
         self._owner = uuid.uuid4().hex
+        self._stop = threading.Event()
         self._client = httpx.Client(
             timeout=self.policy.timeout_s, follow_redirects=False, transport=transport
         )
@@ -175,8 +178,10 @@ class Webhooks:
 
     # -- delivering -------------------------------------------------------------
 
-    def deliver(self) -> list[EndpointReport]:
-        """One pass over every endpoint (see the module docstring)."""
+    def deliver(self, stop: threading.Event | None = None) -> list[EndpointReport]:
+        """One pass over every endpoint (see the module docstring); ``stop``, once set,
+        ends the pass after the event being sent (a service shutting down)."""
+        self._stop = stop or threading.Event()
         return [self._endpoint(url) for url in self.urls]
 
     def _lease_until(self) -> int:
@@ -213,6 +218,8 @@ class Webhooks:
                              extra={"endpoint": shown(url), "delivered": delivered})
                 return _report(ep, "caught_up", delivered)
             for event in batch:
+                if self._stop.is_set():
+                    return _report(ep, "stopped", delivered)
                 error = self._post(url, event)
                 if error is not None:
                     return _report(self._failed(ep, event, error), "failed", delivered)

@@ -255,3 +255,31 @@ def test_one_run_at_a_time_sends_to_an_endpoint(any_ledger: LedgerStore) -> None
         assert (r.status, r.delivered) == ("caught_up", 3)
         with any_ledger.write() as conn:  # the lease is given back at the end of the run
             assert outbox.claim(conn, url, "other run", clock.now + 1, clock.now)
+
+
+def test_serve_delivers_in_the_background_while_it_runs(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from bitcache.serve.app import create_app
+    from tests.serve.conftest import make_world
+
+    world = make_world(db_url, tmp_path)
+    with world.hooks.ledger.write() as conn:
+        for n in range(3):
+            outbox.append(conn, "deposit.credited", f"deposit:{n}", {"n": n}, n)
+    with receiver(fail_first=1) as (url, got):
+        hooks = Webhooks(world.hooks.ledger, [url], SECRET,
+                         DeliveryPolicy(base_delay_s=1, max_delay_s=1))
+        world.service.node = dataclasses.replace(
+            world.service.node, webhooks=hooks, deliver_every_s=1.0)
+        async def serve_a_while() -> None:
+            app = create_app(world.service)
+            async with app.router.lifespan_context(app):
+                deadline = time.monotonic() + 30
+                while len(got.accepted()) < 3 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+
+        asyncio.run(serve_a_while())
+        assert [json.loads(b)["id"] for _, b in got.accepted()] == [1, 2, 3]
+        assert got.requests[0][0] == 503  # the first round failed, a later one delivered
+    world.hooks.close()
