@@ -42,7 +42,11 @@ _LOCK_HEAD = f"SELECT last_id, last_hash, {_SERVER} FROM journal_head WHERE id =
 _LOCK_HEAD_ASYNC = (  # and commit without waiting for the log's flush (SET LOCAL)
     f"SELECT last_id, last_hash, {_SERVER}, set_config('synchronous_commit', 'off', true) "
     "FROM journal_head WHERE id = 1 FOR UPDATE")
-_SYNC = f"SELECT pg_current_xact_id(), {_SERVER}"
+# A commit waits for the log flush (and a synchronous standby) only if its transaction
+# wrote to the log: taking a transaction id alone writes nothing, so such a commit
+# returns at once. A transactional logical-decoding message is a log record that any
+# role may write at any wal_level, and touches no table.
+_SYNC = f"SELECT pg_logical_emit_message(true, 'bitcache', 'sync'), {_SERVER}"
 
 Server = tuple[object, ...]
 
@@ -121,9 +125,11 @@ class Transactions:
 
         SQLite: ``fsync`` of the write-ahead log (the commits it holds; any
         it no longer holds were checkpointed into the database file, which
-        the checkpoint synced). PostgreSQL: a transaction that takes an id
-        and commits synchronously, so the server flushes its log through that
-        commit — and so through every commit before it.
+        the checkpoint synced). PostgreSQL: a transaction that writes a log
+        record (a logical-decoding message) and commits synchronously, so the
+        server flushes its log — and waits for a synchronous standby — through
+        that commit, and so through every commit before it, on the server
+        that took them (see the module docstring).
         """
         if self._pg:
             servers, self._local.unsynced = self._unsynced(), set()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bitcache.errors import OutcomeUnknown
+from bitcache.errors import OutcomeUnknown, StoreUnavailable
 from bitcache.store.ledger import LedgerStore
 from tests.reliability.conftest import LONG, scale
 from tests.reliability.failover import RESUME_TARGET_S, TrialResult, run_trial
@@ -89,6 +89,37 @@ def test_a_sync_answered_by_another_server_does_not_vouch_for_earlier_commits() 
             with pytest.raises(OutcomeUnknown, match="retry with the same key"):
                 ledger.sync()
             ledger.sync()  # reported once: later commits are vouched for as usual
+            with ledger.write(defer_sync=True):
+                pass
+            ledger.sync()
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()
+
+
+def test_a_sync_waits_for_the_synchronous_standby() -> None:
+    """The sync after deferred commits must wait for the log flush and for the synchronous
+    standby. A commit that only took a transaction id wrote no log and waited for neither:
+    the failover trial lost acknowledged charges that way. With the standby's WAL receiver
+    stopped, the sync must not return within its deadline; once it runs again, it does."""
+    cluster = HACluster(2, sync=True)
+    try:
+        cluster.start()
+        ledger = LedgerStore.open(cluster.url(), deadline_s=3)
+        try:
+            with ledger.write(defer_sync=True):
+                pass
+            leader = cluster.leader()
+            standby = next(m for m in cluster.members if m is not leader)
+            receiver = cluster.walreceiver(standby)
+            assert receiver is not None
+            cluster.stop_pids([receiver])
+            try:
+                with pytest.raises(StoreUnavailable):
+                    ledger.sync()
+            finally:
+                cluster.thaw([receiver])
             with ledger.write(defer_sync=True):
                 pass
             ledger.sync()
