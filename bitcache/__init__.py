@@ -57,6 +57,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TermsUpdate",
         "replay",
     ),
+    "bitcache.events.kinds": ("EventKind",),
     "bitcache.reconciliation.checks": ("reconcile",),
     "bitcache.reconciliation.report": (
         "Adjustment",
@@ -71,6 +72,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "bitcache.services.registry": ("term_history",),
     "bitcache.services.settlement": ("CycleReport", "SettlementService"),
     "bitcache.services.statements": ("consistency_proof", "issue_statement", "tree_head"),
+    "bitcache.services.webhooks": ("DeliveryPolicy", "EndpointReport", "Webhooks"),
     "bitcache.settlement": ("SettlementConfig", "SettlementState"),
     "bitcache.statements.statement": ("VerifiedStatement",),
     "bitcache.statements.treehead": (
@@ -81,6 +83,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "bitcache.statements.verify": ("verify_statement",),
     "bitcache.store.ledger": ("BatchResult", "LedgerStore"),
+    "bitcache.telemetry.logs": ("LogFormat", "LogSettings", "configure_logging"),
     "bitcache.wallet": (
         "DerivedKey",
         "HDWallet",
@@ -127,6 +130,7 @@ if TYPE_CHECKING:
     from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
     from bitcache.core.tip import Tip
     from bitcache.core.utxo import OutPoint, OutSpend, Utxo
+    from bitcache.events.kinds import EventKind
     from bitcache.reconciliation.checks import reconcile
     from bitcache.reconciliation.report import (
         Adjustment,
@@ -141,6 +145,7 @@ if TYPE_CHECKING:
     from bitcache.services.registry import term_history
     from bitcache.services.settlement import CycleReport, SettlementService
     from bitcache.services.statements import consistency_proof, issue_statement, tree_head
+    from bitcache.services.webhooks import DeliveryPolicy, EndpointReport, Webhooks
     from bitcache.settlement import SettlementConfig, SettlementState
     from bitcache.settlement.payouts import FeePayer, PayoutPolicy
     from bitcache.statements.statement import VerifiedStatement
@@ -152,6 +157,7 @@ if TYPE_CHECKING:
     )
     from bitcache.statements.verify import verify_statement
     from bitcache.store.ledger import BatchResult, LedgerStore
+    from bitcache.telemetry.logs import LogFormat, LogSettings, configure_logging
     from bitcache.wallet import (
         DerivedKey,
         HDWallet,
@@ -190,12 +196,15 @@ __all__ = [
     "Check",
     "CheckResult",
     "CycleReport",
+    "DeliveryPolicy",
     "DepositService",
     "DerivedKey",
     "Discrepancy",
+    "EndpointReport",
     "Entry",
     "EntryKind",
     "EntryRequest",
+    "EventKind",
     "FeePayer",
     "FileHash",
     "FileRecord",
@@ -203,6 +212,8 @@ __all__ = [
     "HDWallet",
     "Keep",
     "LedgerStore",
+    "LogFormat",
+    "LogSettings",
     "Msat",
     "Network",
     "OutPoint",
@@ -226,9 +237,11 @@ __all__ = [
     "Utxo",
     "VerifiedStatement",
     "WalletView",
+    "Webhooks",
     "__version__",
     "address_for_script",
     "anchor_payload",
+    "configure_logging",
     "consistency_proof",
     "decrypt_mnemonic",
     "file_hash",
