@@ -244,8 +244,8 @@ class Webhooks:
         }
         try:
             answer = self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
+        except httpx.HTTPError as exc:  # kept and logged: the URL's query may hold a token
+            return f"{type(exc).__name__}: {exc}".replace(url, shown(url))
         if not 200 <= answer.status_code < 300:
             return f"HTTP {answer.status_code}"
         log.debug(
@@ -259,7 +259,7 @@ class Webhooks:
         now = self._clock()
         later = now + self.policy.delay_s(attempts) * US
         with self.ledger.write() as conn:
-            outbox.mark_failed(conn, ep.url, error, later, now)
+            outbox.mark_failed(conn, ep.url, error, later, self._owner, now)
         log.warning(
             "event %d (%s) not delivered to %s (attempt %d): %s",
             event.id, event.kind, shown(ep.url), attempts, error,

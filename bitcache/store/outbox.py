@@ -198,14 +198,17 @@ def mark_delivered(
     return done.rowcount == 1
 
 
-def mark_failed(conn: Connection, url: str, error: str, next_attempt_at: int, now: int) -> None:
-    """Count a failed attempt at ``url``'s next event and when to try again."""
+def mark_failed(
+    conn: Connection, url: str, error: str, next_attempt_at: int, owner: str, now: int
+) -> None:
+    """Count a failed attempt at ``url``'s next event and when to try again (if ``owner``
+    still holds the endpoint's lease)."""
     conn.execute(
         text(
             "UPDATE event_endpoints SET attempts = attempts + 1, next_attempt_at = :n, "
-            "last_error = :e, updated_at = :now WHERE url = :u"
+            "last_error = :e, updated_at = :now WHERE url = :u AND lease_owner = :o"
         ),
-        {"n": next_attempt_at, "e": error[:500], "now": now, "u": url},
+        {"n": next_attempt_at, "e": error[:500], "now": now, "u": url, "o": owner},
     )
 
 
