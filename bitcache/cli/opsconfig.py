@@ -23,7 +23,6 @@ from typing import Any
 from bitcache.cli.node import CONFIG_FILE, absolute
 from bitcache.core.checks import is_int
 from bitcache.errors import InvalidConfig, InvalidInput
-from bitcache.services.webhooks import check_url
 from bitcache.telemetry.logs import LogFormat, LogSettings, check_level
 
 
@@ -90,6 +89,8 @@ def event_settings(home: Path) -> EventSettings:
     urls = found.get("webhook_urls", [])
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise InvalidConfig(f"{CONFIG_FILE}: events.webhook_urls must be a list of URLs")
+    from bitcache.services.webhooks import check_url  # httpx: not for every command
+
     try:
         checked = tuple(check_url(u) for u in urls)
     except InvalidInput as exc:
