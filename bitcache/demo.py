@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,27 +38,22 @@ from pathlib import Path
 from coincurve import PrivateKey
 
 from bitcache.bitcoin.script import p2wsh_script
-from bitcache.bitcoin.transaction import Transaction, TxIn, TxOut, parse_transaction
-from bitcache.chain.regtest import (
-    ANYONE_CAN_SPEND_SCRIPT,
-    ANYONE_CAN_SPEND_WITNESS_SCRIPT,
-    RegtestChain,
-)
+from bitcache.bitcoin.transaction import parse_transaction
+from bitcache.chain.faucet import faucet_transaction, mature_coin
+from bitcache.chain.regtest import RegtestChain
+from bitcache.clock import now_us
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
 from bitcache.core.scripttype import ScriptType
-from bitcache.core.utxo import OutPoint
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
 from bitcache.network import Network
 from bitcache.reconciliation.checks import reconcile
 from bitcache.reconciliation.report import ReconcileReport
-from bitcache.services.deposits import DepositService
-from bitcache.services.settlement import SettlementService
-from bitcache.services.statements import issue_statement, tree_head
+from bitcache.services.node import Node
+from bitcache.services.statements import issue_statement
 from bitcache.settlement.model import Settlement, SettlementConfig
 from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.settlement.states import SettlementState
-from bitcache.statements.treehead import anchor_payload
 from bitcache.statements.verify import verify_statement
 from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
@@ -72,7 +66,6 @@ HOT_WALLET_SEED = hashlib.sha256(b"bitcache demo hot wallet - never use for real
 UPLOADER_SEED = hashlib.sha256(b"bitcache demo uploader keys - never use for real coins").digest()
 ADDRESS_KINDS = ("p2wpkh", "p2tr", "p2pkh", "p2sh", "p2wsh")
 PRICES_MSAT = (1_000, 2_500, 5_000, 10_000, 25_000)
-FAUCET_FEE_SAT_PER_VB = 2
 
 #: The file that marks a folder as the demo's own, so a later run may clear it.
 DEMO_MARKER = ".bitcache-demo"
@@ -205,36 +198,6 @@ def uploader_address(index: int) -> tuple[str, str]:
     return kind, payout_script_for_key(pub, ScriptType(kind), Network.REGTEST).address
 
 
-def faucet_transaction(
-    coin: OutPoint, value_sat: int, outputs: Sequence[tuple[bytes, int]]
-) -> bytes:
-    """Spend an anyone-can-spend coinbase output of the regtest chain to ``outputs``.
-
-    The change goes back to the anyone-can-spend script; the fee is
-    ``FAUCET_FEE_SAT_PER_VB`` on a size estimate.
-    """
-    vbytes = 60 + 43 * (len(outputs) + 1)
-    change = value_sat - sum(v for _, v in outputs) - vbytes * FAUCET_FEE_SAT_PER_VB
-    outs = [TxOut(v, s) for s, v in outputs] + [TxOut(change, ANYONE_CAN_SPEND_SCRIPT)]
-    tx = Transaction(
-        2,
-        (TxIn(coin, 0xFFFFFFFD),),
-        tuple(outs),
-        0,
-        ((ANYONE_CAN_SPEND_WITNESS_SCRIPT,),),
-    )
-    return tx.serialize()
-
-
-def mature_coin(chain: RegtestChain) -> tuple[OutPoint, int]:
-    """A mature anyone-can-spend coinbase output (the default destination of mined blocks)."""
-    tip = chain.tip().height
-    for u in chain.utxos([ANYONE_CAN_SPEND_SCRIPT]):
-        if u.height is not None and tip - u.height >= 100:
-            return u.outpoint, u.value_sat
-    raise BitcacheError("no mature coinbase output on the regtest chain: mine more blocks")
-
-
 # --- the stages -------------------------------------------------------------------------
 
 
@@ -249,16 +212,11 @@ class _Demo:
         self.ledger = LedgerStore.open(sqlite_url(self.db_path))
         self.chain = RegtestChain.open(cfg.folder / "chain")
         self.wallet = HDWallet.from_seed(HOT_WALLET_SEED, Network.REGTEST)
-        self.deposits = DepositService(
-            self.ledger, self.wallet, self.chain,
-            confirmations=cfg.confirmations,
-        )
         policy = PayoutPolicy(min_payout_sat=5_000)
-        self.settlement = SettlementService(
-            self.ledger, self.chain, self.wallet,
-            SettlementConfig(payout=policy, confirmations=cfg.confirmations,
-                             min_input_confirmations=cfg.confirmations),
-        )
+        self.node = Node(self.ledger, self.wallet, self.chain,
+                         SettlementConfig(payout=policy, confirmations=cfg.confirmations,
+                                          min_input_confirmations=cfg.confirmations))
+        self.deposits, self.settlement = self.node.deposits, self.node.settlement
         self.hooks = Hooks(self.ledger)
         self.key = generate_platform_key()
 
@@ -318,14 +276,12 @@ class _Demo:
     def settle(self) -> None:
         """Settlement cycles with the tree head anchored, a block mined between, until final."""
         self.progress("settlement", 0, 1)
-        anchor = anchor_payload(tree_head(self.ledger, self.key))
-        self.settlement.run_cycle(anchor=anchor)
+        self.node.settle(self.key)
         for _ in range(self.cfg.confirmations + 10):
             if not self.settlement.settlements():
                 break
             self.chain.mine(1)
-            self.deposits.scan()
-            self.settlement.run_cycle()
+            self.node.settle()
 
     def statement(self) -> tuple[str, Path, int, bool]:
         """Issue one paid uploader's statement for the day and verify it offline."""
@@ -336,7 +292,7 @@ class _Demo:
                 paid[p.uploader] = paid.get(p.uploader, 0) + p.payout_sat
         # the paid uploader who earned least: the shortest statement with a payout in it
         uploader = min(paid, key=lambda u: (paid[u], u)) if paid else "u000"
-        document = issue_statement(self.ledger, uploader, 0, time.time_ns() // 1000 + 1,
+        document = issue_statement(self.ledger, uploader, 0, now_us() + 1,
                                    self.key, platform="bitcache demo")
         path = self.cfg.folder / f"statement-{uploader}.json"
         path.write_bytes(document)

@@ -19,7 +19,8 @@ Error codes and exit codes exist only in the CLI.
     │   │   ├── AddressEncodingMismatch     bech32 used for v1+, or bech32m for v0
     │   │   └── WitnessProgramError         wrong witness version / program length
     │   ├── InvalidPolicy                   nonsensical configuration value
-    │   └── InvalidConfig                   a node folder's config.json, seed or key is bad
+    │   └── InvalidConfig                   a node folder's configuration, seed or key is bad
+    │                                       (``key``: the configuration key at fault, if any)
     ├── LedgerError                         a valid request the books refuse
     │   ├── UnknownAccount
     │   ├── AccountConflict                 account exists with another kind/limit
@@ -157,7 +158,16 @@ class InvalidPolicy(InvalidInput):
 
 
 class InvalidConfig(InvalidInput):
-    """A node folder's ``config.json``, seed or key file is missing, unreadable or malformed."""
+    """A node folder's configuration, seed or key file is missing, unreadable or malformed.
+
+    ``key`` names the configuration key at fault (``settlement.max_in_flight``,
+    or the environment variable that set it) when one is; the message starts
+    with it, so an operator sees which line to fix.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 # --- ledger ---------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import bitcache
+import bitcache.config
 import bitcache.wallet
 
 #: bitcache's declared dependencies (import names) that only the database, the
@@ -24,7 +25,7 @@ import bitcache.wallet
 HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "httpx", "bip_utils", "coincurve", "bitcoin",
          "pbk", "psycopg", "Crypto", "typer", "rich")
 
-LAZY_PACKAGES = (bitcache, bitcache.wallet)
+LAZY_PACKAGES = (bitcache, bitcache.config, bitcache.wallet)
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +42,9 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("module", ["bitcache", "bitcache.core", "bitcache.core.money",
-                                    "bitcache.core.entries", "bitcache.statements.verify",
+                                    "bitcache.core.entries", "bitcache.core.utxo",
+                                    "bitcache.core.tip", "bitcache.clock",
+                                    "bitcache.statements.verify",
                                     "bitcache.wallet.platformkey"])
 def test_importing_a_pure_module_loads_no_database_chain_or_key_library(module: str) -> None:
     done = run_python(f"""

@@ -17,7 +17,8 @@ Exit codes (every command):
   acknowledged it (``bitcache deposits reorged|acknowledge|reverse``).
 
 Commands that need the wallet or the chain read the node folder made by
-``bitcache init`` (``--home``, or ``BITCACHE_HOME``): ``config.json``, the
+``bitcache init`` (``--home``, or ``BITCACHE_HOME``): ``bitcache.toml`` (or
+the ``config.json`` of a node made before it), the
 encrypted seed ``wallet.seed`` and the encrypted platform key
 ``platform.key``; commands over the ledger alone take ``--db`` or use the
 node's database. The passphrase comes from ``BITCACHE_PASSPHRASE`` or a
@@ -31,8 +32,8 @@ from __future__ import annotations
 # isort: off
 from bitcache.cli import init_command  # registered first: `init` heads the command list
 from bitcache.cli import demo_command, events_commands, ledger_commands, node_commands
-from bitcache.cli import metrics_commands, recovery_commands
-from bitcache.cli import serve_commands
+from bitcache.cli import config_commands, metrics_commands, operator_commands
+from bitcache.cli import recovery_commands, serve_commands
 
 # isort: on
 from bitcache.cli.base import (
@@ -53,6 +54,7 @@ __all__ = [
     "EXIT_STALLED",
     "NodeConfig",
     "app",
+    "config_commands",
     "demo_command",
     "events_commands",
     "init_command",
@@ -60,6 +62,7 @@ __all__ = [
     "main",
     "metrics_commands",
     "node_commands",
+    "operator_commands",
     "recovery_commands",
     "serve_commands",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -80,10 +81,13 @@ def _setup_logging(level: str | None, fmt: str | None, file: Path | None) -> Non
     from bitcache.telemetry.logs import LogFormat, LogSettings, check_level, configure_logging
 
     home = Path(os.environ.get("BITCACHE_HOME") or DEFAULT_HOME)
-    configured = has_log_settings(home)
-    if level is None and fmt is None and file is None and not configured:
+    base = None
+    if has_log_settings(home):
+        with contextlib.suppress(InvalidConfig):  # the command reports it, in its format
+            base = log_settings(home)
+    if level is None and fmt is None and file is None and base is None:
         return
-    base = log_settings(home) if configured else LogSettings()
+    base = base or LogSettings()
     try:
         chosen = LogFormat(fmt) if fmt is not None else base.format
     except ValueError as exc:
@@ -201,6 +205,16 @@ def _errors(as_json: bool = False) -> Iterator[None]:
         raise _fail(refused, as_json) from exc
 
 
+def _iso(us: int | None) -> str | None:
+    """A time stored in µs since the epoch as ISO 8601 in UTC (``…Z``); None stays None."""
+    if us is None:
+        return None
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _emit(data: object) -> None:
     print(json.dumps(data, sort_keys=True))
 
@@ -234,7 +248,7 @@ def _ledger(db: str, migrate: bool = False) -> LedgerStore:
     found = sqlite_file(db)
     if not migrate and found is not None and not found.exists():
         raise InvalidInput(
-            f"no database at {found}: check --db (BITCACHE_DB) or the node's config.json, "
+            f"no database at {found}: check --db (BITCACHE_DB) or the node's database.url, "
             "or create one with `bitcache init` or `bitcache db upgrade --db URL`"
         )
     return LedgerStore.open(db, migrate=migrate)
@@ -244,7 +258,9 @@ def _node_db(home: Path, db: str | None) -> str:
     """The database: ``--db`` (``BITCACHE_DB``) if given, else the node folder's."""
     if db:
         return db
-    if not (home / CONFIG_FILE).exists():
+    from bitcache.config.loader import config_path
+
+    if not config_path(home).exists():
         raise InvalidConfig(
             f"which database? {absolute(home) / CONFIG_FILE} does not exist: pass --db URL "
             "(BITCACHE_DB), or point --home (BITCACHE_HOME) at a node folder made by "

@@ -92,9 +92,11 @@ def webhooks_from_settings(home: Path, ledger: LedgerStore) -> Webhooks:
 
     settings = event_settings(home)
     if not settings.webhook_urls:
-        raise InvalidConfig("no webhook URL: set events.webhook_urls in the node's config")
+        raise InvalidConfig("events.webhook_urls: no webhook URL set in bitcache.toml",
+                            key="events.webhook_urls")
     if settings.webhook_secret_file is None:
-        raise InvalidConfig("no webhook secret: set events.webhook_secret_file")
+        raise InvalidConfig("events.webhook_secret_file: no webhook secret file set in "
+                            "bitcache.toml", key="events.webhook_secret_file")
     secret = read_file(settings.webhook_secret_file, "the webhook secret file").strip()
     policy = DeliveryPolicy(max_attempts=settings.max_attempts)
     return Webhooks(ledger, settings.webhook_urls, secret, policy)

@@ -2,16 +2,14 @@
 
 Every input is checked before anything is written (the network, the chain
 backend and its URL, Bitcoin Core's credentials, the database URL, that no
-node is there already). Then the database, the sealed seed, the platform
-key and ``config.json`` are made in that order; if a step fails, what this
-run made is removed, so no seed or key is ever left behind without its node.
+node is there already). Then :func:`bitcache.services.node.provision` makes
+the database, the sealed seed, the platform key and ``bitcache.toml`` in that
+order; if a step fails, what this run made is removed, so no seed or key is
+ever left behind without its node.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,6 +33,7 @@ from bitcache.cli.node import (
     CONFIG_FILE,
     KEY_FILE,
     LEDGER_FILE,
+    LEGACY_CONFIG_FILE,
     SEED_FILE,
     NodeConfig,
     absolute,
@@ -44,7 +43,9 @@ from bitcache.cli.node import (
     shown_url,
     sqlite_file,
 )
-from bitcache.errors import InvalidInput
+from bitcache.config.render import save
+from bitcache.config.sections import ChainSection, DatabaseSection, DepositsSection, NodeSection
+from bitcache.errors import InvalidConfig, InvalidInput
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -62,7 +63,7 @@ def init(
         str, typer.Option(help="Bitcoin Core rpcuser (with --rpc-password-file)")
     ] = "",
     rpc_password_file: Annotated[
-        Path | None, typer.Option(help="file holding the rpcpassword (config.json keeps its path)")
+        Path | None, typer.Option(help="file holding the rpcpassword (its path is kept)")
     ] = None,
     rpc_cookie_file: Annotated[
         Path | None, typer.Option(help="bitcoind's .cookie file (default: the network's own)")
@@ -121,25 +122,34 @@ def _init_config(
     from bitcache.store.database import make_engine, sqlite_url
 
     net, folder = network(network_name), absolute(home)
-    for name in (SEED_FILE, KEY_FILE, CONFIG_FILE):
+    for name in (SEED_FILE, KEY_FILE, CONFIG_FILE, LEGACY_CONFIG_FILE):
         if (folder / name).exists():
             raise InvalidInput(f"{folder / name} exists: refusing to overwrite a node")
     if isinstance(confirmations, bool) or confirmations < 1:
         raise InvalidInput(f"--confirmations must be at least 1, got {confirmations}")
-    spec = _chain_spec(folder, chain, chain_url, credentials)
-    check_chain(spec, net.value)
+    section = _chain_section(folder, chain, chain_url, credentials)
+    url = resolve_db(db, absolute(Path())) if db else sqlite_url(folder / LEDGER_FILE)
+    planned = NodeConfig(
+        folder, NodeSection(network=net.value, account_xpub="-"), DatabaseSection(url),
+        section, DepositsSection(confirmations=confirmations),
+    )
+    try:
+        check_chain(planned)
+    except InvalidConfig as exc:
+        raise InvalidInput(str(exc)) from exc
     if chain == "regtest":
         import bitcache.chain.regtest  # noqa: F401  (MissingExtra without the kernel extra)
-    url = resolve_db(db, absolute(Path())) if db else sqlite_url(folder / LEDGER_FILE)
     make_engine(url).dispose()  # refuses an unsupported or malformed URL; connects to nothing
-    return NodeConfig(folder, net.value, url, spec, "", confirmations)
+    return planned
 
 
-def _chain_spec(
+def _chain_section(
     folder: Path, chain: str, chain_url: str, credentials: dict[str, Any]
-) -> dict[str, str]:
-    """The ``chain`` object of config.json: Bitcoin Core credentials by path, never by value."""
+) -> ChainSection:
+    """The ``[chain]`` section: Bitcoin Core credentials by path, never by value."""
     given = {k: v for k, v in credentials.items() if v}
+    if chain not in ("regtest", "rpc", "esplora"):
+        raise InvalidInput(f"unknown chain backend {chain!r}: expected regtest, rpc or esplora")
     if given and chain != "rpc":
         raise InvalidInput(
             "--rpc-user, --rpc-password-file and --rpc-cookie-file go with --chain rpc"
@@ -147,78 +157,27 @@ def _chain_spec(
     if chain == "regtest":
         if chain_url:
             raise InvalidInput("--chain regtest is embedded in the node folder: no --chain-url")
-        return {"kind": "regtest", "path": str(folder / CHAIN_DIR)}
+        return ChainSection("regtest", path=str(folder / CHAIN_DIR))
     if chain == "esplora" and not chain_url:
         raise InvalidInput("--chain esplora needs --chain-url, the Esplora server's API URL")
-    spec = {"kind": chain, "url": chain_url}
-    for name, value in given.items():
-        spec[name] = value if name == "rpc_user" else str(absolute(value))
-    if "rpc_password_file" in spec:
-        read_secret(Path(spec["rpc_password_file"]), "the RPC password file")
-    return spec
+    paths = {name: str(absolute(value)) for name, value in given.items() if name != "rpc_user"}
+    if "rpc_password_file" in paths:
+        read_secret(Path(paths["rpc_password_file"]), "the RPC password file")
+    return ChainSection(chain, chain_url, rpc_user=given.get("rpc_user"), **paths)
 
 
 def _create_node(planned: NodeConfig, passphrase: str) -> tuple[NodeConfig, Ed25519PrivateKey]:
-    """Database, sealed seed, platform key, config.json: all of them, or none."""
+    """Database, sealed seed, platform key, bitcache.toml: all of them, or none
+    (:func:`bitcache.services.node.provision`)."""
     from bitcache.network import network
-    from bitcache.store.database import make_engine, upgrade
-    from bitcache.wallet.keys import HDWallet, generate_mnemonic
-    from bitcache.wallet.platformkey import generate_platform_key, save_platform_key
-    from bitcache.wallet.seedbox import seal
+    from bitcache.services.node import NodeFolder, provision
 
-    made = _Made()
-    try:
-        made.folder(planned.home)
-        made.database(planned.db)
-        engine = make_engine(planned.db)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-        mnemonic = generate_mnemonic(secrets.token_bytes(32))
-        xpub = HDWallet.from_mnemonic(mnemonic, network(planned.network)).account_xpub()
-        seed = made.file(planned.home / SEED_FILE)
-        with os.fdopen(os.open(seed, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(seal(mnemonic, passphrase))
-        del mnemonic
-        key = generate_platform_key()
-        save_platform_key(key, made.file(planned.home / KEY_FILE), passphrase=passphrase)
-        cfg = replace(planned, account_xpub=xpub)
-        made.file(planned.home / (CONFIG_FILE + ".tmp"))
-        made.file(planned.home / CONFIG_FILE)
-        cfg.save()
-    except BaseException:
-        made.undo()
-        raise
-    return cfg, key
+    def with_xpub(xpub: str) -> NodeConfig:
+        return replace(planned, node=replace(planned.node, account_xpub=xpub))
 
-
-class _Made:
-    """The files and folders one ``init`` created, so that a failed init leaves none."""
-
-    def __init__(self) -> None:
-        self.paths: list[Path] = []
-
-    def file(self, path: Path) -> Path:
-        if not path.exists():
-            self.paths.append(path)
-        return path
-
-    def folder(self, path: Path) -> None:
-        for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
-            self.paths.append(missing)
-        path.mkdir(parents=True, exist_ok=True)
-
-    def database(self, url: str) -> None:
-        found = sqlite_file(url)
-        if found is not None:
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                self.file(found.with_name(found.name + suffix))
-
-    def undo(self) -> None:
-        for path in reversed(self.paths):
-            with contextlib.suppress(OSError):
-                if path.is_dir():
-                    path.rmdir()  # only if empty: never removes what another hand put there
-                else:
-                    path.unlink(missing_ok=True)
+    home = planned.home
+    folder = NodeFolder(home, home / SEED_FILE, home / KEY_FILE, (home / CONFIG_FILE,),
+                        sqlite_file(planned.db))
+    made = provision(folder, network(planned.network), planned.db, passphrase,
+                     lambda xpub: save(with_xpub(xpub)))
+    return with_xpub(made.account_xpub), made.platform_key

@@ -5,13 +5,13 @@ deposit-address, settle, reconcile, statement, verify.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from bitcache.clock import now_us
 from bitcache.errors import (
     InvalidInput,
     StatementInvalid,
@@ -48,11 +48,12 @@ from bitcache.cli.recovery_commands import print_alarms, reorged_json
 from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS
 
 StallOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--stall-after-blocks",
         min=1,
-        help="report a settlement still unconfirmed this many blocks after planning",
+        help="report a settlement still unconfirmed this many blocks after planning "
+        "(default: settlement.stall_after_blocks, 144)",
     ),
 ]
 
@@ -70,9 +71,8 @@ def deposit_address(
     with _errors(as_json):
         cfg = NodeConfig.load(home)
         with cfg.chain_backend() as chain:
-            service = DepositService(
-                _ledger(cfg.db), cfg.watch_only(), chain, confirmations=cfg.confirmations
-            )
+            service = DepositService(_ledger(cfg.db), cfg.watch_only(), chain,
+                                     **cfg.deposit_options())
             address = service.deposit_address(downloader)
     if as_json:
         _emit({"downloader": downloader, "address": address})
@@ -80,11 +80,17 @@ def deposit_address(
         print(address)
 
 
+def _stall(stall_after_blocks: int | None) -> dict[str, int]:
+    """``--stall-after-blocks`` as a change of the configured settlement knobs."""
+    return {} if stall_after_blocks is None else {"stall_after_blocks": stall_after_blocks}
+
+
 @app.command()
 def settle(
     home: HomeOption = DEFAULT_HOME,
-    anchor: Annotated[bool, typer.Option(help="commit the tree head in an OP_RETURN")] = True,
-    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
+    anchor: Annotated[bool | None, typer.Option(
+        help="commit the tree head in an OP_RETURN (default: settlement.anchor)")] = None,
+    stall_after_blocks: StallOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """One settlement cycle: scan deposits, advance settlements in flight, plan a batch if due.
@@ -94,12 +100,7 @@ def settle(
     not moving (its broadcast refused by the node, or unconfirmed too long), 3 when a
     broadcast could not reach the backend.
     """
-    from bitcache.services.deposits import DepositService
-    from bitcache.services.recovery import Recovery
-    from bitcache.services.settlement import SettlementService
-    from bitcache.services.statements import tree_head
-    from bitcache.settlement.model import SettlementConfig
-    from bitcache.statements.treehead import anchor_payload
+    from bitcache.services.node import Node
     from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
@@ -107,21 +108,14 @@ def settle(
         passphrase = _passphrase()
         wallet = cfg.signing_wallet(passphrase)
         ledger = _ledger(cfg.db)
-        payload = None
-        if anchor:
+        key = None
+        if cfg.settlement.anchor if anchor is None else anchor:
             key = load_platform_key(home / KEY_FILE, passphrase=passphrase)
-            payload = anchor_payload(tree_head(ledger, key))
+        config = cfg.settlement_config(**_stall(stall_after_blocks))
         with cfg.chain_backend() as chain:
-            deposits = DepositService(ledger, wallet, chain, confirmations=cfg.confirmations)
-            scan = deposits.scan(raise_on_reorg=False)
-            config = SettlementConfig(
-                confirmations=cfg.confirmations, min_input_confirmations=cfg.confirmations,
-                stall_after_blocks=stall_after_blocks,
-            )
-            service = SettlementService(ledger, chain, wallet, config)
-            report = service.run_cycle(anchor=payload)
-            alarms = Recovery(ledger).alarms()
-    _settle_report(len(scan.credited), report, alarms, as_json)
+            node = Node(ledger, wallet, chain, config, **cfg.deposit_options())
+            outcome = node.settle(key)
+    _settle_report(outcome.credited, outcome.cycle, list(outcome.alarms), as_json)
 
 
 def _settle_report(
@@ -173,7 +167,7 @@ def reconcile_command(
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
     ledger_only: Annotated[bool, typer.Option(help="skip the wallet and payout checks")] = False,
-    stall_after_blocks: StallOption = DEFAULT_STALL_AFTER_BLOCKS,
+    stall_after_blocks: StallOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
@@ -183,6 +177,9 @@ def reconcile_command(
     with _errors(as_json):
         cfg = None if ledger_only and db else NodeConfig.load(home)
         ledger = _ledger(_node_db(home, db) if cfg is None else db or cfg.db)
+        if stall_after_blocks is None:
+            stall_after_blocks = (DEFAULT_STALL_AFTER_BLOCKS if cfg is None
+                                  else cfg.settlement.stall_after_blocks)
         with _bar(as_json) as bar:
             task = bar.add_task("journal", total=None)
 
@@ -199,7 +196,8 @@ def reconcile_command(
                         ledger,
                         chain=chain,
                         wallet=cfg.watch_only(),
-                        confirmations=cfg.confirmations,
+                        confirmations=cfg.settlement_config().confirmations,
+                        deposit_confirmations=cfg.deposits.confirmations,
                         progress=progress,
                         stall_after_blocks=stall_after_blocks,
                     )
@@ -255,7 +253,7 @@ def statement(
 
     with _errors(as_json):
         key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
-        end = until if until is not None else time.time_ns() // 1000 + 1
+        end = until if until is not None else now_us() + 1
         document = issue_statement(
             _ledger(_node_db(home, db)), uploader, since, end, key, platform=platform
         )

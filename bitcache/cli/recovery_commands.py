@@ -27,7 +27,7 @@ from bitcache.cli.base import (
 )
 
 deposits_app = typer.Typer(help="Credited deposits that left the best chain (deep reorgs).")
-settlement_app = typer.Typer(help="Operator steps on settlements.")
+settlement_app = typer.Typer(help="Operator steps on settlements (also `bitcache settlements`).")
 app.add_typer(deposits_app, name="deposits")
 app.add_typer(settlement_app, name="settlement")
 
@@ -188,12 +188,11 @@ def settlement_abandon(
 ) -> None:
     """Void a settlement no version of which is on chain; its payees' credit is back."""
     from bitcache.services.settlement import SettlementService
-    from bitcache.settlement.model import SettlementConfig
 
     with _errors(as_json):
         cfg = NodeConfig.load(home)
         with cfg.chain_backend() as chain:
-            config = SettlementConfig(confirmations=cfg.confirmations)
+            config = cfg.settlement_config()
             service = SettlementService(_ledger(cfg.db), chain, cfg.watch_only(), config)
             done = service.abandon(settlement_id, reason)
     if as_json:

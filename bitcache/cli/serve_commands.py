@@ -6,7 +6,6 @@ import dataclasses
 import os
 import secrets
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,6 +27,7 @@ from bitcache.cli.base import (
     app,
     console,
 )
+from bitcache.clock import now_us
 from bitcache.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -39,9 +39,6 @@ app.add_typer(keys_app, name="keys")
 #: The node folder's file holding the secret that signs download links.
 LINK_SECRET_FILE = "serve.secret"
 
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @keys_app.command("create")
@@ -57,7 +54,7 @@ def keys_create(
     from bitcache.serve.keys import create_key
 
     with _errors(as_json):
-        made = create_key(_ledger(_node_db(home, db)), scope, label, _now_us())
+        made = create_key(_ledger(_node_db(home, db)), scope, label, now_us())
     scopes = [str(s) for s in made.scopes]
     if as_json:
         _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes})
@@ -98,7 +95,7 @@ def keys_revoke(
     from bitcache.serve.keys import revoke_key
 
     with _errors(as_json):
-        revoke_key(_ledger(_node_db(home, db)), key_id, _now_us())
+        revoke_key(_ledger(_node_db(home, db)), key_id, now_us())
     if as_json:
         _emit({"ok": True, "key_id": key_id})
     else:
@@ -134,18 +131,24 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
 
 @app.command()
 def serve(
-    files: Annotated[Path, typer.Option(help="the host's folder of files, named by SHA-256 hex")],
+    files: Annotated[Path | None, typer.Option(
+        help="the host's folder of files, named by SHA-256 hex (default: serve.files)")] = None,
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8470,
-    link_base: Annotated[str, typer.Option(help="path (or URL) of download links")] = "/files",
-    accel_prefix: Annotated[str, typer.Option(
-        help="nginx's internal location of the files")] = "/_bitcache_files/",
-    hold_policy: Annotated[str, typer.Option(
-        help="downloads of a held file: redirect (earnings held) or refuse (451)")] = "redirect",
-    key_cache_seconds: Annotated[float, typer.Option(
-        help="how long a looked-up API key is trusted (revocation delay)")] = 2.0,
+    host: Annotated[str | None, typer.Option(
+        help="address to listen on (default: serve.host, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port to listen on (default: serve.port, 8470)")] = None,
+    link_base: Annotated[str | None, typer.Option(
+        help="path (or URL) of download links (default: serve.link_base, /files)")] = None,
+    accel_prefix: Annotated[str | None, typer.Option(
+        help="nginx's internal location of the files (default: serve.accel_prefix)")] = None,
+    hold_policy: Annotated[str | None, typer.Option(
+        help="downloads of a held file: redirect (earnings held) or refuse (451) "
+        "(default: holds.policy)")] = None,
+    key_cache_seconds: Annotated[float | None, typer.Option(
+        help="how long a looked-up API key is trusted (revocation delay; default: "
+        "serve.key_cache_seconds, 2)")] = None,
     public_metrics: Annotated[bool, typer.Option(
         help="serve /metrics without an API key (else an operator key is needed)")] = False,
     deliver_events: Annotated[bool, typer.Option(
@@ -153,7 +156,10 @@ def serve(
     deliver_every: Annotated[float, typer.Option(
         min=1, help="seconds between delivery rounds (with --deliver-events)")] = 30.0,
 ) -> None:
-    """Run the HTTP service and download gate (see docs/serve.md)."""
+    """Run the HTTP service and download gate (see docs/serve.md).
+
+    Every option defaults to the node's ``[serve]`` section (and ``[holds]``).
+    """
     import uvicorn
 
     from bitcache.core.files import HoldPolicy
@@ -163,14 +169,25 @@ def serve(
 
     with _errors():
         cfg = NodeConfig.load(home)
-        if hold_policy not in ("redirect", "refuse"):
+        conf = cfg.serve
+        policy = hold_policy or cfg.holds.policy
+        if policy not in ("redirect", "refuse"):
             raise InvalidInput("--hold-policy is redirect or refuse")
-        if not files.is_dir():
-            raise InvalidInput(f"--files {files} is not a folder")
-        options = ServeOptions(files.resolve(), link_secret(home), link_base, accel_prefix,
-                               key_cache_seconds=key_cache_seconds,
-                               public_metrics=public_metrics)
-        hooks = Hooks.open(db or cfg.db, hold_policy=HoldPolicy(hold_policy))
+        folder = files or (Path(conf.files) if conf.files else None)
+        if folder is None:
+            raise InvalidInput("which files? give --files DIR, or set serve.files in "
+                               "bitcache.toml (the folder of files named by SHA-256)")
+        if not folder.is_dir():
+            raise InvalidInput(f"--files (serve.files) {folder} is not a folder")
+        options = ServeOptions(
+            folder.resolve(), link_secret(home), link_base or conf.link_base,
+            accel_prefix or conf.accel_prefix,
+            key_cache_seconds=conf.key_cache_seconds if key_cache_seconds is None
+            else key_cache_seconds,
+            public_metrics=public_metrics,
+        )
+        hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
+                                           "hold_policy": HoldPolicy(policy)})
         parts = _node_parts(cfg)
         if deliver_events:
             from bitcache.cli.events_commands import webhooks_from_settings
@@ -178,7 +195,8 @@ def serve(
             webhooks = webhooks_from_settings(home, hooks.ledger)
             parts = dataclasses.replace(parts, webhooks=webhooks, deliver_every_s=deliver_every)
         service = Service(hooks, options, parts)
-    print(f"bitcache serve on http://{host}:{port} (files in {options.files})", file=sys.stderr,
-          flush=True)
-    uvicorn.run(create_app(service), host=host, port=port, access_log=False,
+    where_host, where_port = host or conf.host, conf.port if port is None else port
+    print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
+          file=sys.stderr, flush=True)
+    uvicorn.run(create_app(service), host=where_host, port=where_port, access_log=False,
                 log_level="warning", server_header=False)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 
+from bitcache.core.checks import is_hex_digest
 from bitcache.core.money import MSAT_PER_SAT
 
-_HEX = frozenset("0123456789abcdef")
 _SPLIT = re.compile(r"payout [0-9a-f]{64} sent (0|[1-9][0-9]{0,17}) sat, "
                     r"fee share (0|[1-9][0-9]{0,17}) msat")
 
@@ -27,7 +27,7 @@ def payout_txid(memo: str) -> str | None:
     parts = memo.split(" ")
     if len(parts) >= 2 and parts[0] == "payout":
         txid = parts[1]
-        if len(txid) == 64 and set(txid) <= _HEX:
+        if is_hex_digest(txid):
             return txid
     return None
 

@@ -52,7 +52,7 @@ from sqlalchemy import Connection
 from bitcache.bitcoin.transaction import parse_transaction
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET
-from bitcache.core.checks import is_int
+from bitcache.core.checks import is_hex_digest, is_int
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.utxo import OutPoint, Utxo
 from bitcache.errors import InvalidInput, InvalidPolicy
@@ -140,9 +140,7 @@ def _payee_resolution(p: reconcile_rows.PayeeRow, subject: str, f: Findings) -> 
 def _credit_outpoint(key: str) -> OutPoint | None:
     """The outpoint a ``deposit:<txid>:<vout>`` / ``funding:…`` key names, else None."""
     parts = key.split(":")
-    if len(parts) != 3 or not parts[2].isdigit() or len(parts[1]) != 64:
-        return None
-    if not set(parts[1]) <= set("0123456789abcdef"):
+    if len(parts) != 3 or not parts[2].isdigit() or not is_hex_digest(parts[1]):
         return None
     return OutPoint(parts[1], int(parts[2]))
 

@@ -50,7 +50,7 @@ from bitcache.serve.ranges import ByteRanges, parse_range
 from bitcache.serve.ratelimit import FailureLimiter
 from bitcache.services.charging import memo_fields
 from bitcache.services.receipts import DownloadReceipt
-from bitcache.store import serve as store
+from bitcache.store import serve as serve_rows
 from bitcache.store.ledger import LedgerStore
 
 
@@ -126,9 +126,9 @@ class Gate:
         ranges recorded first are the ones paid for.
         """
         with self.ledger.write() as conn:
-            recorded = store.link_ranges(conn, link.link_id)
+            recorded = serve_rows.link_ranges(conn, link.link_id)
             if recorded is None:
-                store.record_link_ranges(conn, link.link_id, bytes.fromhex(link.file),
+                serve_rows.record_link_ranges(conn, link.link_id, bytes.fromhex(link.file),
                                          link.downloader, asked.text(),
                                          int(self._clock() * 1_000_000))
                 return
@@ -138,7 +138,7 @@ class Gate:
     def _covered(self, link: Link, asked: ByteRanges | None, size: int) -> None:
         """Whether bytes asked lie inside what the link paid for (LinkUsed otherwise)."""
         with self.ledger.read() as conn:
-            recorded = store.link_ranges(conn, link.link_id)
+            recorded = serve_rows.link_ranges(conn, link.link_id)
         if recorded is not None:
             if asked is not None and asked.within(ByteRanges.from_text(recorded, size)):
                 return

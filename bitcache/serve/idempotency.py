@@ -30,7 +30,7 @@ from bitcache.errors import (
     InvalidIdempotencyKey,
     RequestInProgress,
 )
-from bitcache.store import serve as store
+from bitcache.store import serve as serve_rows
 from bitcache.store.ledger import LedgerStore
 
 MAX_KEY = 100
@@ -75,15 +75,15 @@ class IdempotentRequests:
         """Claim ``key`` for a new request (None), or the kept answer of the same request."""
         now = int(self._clock() * 1_000_000)
         with self.ledger.write() as conn:
-            found = store.request_by_key(conn, key_id, key)
+            found = serve_rows.request_by_key(conn, key_id, key)
             outcome = None if found is None else self._decide(found, print_, now)
             if outcome is None:
-                store.start_request(conn, key_id, key, print_, now)
+                serve_rows.start_request(conn, key_id, key, print_, now)
         if isinstance(outcome, Exception):  # raised outside: the claim transaction is clean
             raise outcome
         return outcome
 
-    def _decide(self, found: store.StoredRequest, print_: bytes,
+    def _decide(self, found: serve_rows.StoredRequest, print_: bytes,
                 now: int) -> Answer | Exception | None:
         """A kept answer, a refusal, or None to run the request (again)."""
         if found.fingerprint != print_:
@@ -100,6 +100,6 @@ class IdempotentRequests:
         """Keep a request's answer (5xx answers are dropped: a retry runs again)."""
         with self.ledger.write() as conn:
             if answer.status >= 500:
-                store.drop_request(conn, key_id, key)
+                serve_rows.drop_request(conn, key_id, key)
             else:
-                store.finish_request(conn, key_id, key, answer.status, answer.body)
+                serve_rows.finish_request(conn, key_id, key, answer.status, answer.body)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from bitcache.core.files import party_id
 from bitcache.errors import AuthenticationFailed, InvalidInput
-from bitcache.store import serve as store
+from bitcache.store import serve as serve_rows
 from bitcache.store.ledger import LedgerStore
 from bitcache.store.serve import StoredKey
 
@@ -146,14 +146,14 @@ def create_key(
     key = f"{PREFIX}{key_id}_{secret}"
     stored = StoredKey(key_id, key_hash(key), tuple(str(s) for s in parsed), label, now, None)
     with ledger.write() as conn:
-        store.insert_key(conn, stored)
+        serve_rows.insert_key(conn, stored)
     return NewKey(key, key_id, parsed, label)
 
 
 def list_keys(ledger: LedgerStore) -> list[StoredKey]:
     """Every key ever made (hashes only), revoked ones included."""
     with ledger.read() as conn:
-        return store.all_keys(conn)
+        return serve_rows.all_keys(conn)
 
 
 def revoke_key(ledger: LedgerStore, key_id: str, now: int) -> None:
@@ -161,11 +161,11 @@ def revoke_key(ledger: LedgerStore, key_id: str, now: int) -> None:
     if not isinstance(key_id, str) or not re.fullmatch(r"[0-9a-f]{12}", key_id):
         raise InvalidInput("a key id is 12 hex digits (the part after bck_)")
     with ledger.write() as conn:
-        if not store.revoke_key(conn, key_id, now):
+        if not serve_rows.revoke_key(conn, key_id, now):
             raise InvalidInput(f"no API key has the id {key_id}")
 
 
 def load_key(ledger: LedgerStore, key_id: str) -> StoredKey | None:
     """The stored key with this id, if any."""
     with ledger.read() as conn:
-        return store.key_by_id(conn, key_id)
+        return serve_rows.key_by_id(conn, key_id)

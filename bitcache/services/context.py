@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bitcache.clock import now_us
 from bitcache.core.checks import INT64_MAX, strict_int
 from bitcache.core.entries import MAX_KEY_LENGTH, idempotency_key
 from bitcache.core.files import HoldPolicy
@@ -20,9 +20,6 @@ _PREFIX_ROOM = 20
 MAX_EVENT_KEY = MAX_KEY_LENGTH - _PREFIX_ROOM
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
 
 @dataclass(frozen=True)
 class Context:
@@ -32,7 +29,7 @@ class Context:
     splits: SplitPolicy = field(default_factory=SplitPolicy)
     rates: RateProvider | None = None
     hold_policy: HoldPolicy = HoldPolicy.REDIRECT
-    clock: Callable[[], int] = _now_us
+    clock: Callable[[], int] = now_us
     transfer_ttl_us: int = DEFAULT_TRANSFER_TTL_US
 
     def __post_init__(self) -> None:

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from bitcache.chain.protocol import ChainBackend, TxStatus
+from bitcache.clock import now_us
 from bitcache.core.accounts import OPERATOR_EQUITY, WALLET, default_spec, prepaid
 from bitcache.core.checks import is_hex_digest, is_int
 from bitcache.core.entries import EntryRequest, posting
@@ -146,9 +146,6 @@ class _ChainMoved(Exception):
     """The chain changed while it was being read: read it again."""
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
 
 class DepositService:
     """Deposit addresses for downloaders and the scanner that credits their deposits.
@@ -179,7 +176,7 @@ class DepositService:
         self.gap_limit = None if gap_limit is None else _positive("gap_limit", gap_limit)
         self.watch_depth = None if watch_depth is None else _positive("watch_depth", watch_depth)
         self.ledger, self.wallet, self.chain = ledger, wallet, chain
-        self._clock = clock or _now_us
+        self._clock = clock or now_us
         self._verified: set[DepositAddress] = set()
 
     # -- addresses -----------------------------------------------------------
@@ -273,6 +270,28 @@ class DepositService:
         with self.ledger.read() as conn:
             return deposits_rows.reorged(conn, include_reversed=include_reversed)
 
+    def credit_times(self) -> dict[OutPoint, int]:
+        """When each recorded deposit was credited (µs), by outpoint."""
+        with self.ledger.read() as conn:
+            return deposits_rows.credit_times(conn)
+
+    def waiting(self) -> list[Sighting]:
+        """Outputs paying an assigned address that no scan has credited yet: below N
+        confirmations, or at N and credited by the next scan. Reads the chain, writes
+        nothing."""
+        view = self._observe(self.addresses())
+        ready = [
+            Sighting(r.utxo.outpoint, r.address.index, r.address.account, r.utxo.value_sat,
+                     r.utxo.confirmations(view.tip.height))
+            for r in view.ready
+        ]
+        found = [*view.waiting, *ready]
+        with self.ledger.read() as conn:
+            known = deposits_rows.known_outpoints(conn, [w.outpoint for w in found])
+        fresh = [w for w in found if w.outpoint not in known]
+        observe_deposits_waiting(len(fresh), sum(w.value_sat for w in fresh))
+        return sorted(fresh, key=lambda w: (-w.confirmations, w.outpoint.txid, w.outpoint.vout))
+
     def scan_state(self) -> ScanState | None:
         """The tip the last completed scan saw, or None before the first scan."""
         with self.ledger.read() as conn:
@@ -308,12 +327,6 @@ class DepositService:
                 outpoints=names,
             )
         return report
-
-    def waiting(self) -> tuple[Sighting, ...]:
-        """Outputs paying assigned addresses that are below N confirmations (reads only)."""
-        view = self._observe(self.addresses())
-        observe_deposits_waiting(len(view.waiting), sum(w.value_sat for w in view.waiting))
-        return view.waiting
 
     def _observe(self, assigned: Sequence[DepositAddress]) -> _View:
         for _ in range(_VIEW_ATTEMPTS):

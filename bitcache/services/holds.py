@@ -16,6 +16,9 @@
   per entry, all entries in one transaction. The platform's fee and the
   referrer's share are not refunded.
 
+:func:`held_files` lists the files under a hold with what their held
+accounts keep (``bitcache holds list``).
+
 Each event takes a key; its retry answers the original receipt. The key of
 the file's last hold event is kept on the file, so a retry after a zero
 move (no entry) is recognised too.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -38,6 +42,24 @@ from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import MoveReceipt, move_receipt
 from bitcache.store import files as files_rows
 from bitcache.store import rows
+
+
+@dataclass(frozen=True, slots=True)
+class HeldFile:
+    """A file under a takedown hold: its record, the msat its held account keeps
+    (available), and when the hold was booked (µs; None if not known)."""
+
+    record: FileRecord
+    held_msat: int
+    since: int | None
+
+
+def held_files(ctx: Context) -> list[HeldFile]:
+    """Every file under a hold, oldest hold first, with its held balance."""
+    with ctx.ledger.read() as conn:
+        found = files_rows.held_files(conn)
+        balances = files_rows.available(conn, [held(r.hex) for r, _ in found])
+    return [HeldFile(r, balances.get(held(r.hex), 0), since) for r, since in found]
 
 
 def _file(conn: Connection, fh: FileHash) -> FileRecord:

@@ -24,14 +24,15 @@ docs/deposits.md for the procedure.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from bitcache.chain.protocol import ChainBackend
+from bitcache.clock import now_us
 from bitcache.core.accounts import OPERATOR_EQUITY, account_name, default_spec
+from bitcache.core.checks import is_hex_digest
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, negate
 from bitcache.core.money import MSAT_PER_SAT, msat
 from bitcache.core.utxo import OutPoint
@@ -70,7 +71,7 @@ def parse_outpoint(value: object) -> OutPoint:
     if not isinstance(value, str) or value.count(":") != 1:
         raise InvalidInput(f"an outpoint is <txid>:<vout>, got {value!r}")
     txid, vout = value.split(":")
-    if len(txid) != 64 or not set(txid) <= set("0123456789abcdef"):
+    if not is_hex_digest(txid):
         raise InvalidInput(f"a txid is 64 lowercase hex characters, got {txid!r}")
     if not vout.isdigit() or len(vout) > 10 or int(vout) > 0xFFFF_FFFF:
         raise InvalidInput(f"an output index is 0 to 4294967295, got {vout!r}")
@@ -97,7 +98,7 @@ class Recovery:
         clock: Callable[[], int] | None = None,
     ) -> None:
         self.ledger, self.chain = ledger, chain
-        self._clock = clock or (lambda: time.time_ns() // 1000)
+        self._clock = clock or now_us
 
     # --- alarms ----------------------------------------------------------------
 

@@ -9,12 +9,12 @@ See docs/settlement.md for the state machine and the postings.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from bitcache.chain.protocol import ChainBackend
+from bitcache.clock import now_us
 from bitcache.core.accounts import payable
 from bitcache.errors import ChainError, ChainMismatch, InvalidInput, StoreError
 from bitcache.services.settlementjob import IN_FLIGHT, Hook, SettlementJob
@@ -28,10 +28,6 @@ from bitcache.store.ledger import LedgerStore
 from bitcache.store.settlement import PayoutAddress
 from bitcache.wallet.addresses import parse_address
 from bitcache.wallet.keys import HDWallet
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +70,7 @@ class SettlementService:
         self.ledger = ledger
         self.network = wallet.network
         self.config = config or SettlementConfig()
-        self._clock = clock or _now_us
+        self._clock = clock or now_us
         self.lock = JobLock(
             ledger.engine, self._clock, self.config.lock_lease_seconds,
             deadline_s=ledger.deadline_s,
@@ -117,6 +113,11 @@ class SettlementService:
         """Every payout address the uploader registered, oldest first."""
         with self.ledger.read() as conn:
             return settlement_rows.payout_address_history(conn, uploader)
+
+    def payout_addresses(self) -> dict[str, PayoutAddress]:
+        """Every uploader's current payout address, by uploader."""
+        with self.ledger.read() as conn:
+            return settlement_rows.current_payout_addresses(conn)
 
     # --- the job -------------------------------------------------------------
 
@@ -183,3 +184,8 @@ class SettlementService:
     def settlements(self, states: Iterable[SettlementState] = IN_FLIGHT) -> list[Settlement]:
         with self.ledger.read() as conn:
             return settlement_rows.settlements_in(conn, states)
+
+    def times(self, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """When each settlement was planned and last changed (µs), by id."""
+        with self.ledger.read() as conn:
+            return settlement_rows.settlement_times(conn, ids)

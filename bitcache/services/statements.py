@@ -7,11 +7,11 @@ and its tree head always describe the same journal.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bitcache.clock import now_us
 from bitcache.core.accounts import account_name
 from bitcache.core.checks import is_int
 from bitcache.errors import InvalidInput, StatementInvalid
@@ -29,9 +29,6 @@ from bitcache.store.ledger import LedgerStore
 DEFAULT_PLATFORM = "bitcache"
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
 
 def _check_period(start: int, end: int) -> None:
     for name, value in (("start", start), ("end", end)):
@@ -42,7 +39,7 @@ def _check_period(start: int, end: int) -> None:
 
 
 def tree_head(
-    ledger: LedgerStore, signing_key: Ed25519PrivateKey, *, clock: Callable[[], int] = _now_us
+    ledger: LedgerStore, signing_key: Ed25519PrivateKey, *, clock: Callable[[], int] = now_us
 ) -> SignedTreeHead:
     """The platform's signed tree head over the whole journal as it is now."""
     with ledger.read() as conn:
@@ -69,7 +66,7 @@ def issue_statement(
     signing_key: Ed25519PrivateKey,
     *,
     platform: str = DEFAULT_PLATFORM,
-    clock: Callable[[], int] = _now_us,
+    clock: Callable[[], int] = now_us,
 ) -> bytes:
     """The signed statement (a JSON document) of ``uploader`` for ``[start, end)`` µs.
 

@@ -284,6 +284,12 @@ def deposits(conn: Connection, status: DepositStatus | None = None) -> list[Depo
     return [_deposit(tuple(r)) for r in found]
 
 
+def credit_times(conn: Connection) -> dict[OutPoint, int]:
+    """When each recorded deposit was credited (µs), by outpoint."""
+    rows = conn.execute(text("SELECT txid, vout, credited_at FROM deposits"))
+    return {OutPoint(str(r[0]), int(r[1])): int(r[2]) for r in rows}
+
+
 def credited_since(conn: Connection, min_height: int) -> list[DepositRecord]:
     """Credited deposits recorded at ``min_height`` or above (the ones still worth
     re-checking against the best chain)."""

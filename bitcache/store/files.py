@@ -197,6 +197,19 @@ def set_hold(conn: Connection, fh: bytes, held: bool, key: str) -> None:
     )
 
 
+def held_files(conn: Connection) -> list[tuple[FileRecord, int | None]]:
+    """Files under a takedown hold, with when the hold was booked (µs; None if its entry
+    is not found), oldest hold first."""
+    found = conn.execute(
+        text(
+            f"SELECT {', '.join('f.' + c.strip() for c in _COLUMNS.split(','))}, e.recorded_at "
+            "FROM files f LEFT JOIN entries e ON e.key = f.hold_key "
+            "WHERE f.held ORDER BY e.recorded_at, f.file_hash"
+        )
+    ).all()
+    return [(_record(tuple(r)[:-1]), None if r[-1] is None else int(r[-1])) for r in found]
+
+
 def file_credits(conn: Connection, account_id: int, fh: bytes) -> int:
     """Net credit that entries tagged with file ``fh`` gave one (credit-normal) account."""
     total = conn.execute(

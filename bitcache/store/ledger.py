@@ -12,7 +12,6 @@ entry and writes nothing; with other content it is refused.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bitcache.clock import now_us
 from bitcache.core.accounts import AccountSpec, account_name, default_spec
 from bitcache.core.balances import Balance
 from bitcache.core.checks import int64, timestamp_us
@@ -50,10 +50,6 @@ from bitcache.store.deadline import Call, check_seconds, deadline
 from bitcache.store.failures import Attempt, reclassify, store_error
 from bitcache.store.transactions import Transactions
 from bitcache.store.writer import BatchWriter
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def _entry_id(value: object, *, allow_zero: bool = False) -> int:
@@ -136,7 +132,7 @@ class LedgerStore:
         deadline_s: float | None = None,
     ):
         self.engine = engine
-        self.clock: Callable[[], int] = clock or _now_us
+        self.clock: Callable[[], int] = clock or now_us
         self.deadline_s = check_seconds(deadline_s)
         self.accounts = AccountCache()
         self._pg = engine.dialect.name == "postgresql"

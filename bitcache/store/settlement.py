@@ -652,6 +652,19 @@ def settlements_in(conn: Connection, states: Iterable[SettlementState]) -> list[
     return [_settlement(conn, r) for r in rows]
 
 
+def settlement_times(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """When each of the settlements ``ids`` was planned and last changed (µs), by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    marks = ", ".join(f":i{n}" for n in range(len(wanted)))
+    rows = conn.execute(
+        text(f"SELECT id, created_at, updated_at FROM settlements WHERE id IN ({marks})"),
+        {f"i{n}": sid for n, sid in enumerate(wanted)},
+    )
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+
 def reserved_outpoints(conn: Connection) -> set[OutPoint]:
     """Coins held by open settlements."""
     rows = conn.execute(text("SELECT txid, vout FROM settlement_inputs WHERE NOT released"))

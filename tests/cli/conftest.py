@@ -59,3 +59,19 @@ def node(
     shutil.copytree(template_node, folder)
     monkeypatch.setenv("BITCACHE_HOME", str(folder))
     return folder
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A regtest node folder of this test's own, made by `bitcache init` (BITCACHE_HOME)."""
+    monkeypatch.setenv("BITCACHE_PASSPHRASE", PASS)
+    folder = tmp_path / "node"
+    monkeypatch.setenv("BITCACHE_HOME", str(folder))
+    result = runner.invoke(app, ["init", "--network", "regtest", "--chain", "regtest"])
+    assert result.exit_code == 0, result.output
+    return folder

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bitcache.cli import NodeConfig, app
+from bitcache.config.render import toml_value
 from bitcache.core.accounts import payable
 from bitcache.store.ledger import LedgerStore
 
@@ -33,20 +35,43 @@ def _nothing(node: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No preparation."""
 
 
-def _config(text: str) -> Setup:
+def _config(text: str, name: str = "bitcache.toml") -> Setup:
+    """Replace the node's configuration by ``text`` (as ``config.json``: a node made
+    before bitcache.toml)."""
+
     def write(node: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        (node / "config.json").write_text(text)
+        if name == "config.json":
+            (node / "bitcache.toml").unlink()
+        (node / name).write_text(text)
 
     return write
 
 
-def _edit_config(**changes: object) -> Setup:
+def _edit_config(section: str, **changes: object) -> Setup:
+    """Set keys of one section of bitcache.toml (a value None removes the key)."""
+
     def edit(node: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        raw = json.loads((node / "config.json").read_text())
-        raw.update(changes)
-        (node / "config.json").write_text(json.dumps(raw))
+        path = node / "bitcache.toml"
+        raw = tomllib.loads(path.read_text())
+        raw.setdefault(section, {}).update(changes)
+        path.write_text(dump_toml(raw))
 
     return edit
+
+
+def _esplora_nope(node: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A testnet4 node on an Esplora server whose URL is not a URL."""
+    _edit_config("node", network="testnet4")(node, tmp, monkeypatch)
+    _edit_config("chain", backend="esplora", url="nope", path=None)(node, tmp, monkeypatch)
+
+
+def dump_toml(raw: dict[str, dict[str, object]]) -> str:
+    """Tables of plain values as TOML text (the keys with a value None left out)."""
+    return "\n".join(
+        f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items()
+                                if v is not None)
+        for name, table in raw.items()
+    )
 
 
 def _remove(name: str) -> Setup:
@@ -89,6 +114,9 @@ RPC = ["init", *NEW, "--chain", "rpc"]
 NOWHERE = ["--home", "{tmp}/nowhere"]
 BROKEN = "{"
 EMPTY = "{}"
+#: A TOML file that lacks what init writes, and one that is not TOML.
+TOML_EMPTY = ""
+TOML_BROKEN = "[node"
 
 CASES = [
     Case("init over a node", ["init", "--network", "regtest", "--chain", "regtest"],
@@ -141,18 +169,20 @@ CASES = [
     Case("balance: a malformed account", ["balance", "equity operator"], "InvalidAccountName"),
     Case("earnings: a negative time", ["earnings", "carol", "--since", "-1"], "InvalidInput"),
     *[
-        Case(f"{command[0]} with config.json {text}", command, "InvalidConfig",
-             setup=_config(text))
-        for text in (BROKEN, EMPTY, "[]")
+        Case(f"{command[0]} with {name} {text!r}", command, "InvalidConfig",
+             setup=_config(text, name))
+        for name, texts in (("config.json", (BROKEN, EMPTY, "[]")),
+                            ("bitcache.toml", (TOML_BROKEN, TOML_EMPTY, "[x]")))
+        for text in texts
         for command in (["deposit-address", "bob"], ["settle"], ["reconcile"],
                         ["balance", "equity:operator"],
                         ["statement", "carol", "--out", "{tmp}/s.json"])
     ],
     Case("settle: confirmations edited to zero", ["settle"], "InvalidConfig",
-         setup=_edit_config(confirmations=0)),
-    Case("deposit-address: a malformed URL in config.json", ["deposit-address", "bob"],
+         setup=_edit_config("deposits", confirmations=0)),
+    Case("deposit-address: a malformed URL in bitcache.toml", ["deposit-address", "bob"],
          "InvalidConfig",
-         setup=_edit_config(network="testnet4", chain={"kind": "esplora", "url": "nope"})),
+         setup=_esplora_nope),
     Case("deposit-address: a malformed name", ["deposit-address", "bad name!"],
          "InvalidAccountName"),
     Case("deposit-address: no kernel extra", ["deposit-address", "bob"], "MissingExtra",

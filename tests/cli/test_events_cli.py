@@ -21,10 +21,22 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
+def with_section(text: str, name: str, values: dict[str, object]) -> str:
+    """``text`` (a ``bitcache.toml``) with its ``[name]`` section replaced by ``values``."""
+    kept, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("["):
+            inside = line.strip() == f"[{name}]"
+        if not inside:
+            kept.append(line)
+    kept += ["", f"[{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    return "\n".join(kept) + "\n"
+
+
 def configure(node: Path, **events: object) -> None:
-    config = json.loads((node / "config.json").read_text())
-    config["events"] = events
-    (node / "config.json").write_text(json.dumps(config))
+    """Set the ``[events]`` section of the node's ``bitcache.toml``."""
+    path = node / "bitcache.toml"
+    path.write_text(with_section(path.read_text(encoding="utf-8"), "events", events))
 
 
 def write_events(node: Path, n: int) -> None:

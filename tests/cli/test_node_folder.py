@@ -2,7 +2,7 @@
 
 Every command finds the node's database through ``BITCACHE_HOME`` (or its
 config), from any current folder, and leaves that folder alone; paths in
-``config.json`` are relative to the node folder; ``init`` leaves nothing
+``bitcache.toml`` are relative to the node folder; ``init`` leaves nothing
 behind when a step fails and keeps Bitcoin Core credentials by path only;
 output off a terminal never breaks a value; the demo never clears a folder
 it did not make.
@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import shutil
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,8 +81,9 @@ def test_config_paths_are_relative_to_the_node_folder(elsewhere: Path, tmp_path:
                                       "--chain", "regtest"])
     assert result.exit_code == 0, result.output
     made = elsewhere / "node"
-    stored = json.loads((made / "config.json").read_text())
-    assert stored["db"] == "sqlite:///ledger.sqlite" and stored["chain"]["path"] == "chain"
+    stored = tomllib.loads((made / "bitcache.toml").read_text())
+    assert stored["database"]["url"] == "sqlite:///ledger.sqlite"
+    assert stored["chain"]["path"] == "chain"
     moved = tmp_path / "restored" / "node"  # the folder restored elsewhere from a backup
     shutil.move(made, moved)
     other = tmp_path / "other"
@@ -142,9 +144,9 @@ def test_init_keeps_bitcoin_core_credentials_by_path(
     _invoke("init", "--home", str(home), "--network", "signet", "--chain", "rpc",
             "--chain-url", core.url, "--rpc-user", RPC_AUTH[0], "--rpc-password-file",
             "../rpcpassword")
-    text = (home / "config.json").read_text()
-    assert RPC_AUTH[1] not in text and (home / "config.json").stat().st_mode & 0o777 == 0o600
-    assert json.loads(text)["chain"]["rpc_password_file"] == str(secret)
+    text = (home / "bitcache.toml").read_text()
+    assert RPC_AUTH[1] not in text and (home / "bitcache.toml").stat().st_mode & 0o777 == 0o600
+    assert tomllib.loads(text)["chain"]["rpc_password_file"] == str(secret)
     with NodeConfig.load(home).chain_backend() as chain:
         assert chain.tip().height == 7  # the fake node checks the user and password
     cookie = tmp_path / ".cookie"
@@ -232,4 +234,4 @@ def test_a_demo_folder_is_cleared_of_the_demo_output_only(tmp_path: Path) -> Non
 
 
 def test_passphrase_is_never_in_a_config(node: Path) -> None:
-    assert PASS not in (node / "config.json").read_text()
+    assert PASS not in (node / "bitcache.toml").read_text()

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bitcache.chain.regtest import RegtestChain
@@ -30,21 +29,6 @@ DEPOSIT = 20_000_000  # sat
 SPENT = 15_000_000  # msat of bob's credit spent on downloads of carol's files
 
 
-@pytest.fixture(scope="module")
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BITCACHE_PASSPHRASE", PASS)
-    folder = tmp_path / "node"
-    monkeypatch.setenv("BITCACHE_HOME", str(folder))
-    result = runner.invoke(app, ["init", "--network", "regtest", "--chain", "regtest"])
-    assert result.exit_code == 0, result.output
-    return folder
-
-
 def run(runner: CliRunner, args: list[str], code: int = 0) -> dict[str, object]:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == code, result.output
@@ -54,7 +38,7 @@ def run(runner: CliRunner, args: list[str], code: int = 0) -> dict[str, object]:
 
 @contextmanager
 def node_chain(home: Path) -> Iterator[RegtestChain]:
-    with RegtestChain.open(Path(NodeConfig.load(home).chain["path"])) as chain:
+    with RegtestChain.open(Path(NodeConfig.load(home).chain.path or "")) as chain:
         yield chain
 
 

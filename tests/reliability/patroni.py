@@ -359,6 +359,12 @@ class HACluster:
         assert m.process is not None
         m.process.wait()
 
+    def crash_postgres(self, m: Member) -> None:
+        """PostgreSQL alone crashes (its postmaster and every backend SIGKILLed); Patroni,
+        still holding the leader lock, starts it again."""
+        postmaster = int((m.folder / "data" / "postmaster.pid").read_text().split()[0])
+        signal_all(children(postmaster), signal.SIGKILL)
+
     def freeze(self, m: Member) -> list[int]:
         """The member stops answering (every process stopped), its sockets open."""
         tree = self._tree(m)

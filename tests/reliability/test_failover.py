@@ -20,6 +20,9 @@ from tests.reliability.failover import RESUME_TARGET_S, TrialResult, run_trial
 from tests.reliability.patroni import HACluster, missing_tools
 
 MISSING = missing_tools()
+# In CI the trial shares two cores with the rest of the suite: a bound that still catches
+# a member that never rejoins, while the 15 s target is the long run's (docs/operations.md).
+CI_RESUME_BOUND_S = 45.0
 pytestmark = pytest.mark.skipif(
     MISSING is not None, reason=f"the failover test needs Patroni and etcd: {MISSING}"
 )
@@ -34,11 +37,6 @@ def trial(folder: Path, faults: tuple[str, ...], *, sync: bool) -> TrialResult:
         cluster.stop()
 
 
-@pytest.mark.skipif(
-    not LONG,
-    reason="the failover trial runs in the long run (make reliability-long): on a shared "
-    "two-core machine its Patroni cluster does not settle reliably inside the suite",
-)
 @pytest.mark.parametrize("n", range(scale(1, 10)))
 def test_a_failover_loses_and_duplicates_no_acknowledged_charge(tmp_path: Path, n: int) -> None:
     result = trial(tmp_path, ("kill", "freeze"), sync=True)
@@ -47,10 +45,11 @@ def test_a_failover_loses_and_duplicates_no_acknowledged_charge(tmp_path: Path, 
     assert result.duplicated == 0, result.summary()
     assert result.journal_ok and result.trial_balance == 0, result.summary()
     assert result.hung_calls == 0, result.summary()
-    for fault in result.faults:
-        assert fault.resume_s is not None, result.summary()  # charging came back
-    if LONG:  # the resume target is measured on a quiet machine (the long run); the quick
-        # run in CI shares two cores with the rest of the suite and only reports it
+    for fault in result.faults:  # charging came back
+        assert fault.resume_s is not None and fault.resume_s <= CI_RESUME_BOUND_S, (
+            result.summary())
+    if LONG:  # the 15 s target is asserted on a quiet machine (the long run); in CI the
+        # trial shares two cores with the rest of the suite, which slows the rejoin
         for fault in result.faults:
             assert fault.resume_s is not None and fault.resume_s <= RESUME_TARGET_S, (
                 result.summary())
@@ -82,10 +81,10 @@ def test_a_sync_answered_by_another_server_does_not_vouch_for_earlier_commits() 
             ledger.sync()  # the server that committed flushes its log: durable
             with ledger.write(defer_sync=True):
                 pass
-            member = cluster.members[0]
-            cluster.kill(member)  # node loss: the commit may be gone with it
-            cluster.start_member(member)
-            cluster.wait_for_leader(60)
+            # a crash: the commit may be gone with it, and the server that answers next is
+            # another incarnation (as a promoted standby would be)
+            cluster.crash_postgres(cluster.members[0])
+            cluster.wait_for_leader(120)
             with pytest.raises(OutcomeUnknown, match="retry with the same key"):
                 ledger.sync()
             ledger.sync()  # reported once: later commits are vouched for as usual

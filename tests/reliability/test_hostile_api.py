@@ -183,10 +183,8 @@ NOT_ENTRY_POINTS = {
     "write": "yields a write transaction", "read": "yields a read transaction",
     "record_many_in": "runs inside a transaction a service holds",
     "open_accounts_in": "runs inside a transaction a service holds",
-    "load_accounts": "takes a connection", "account_id": "takes a connection",
-    "names": "takes a connection", "name_map": "takes a connection",
-    "ref_state": "takes a connection", "known_ids": "a cache read by the writer",
-    "spec_map": "a cache read by the writer",
+    "account_id": "takes a connection", "names": "takes a connection",
+    "entry_in": "takes a connection", "batch_writer": "takes a connection",
 }
 
 

@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 from bitcache import demo
 from bitcache.cli import app
 from bitcache.network import Network
-from bitcache.wallet import keys as wallet_keys
+from bitcache.services import node as node_service
 from bitcache.wallet.keys import Chain, HDWallet
+from tests.cli.test_events_cli import with_section
 
 PASS = "pass-phrase-for-the-log-test"
 
@@ -106,8 +107,8 @@ def test_an_operators_node_with_debug_logs_logs_no_mnemonic_passphrase_or_api_ke
         mnemonics.append(original(entropy))
         return mnemonics[-1]
 
-    original = wallet_keys.generate_mnemonic
-    monkeypatch.setattr(wallet_keys, "generate_mnemonic", capture)
+    original = node_service.generate_mnemonic
+    monkeypatch.setattr(node_service, "generate_mnemonic", capture)
     home, log = tmp_path / "node", tmp_path / "debug.log"
     monkeypatch.setenv("BITCACHE_PASSPHRASE", PASS)
     monkeypatch.setenv("BITCACHE_HOME", str(home))
@@ -117,10 +118,10 @@ def test_an_operators_node_with_debug_logs_logs_no_mnemonic_passphrase_or_api_ke
     _invoke(["init", "--network", "regtest", "--chain", "regtest"])
     webhook_secret = "whsec-" + "9f" * 20
     (home / "webhook.secret").write_text(webhook_secret + "\n")
-    config = json.loads((home / "config.json").read_text())
-    config["events"] = {"webhook_urls": ["http://127.0.0.1:9/hook"],
-                        "webhook_secret_file": "webhook.secret", "max_attempts": 2}
-    (home / "config.json").write_text(json.dumps(config))
+    toml = home / "bitcache.toml"
+    toml.write_text(with_section(toml.read_text(encoding="utf-8"), "events", {
+        "webhook_urls": ["http://127.0.0.1:9/hook"], "webhook_secret_file": "webhook.secret",
+        "max_attempts": 2}))
     api_key = _invoke(["keys", "create", "--scope", "operator"]).splitlines()[0].strip()
     for args in (["deposit-address", "d1"], ["settle"], ["reconcile"], ["events", "deliver"],
                  ["metrics"], ["events", "list"]):

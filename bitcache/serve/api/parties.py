@@ -3,10 +3,9 @@ payout address, earnings and signed statement."""
 
 from __future__ import annotations
 
-import time
-
 from starlette.concurrency import run_in_threadpool
 
+from bitcache.clock import now_us
 from bitcache.errors import ServiceUnavailable
 from bitcache.serve.endpoint import Call, Endpoint, Reply
 from bitcache.serve.problems import Problem
@@ -73,7 +72,7 @@ async def statement(call: Call) -> Reply:
                                  "the passphrase")
     from bitcache.services.statements import issue_statement
 
-    until = call.query.get("until", time.time_ns() // 1000 + 1)
+    until = call.query.get("until", now_us() + 1)
     document = await run_in_threadpool(lambda: issue_statement(
         service.ledger, call.path["uploader"], call.query.get("since", 0), until, key,
         platform=service.node.platform_name))
