@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coincurve import PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.bitcoin.script import p2wsh_script
 from bitcache.bitcoin.transaction import parse_transaction
@@ -59,11 +60,14 @@ from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, payout_script_for_key
 from bitcache.wallet.keys import HDWallet
-from bitcache.wallet.platformkey import generate_platform_key, public_key_hex
+from bitcache.wallet.platformkey import public_key_hex
 
 #: Demo-only seeds: public, so no real secret exists anywhere in the demo.
 HOT_WALLET_SEED = hashlib.sha256(b"bitcache demo hot wallet - never use for real coins").digest()
 UPLOADER_SEED = hashlib.sha256(b"bitcache demo uploader keys - never use for real coins").digest()
+PLATFORM_KEY_SEED = hashlib.sha256(b"bitcache demo platform key - never use for real").digest()
+#: The demo's payout policy (a lower minimum than the default, so a day pays out).
+DEMO_POLICY = PayoutPolicy(min_payout_sat=5_000)
 ADDRESS_KINDS = ("p2wpkh", "p2tr", "p2pkh", "p2sh", "p2wsh")
 PRICES_MSAT = (1_000, 2_500, 5_000, 10_000, 25_000)
 
@@ -198,6 +202,12 @@ def uploader_address(index: int) -> tuple[str, str]:
     return kind, payout_script_for_key(pub, ScriptType(kind), Network.REGTEST).address
 
 
+def demo_platform_key() -> Ed25519PrivateKey:
+    """The demo's platform signing key, from a public demo-only seed (like its wallet), so
+    ``bitcache demo-web`` signs statements the demo's published key verifies."""
+    return Ed25519PrivateKey.from_private_bytes(PLATFORM_KEY_SEED)
+
+
 # --- the stages -------------------------------------------------------------------------
 
 
@@ -212,13 +222,13 @@ class _Demo:
         self.ledger = LedgerStore.open(sqlite_url(self.db_path))
         self.chain = RegtestChain.open(cfg.folder / "chain")
         self.wallet = HDWallet.from_seed(HOT_WALLET_SEED, Network.REGTEST)
-        policy = PayoutPolicy(min_payout_sat=5_000)
+        policy = DEMO_POLICY
         self.node = Node(self.ledger, self.wallet, self.chain,
                          SettlementConfig(payout=policy, confirmations=cfg.confirmations,
                                           min_input_confirmations=cfg.confirmations))
         self.deposits, self.settlement = self.node.deposits, self.node.settlement
         self.hooks = Hooks(self.ledger)
-        self.key = generate_platform_key()
+        self.key = demo_platform_key()
 
     def close(self) -> None:
         self.chain.close()

@@ -46,20 +46,27 @@ def keys_create(
     scope: Annotated[list[str], typer.Option(
         "--scope", help="storage, operator, uploader:<id> or downloader:<id> (repeat)")],
     label: Annotated[str, typer.Option(help="what the key is for")] = "",
+    login_url: Annotated[str | None, typer.Option(
+        help="the service's URL (http://host:port): also print the key's web login link")] = None,
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key and print it once: only its hash is stored."""
     from bitcache.serve.keys import create_key
+    from bitcache.serve.web.session import login_link
 
     with _errors(as_json):
         made = create_key(_ledger(_node_db(home, db)), scope, label, now_us())
     scopes = [str(s) for s in made.scopes]
+    link = None if login_url is None else login_link(made.key, login_url)
     if as_json:
-        _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes})
+        _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes,
+               **({} if link is None else {"login_link": link})})
         return
     print(made.key)
+    if link is not None:
+        print(link)
     print(f"key id {made.key_id}, scopes {' '.join(scopes)}: store the key now, it is not "
           "shown again", file=sys.stderr)
 
@@ -126,7 +133,9 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
         from bitcache.wallet.platformkey import load_platform_key
 
         key = load_platform_key(cfg.home / KEY_FILE, passphrase=os.environ[PASSPHRASE_ENV])
-    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key)
+    settlement = cfg.settlement_config()
+    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key,
+                     payout=settlement.payout, stall_after_blocks=settlement.stall_after_blocks)
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """The ASGI application of ``bitcache serve``: the routes over a :class:`Service`.
 
 :func:`create_app` routes every endpoint of :mod:`bitcache.serve.api` plus the
-public ones: ``/health``, ``/openapi.json`` and ``/problems/<slug>``, and
-``/metrics`` (:mod:`bitcache.serve.metrics`). The service's parts are in
+public ones: ``/health``, ``/openapi.json`` and ``/problems/<slug>``, the web
+pages under ``/web`` (:mod:`bitcache.serve.web`), and ``/metrics``
+(:mod:`bitcache.serve.metrics`). The service's parts are in
 :mod:`bitcache.serve.service`.
 """
 
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from bitcache.errors import BitcacheError
 from bitcache.serve.api import ENDPOINTS
@@ -28,6 +29,7 @@ from bitcache.serve.metrics import metrics
 from bitcache.serve.openapi import openapi_document
 from bitcache.serve.problems import TYPES, Problem, problem_for
 from bitcache.serve.service import Service
+from bitcache.serve.web import web_routes
 
 
 def health_checks(service: Service) -> dict[str, Any]:
@@ -105,7 +107,8 @@ def create_app(service: Service) -> Starlette:
               Route("/problems/{slug}", problem_type, methods=["GET"]),
               Route("/metrics", metrics, methods=["GET"]),
               Route("/v1/gate/{file}", gate, methods=["GET"]),
-              *(route(e, service) for e in ENDPOINTS)]
+              *(route(e, service) for e in ENDPOINTS),
+              Mount("/web", routes=web_routes(service))]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error})
     app.state.service = service

@@ -30,6 +30,8 @@ from bitcache.serve.ratelimit import FailureLimiter
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
 from bitcache.services.webhooks import Webhooks
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, SettlementConfig
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.wallet.keys import HDWallet
 
 ChainOpener = Callable[[], AbstractContextManager[ChainBackend]]
@@ -62,6 +64,8 @@ class NodeParts:
     confirmations: int = 3
     platform_key: Ed25519PrivateKey | None = field(default=None, repr=False)
     platform_name: str = "bitcache"
+    payout: PayoutPolicy = field(default_factory=PayoutPolicy)
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS
     #: deliver the event outbox to the webhooks every ``deliver_every_s`` (None: not here)
     webhooks: Webhooks | None = field(default=None, repr=False)
     deliver_every_s: float = 30.0
@@ -102,6 +106,10 @@ class Service:
         chain = PerCallChain(node.wallet.network, node.chain)
         return DepositService(self.ledger, node.wallet, chain, confirmations=node.confirmations)
 
+    def deposit_service(self) -> DepositService | None:
+        """A deposit service over the node's wallet and chain (None without them)."""
+        return self._deposits()
+
     def need_chain(self) -> tuple[HDWallet, ChainOpener]:
         """The wallet and chain (ServiceUnavailable when started without them)."""
         if self.node.wallet is None or self.node.chain is None:
@@ -115,8 +123,11 @@ class Service:
             wallet, opener = self.need_chain()
             from bitcache.serve.chain import PerCallChain
 
+            config = SettlementConfig(payout=self.node.payout,
+                                      confirmations=self.node.confirmations,
+                                      stall_after_blocks=self.node.stall_after_blocks)
             self._settlement = SettlementService(self.ledger, PerCallChain(wallet.network, opener),
-                                                 wallet)
+                                                 wallet, config)
         return self._settlement
 
     async def close(self) -> None:

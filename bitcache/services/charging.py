@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import Connection
@@ -189,7 +190,12 @@ def credit_specs(rec: FileRecord, credited: str) -> list[AccountSpec]:
     names = [credited, PLATFORM_REVENUE]
     if rec.referrer is not None:
         names.append(payable(rec.referrer))
-    return [default_spec(n) for n in names]
+    return [_default_spec(n) for n in names]
+
+
+#: An account's default spec, once per name (a frozen value: admission asks for the
+#: specs of every charge's credited accounts).
+_default_spec = lru_cache(maxsize=65_536)(default_spec)
 
 
 # -- charge plans ----------------------------------------------------------------
@@ -266,6 +272,26 @@ class _Admitted(NamedTuple):
             balance_after_msat=self.balance_after, memo=self.memo)
 
 
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    """A download whose key the ledger already holds: answered from entry ``entry_id``."""
+
+    entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    """A download whose key an earlier one of the same batch used (at ``first``), with the
+    same content: answered as that one's retry."""
+
+    first: int
+
+
+#: Where a download of a batch stands: answered (receipt or refusal), a replay or a
+#: repeat to resolve once the batch is recorded, or None while admitted but not recorded.
+_Outcome = DownloadReceipt | BitcacheError | _Replay | _Repeat | None
+
+
 class _Batch:
     """The admission of one batch of downloads inside a write transaction.
 
@@ -291,7 +317,7 @@ class _Batch:
         self.specs: dict[str, AccountSpec] = {}
         self.first: dict[str, int] = {}
         self.split_cache: dict[tuple[int, bool], Split] = {}
-        self.out: list[DownloadReceipt | BitcacheError | int | None] = [None] * len(events)
+        self.out: list[_Outcome] = [None] * len(events)
 
     def admit_all(self) -> None:
         refusals = BitcacheError if self.isolate else _REFUSALS
@@ -301,8 +327,8 @@ class _Batch:
             except refusals as exc:
                 self.out[i] = exc
 
-    def _admit(self, i: int, event: Event) -> DownloadReceipt | int | None:
-        """A receipt (free), an entry id (replay), or None (admitted) — or raise a refusal."""
+    def _admit(self, i: int, event: Event) -> _Outcome:
+        """A receipt (free), a replay, a repeat, or None (admitted) — or raise a refusal."""
         if event.key in self.first:
             return self._duplicate(event)
         self.first[event.key] = i
@@ -339,19 +365,19 @@ class _Batch:
             self.specs.update({s.name: s for s in credit_specs(rec, credited)})
         return None
 
-    def _duplicate(self, event: Event) -> DownloadReceipt | int | None:
-        first = self.events[self.first[event.key]]
-        if first != event:
+    def _duplicate(self, event: Event) -> _Repeat:
+        first = self.first[event.key]
+        if self.events[first] != event:
             raise IdempotencyConflict(f"key {event.key!r} is used twice with other content")
-        return -1 - self.first[event.key]  # resolved to the first one's result later
+        return _Repeat(first)  # resolved to the first one's answer once recorded
 
-    def _replay(self, event: Event) -> int:
+    def _replay(self, event: Event) -> _Replay:
         entry_id = self.existing[event.key][0]
         entry = self.ctx.ledger.entry_in(self.conn, entry_id)
         if entry is None or not same_event(entry, event):
             raise IdempotencyConflict(
                 f"key {event.key!r} was used by entry {entry_id} for another download")
-        return entry_id
+        return _Replay(entry_id)
 
     def _free(self, event: Event, credited: str) -> DownloadReceipt:
         posted, _ = self.posted.get(event.account, (0, 0))
@@ -389,16 +415,16 @@ class _Batch:
         return self._answers()
 
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
-        replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
-        after = files_rows.balances_after(self.conn, list(replayed.values())) if replayed else {}
+        replays = {i: v.entry_id for i, v in enumerate(self.out) if isinstance(v, _Replay)}
+        after = files_rows.balances_after(self.conn, list(replays.values())) if replays else {}
         answers: list[DownloadReceipt | BitcacheError] = []
-        for i, value in enumerate(self.out):
-            if i in replayed:
-                entry = self.ctx.ledger.entry_in(self.conn, replayed[i])
+        for value in self.out:
+            if isinstance(value, _Replay):
+                entry = self.ctx.ledger.entry_in(self.conn, value.entry_id)
                 assert entry is not None
                 answers.append(receipt(entry, after[entry.id], replayed=True))
-            elif isinstance(value, int):
-                answers.append(_as_replay(answers[-1 - value]))
+            elif isinstance(value, _Repeat):
+                answers.append(_as_replay(answers[value.first]))
             else:
                 assert value is not None
                 answers.append(value)

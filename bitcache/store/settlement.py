@@ -652,6 +652,20 @@ def settlements_in(conn: Connection, states: Iterable[SettlementState]) -> list[
     return [_settlement(conn, r) for r in rows]
 
 
+def newest_settlements(conn: Connection, limit: int, *,
+                       paying: str | None = None) -> list[Settlement]:
+    """The newest ``limit`` settlements (in any state), or those paying ``paying``; newest
+    first."""
+    where, params = "", dict[str, object](n=int(limit))
+    if paying is not None:
+        where = "WHERE id IN (SELECT settlement_id FROM settlement_payouts WHERE uploader = :u) "
+        params["u"] = paying
+    rows = conn.execute(
+        text(f"SELECT {_COLUMNS} FROM settlements {where}ORDER BY id DESC LIMIT :n"), params
+    ).all()
+    return [_settlement(conn, r) for r in rows]
+
+
 def settlement_times(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     """When each of the settlements ``ids`` was planned and last changed (µs), by id."""
     wanted = sorted(set(ids))

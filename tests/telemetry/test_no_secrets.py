@@ -61,18 +61,7 @@ def log_lines(path: Path) -> str:
     return text
 
 
-def test_a_demo_with_debug_logs_logs_no_seed_or_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    made: list[object] = []
-
-    def capture():  # type: ignore[no-untyped-def]
-        key = generate()
-        made.append(key)
-        return key
-
-    generate = demo.generate_platform_key
-    monkeypatch.setattr(demo, "generate_platform_key", capture)
+def test_a_demo_with_debug_logs_logs_no_seed_or_key(tmp_path: Path) -> None:
     log = tmp_path / "debug.jsonl"
     result = CliRunner().invoke(app, [
         "--log-level", "debug", "--log-format", "json", "--log-file", str(log),
@@ -82,11 +71,11 @@ def test_a_demo_with_debug_logs_logs_no_seed_or_key(
     text = log_lines(log)
     kinds = {json.loads(line)["logger"] for line in text.splitlines()}
     assert {"bitcache.services.settlementjob", "bitcache.services.deposits"} <= kinds
-    (platform,) = made
     secrets: dict[str, str | bytes] = {
         "hot wallet seed": demo.HOT_WALLET_SEED,
         "uploader seed": demo.UPLOADER_SEED,
-        "platform key": platform.private_bytes_raw(),  # type: ignore[attr-defined]
+        "platform key seed": demo.PLATFORM_KEY_SEED,
+        "platform key": demo.demo_platform_key().private_bytes_raw(),
         **wallet_secrets(HDWallet.from_seed(demo.HOT_WALLET_SEED, Network.REGTEST), "hot"),
     }
     assert_no_leak(text, secrets)
