@@ -28,6 +28,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "bitcache.core.accounts": ("AccountKind", "AccountSpec"),
     "bitcache.core.balances": ("Balance",),
     "bitcache.core.entries": ("Entry", "EntryKind", "EntryRequest", "Posting", "posting"),
+    "bitcache.core.entrymeta": ("EntryMeta",),
     "bitcache.core.filehash": ("FileHash", "file_hash"),
     "bitcache.core.files": ("FileRecord", "FileTerms"),
     "bitcache.core.journal": ("ChainReport",),
@@ -109,6 +110,7 @@ if TYPE_CHECKING:
     from bitcache.core.accounts import AccountKind, AccountSpec
     from bitcache.core.balances import Balance
     from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
+    from bitcache.core.entrymeta import EntryMeta
     from bitcache.core.filehash import FileHash, file_hash
     from bitcache.core.files import FileRecord, FileTerms
     from bitcache.core.journal import ChainReport
@@ -203,6 +205,7 @@ __all__ = [
     "EndpointReport",
     "Entry",
     "EntryKind",
+    "EntryMeta",
     "EntryRequest",
     "EventKind",
     "FeePayer",

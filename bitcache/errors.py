@@ -13,6 +13,7 @@ Error codes and exit codes exist only in the CLI.
     │   ├── InvalidIdempotencyKey           empty, oversized, not text, control characters
     │   ├── InvalidAccountName              malformed account name
     │   ├── UnbalancedEntry                 postings do not sum to zero, or fewer than two
+    │   ├── InvalidMetadata                 an entry's typed metadata is of the wrong type or shape
     │   ├── InvalidAddress                  unparseable or wrong address
     │   │   ├── AddressNetworkMismatch      valid address, other network
     │   │   ├── AddressChecksumError        bad bech32/bech32m/base58 checksum
@@ -131,6 +132,10 @@ class InvalidAccountName(InvalidInput):
 
 class UnbalancedEntry(InvalidInput):
     """An entry's postings do not sum to zero, or it has fewer than two postings."""
+
+
+class InvalidMetadata(InvalidInput):
+    """An entry's typed metadata (a charge's parts, bytes, size, rate) is malformed."""
 
 
 class InvalidAddress(InvalidInput):

@@ -164,6 +164,8 @@ class ServeSection:
     accel_prefix: str = key(spec.text(), "/_bitcache_files/", "nginx's internal location")
     key_cache_seconds: float = key(spec.seconds(0), 2.0,
                                    "how long a looked-up API key is trusted")
+    retry_seconds: float = key(spec.seconds(0), 10.0,
+                               "how long a charge retries through a database outage (0: none)")
 
 
 @dataclass(frozen=True, slots=True)

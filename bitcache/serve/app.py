@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from bitcache.errors import BitcacheError
 from bitcache.serve.api import ENDPOINTS
 from bitcache.serve.delivery import delivering
-from bitcache.serve.endpoint import route
+from bitcache.serve.endpoint import log, route
 from bitcache.serve.metrics import metrics
 from bitcache.serve.openapi import openapi_document
 from bitcache.serve.problems import TYPES, Problem, problem_for
@@ -95,6 +95,9 @@ def create_app(service: Service) -> Starlette:
             return await service.gate(request)
         except BitcacheError as exc:
             return problem_for(exc).response()
+        except Exception:  # answered as every endpoint answers it: a problem, logged
+            log.exception("the download gate failed")
+            return Problem("internal", "an unexpected error").response()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ platform's signing key). The routes over it are in :mod:`bitcache.serve.app`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -17,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.chain.protocol import ChainBackend
-from bitcache.errors import ServiceUnavailable
+from bitcache.errors import InvalidInput, ServiceUnavailable
 from bitcache.hooks import Hooks
 from bitcache.network import Network
 from bitcache.serve.auth import Authenticator
@@ -33,6 +34,9 @@ from bitcache.services.webhooks import Webhooks
 from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, SettlementConfig
 from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.wallet.keys import HDWallet
+
+_URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
+_PREFIX = re.compile(r"/([^\s?#]*/)?")
 
 ChainOpener = Callable[[], AbstractContextManager[ChainBackend]]
 
@@ -52,6 +56,17 @@ class ServeOptions:
     link_ttl: int = 3600
     #: serve /metrics without an API key (else an operator key is needed)
     public_metrics: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.link_base.startswith("/") or _URL.fullmatch(self.link_base)):
+            raise InvalidInput(f"the link base {self.link_base[:80]!r} must be a path starting "
+                               "with / or an http(s):// URL")
+        if not _PREFIX.fullmatch(self.accel_prefix):
+            raise InvalidInput(f"the accel prefix {self.accel_prefix[:80]!r} must be a path "
+                               "starting and ending with / (nginx's internal location)")
+        if not 0 <= self.key_cache_seconds <= 3600:
+            raise InvalidInput("the key cache lasts 0 to 3600 seconds, got "
+                               f"{self.key_cache_seconds!r}")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ Zero parts are left out. The entry and the file's download counter commit
 in the same transaction, under the ledger's writer lock, so two concurrent
 downloads at the cap (or at the end of a balance) cannot both pass.
 
-The memo names the parts in posting order (``parts=upr``: uploader,
-platform, referrer), the bytes served of a metered download and the fiat
-rate used, so a receipt can be rebuilt from the entry alone on a retry.
+The entry's typed metadata (:class:`~bitcache.core.entrymeta.EntryMeta`,
+covered by its hash) names the parts in posting order (``u`` uploader,
+``p`` platform, ``r`` referrer), the bytes served of a metered download and
+the fiat rate used, so a receipt can be rebuilt from the entry alone on a
+retry. The memo says the same for people and is never parsed.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from sqlalchemy import Connection
 from bitcache.core.accounts import PLATFORM_REVENUE, AccountSpec, default_spec, held, payable
 from bitcache.core.checks import is_int
 from bitcache.core.entries import Entry, EntryRequest, Posting, content_hash, validate_request
+from bitcache.core.entrymeta import charge_meta
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import FileRecord, HoldPolicy, party_id
-from bitcache.core.pricing import MAX_FILE_SIZE, Rate, Split, full_price, prorate, split_price
+from bitcache.core.pricing import MAX_FILE_SIZE, Split, full_price, prorate, split_price
 from bitcache.errors import (
     BitcacheError,
     DownloadCapReached,
@@ -103,24 +106,6 @@ def check_request(req: object, prefix: str = "dl:") -> Event:
 # -- entries and receipts ----------------------------------------------------
 
 
-def memo_fields(memo: str) -> dict[str, str]:
-    """The ``name=value`` fields of a charge's memo."""
-    return dict(f.split("=", 1) for f in memo.split("; ") if "=" in f)
-
-
-def make_memo(roles: str, *, served: int | None = None, size: int | None = None,
-              rate: Rate | None = None) -> str:
-    """The memo of a charge: its parts, bytes served or file size, and the fiat rate."""
-    fields = [f"parts={roles}"]
-    if served is not None:
-        fields.append(f"bytes={served}")
-    if size is not None:
-        fields.append(f"size={size}")
-    if rate is not None:
-        fields.append(rate.describe())
-    return "; ".join(fields)
-
-
 def charge_legs(
     fh: FileHash, payer: str, credited: str | None, referrer: str | None, split: Split
 ) -> tuple[tuple[Posting, ...], str]:
@@ -141,7 +126,7 @@ def charge_legs(
 
 def split_of(entry: Entry) -> tuple[Split, dict[str, str]]:
     """The split an entry of :func:`charge_legs` made, and the account of each role."""
-    roles = memo_fields(entry.memo).get("parts", "")
+    roles = "" if entry.meta is None else entry.meta.parts
     amounts = {r: -p.amount for r, p in zip(roles, entry.postings[1:], strict=False)}
     accounts = {r: p.account for r, p in zip(roles, entry.postings[1:], strict=False)}
     total = entry.postings[0].amount
@@ -164,10 +149,9 @@ def receipt(entry: Entry, balance_after: int, *, replayed: bool) -> DownloadRece
 
 def same_event(entry: Entry, event: Event) -> bool:
     """Whether a recorded charge is the one ``event`` asks for (a faithful retry)."""
-    payer = entry.postings[0]
-    served = memo_fields(entry.memo).get("bytes")
-    wanted = None if event.bytes_served is None else str(event.bytes_served)
-    return payer.account == event.account and payer.file_hash == event.fh and served == wanted
+    payer, meta = entry.postings[0], entry.meta
+    return (payer.account == event.account and payer.file_hash == event.fh
+            and meta is not None and meta.bytes_served == event.bytes_served)
 
 
 def credited_account(ctx: Context, rec: FileRecord) -> str:
@@ -240,8 +224,8 @@ def plan_charge(
             splits[(charge, has_referrer)] = split
     referrer = None if rec.referrer is None else payable(rec.referrer)
     legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
-    request = validate_request(
-        EntryRequest(event.key, legs, memo=make_memo(roles, served=served, rate=quote.rate)))
+    meta = charge_meta(roles, served, None, quote.rate)
+    request = validate_request(EntryRequest(event.key, legs, memo=meta.memo(), meta=meta))
     return ChargePlan(file_terms(rec), credited, split, request, content_hash(request))
 
 

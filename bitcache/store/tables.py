@@ -73,6 +73,12 @@ class EntryRow(SQLModel, table=True):
     content_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     prev_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     entry_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    #: A charge's typed metadata, canonical text (``bitcache.core.entrymeta``), or NULL.
+    meta: str | None = Field(default=None, max_length=500)
+    #: The content layout the hash covers: 2 includes ``meta``, 1 does not.
+    content_version: int = Field(
+        sa_column=Column(SmallInteger, nullable=False, server_default=text("1"))
+    )
 
 
 class PostingRow(SQLModel, table=True):

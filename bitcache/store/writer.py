@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from bitcache.core.balances import Balance
-from bitcache.core.entries import Entry, EntryKind, EntryRequest
+from bitcache.core.entries import Entry, EntryKind, EntryRequest, content_hash
+from bitcache.core.entrymeta import encode_meta
 from bitcache.core.journal import chain_hash
 from bitcache.core.ledger import RefState, apply_entry, apply_posted, check_reference
 from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
@@ -28,7 +29,7 @@ from bitcache.store.transactions import Transactions
 _POSTING_COLUMNS = ("entry_id", "n", "account_id", "amount", "file_hash", "balance_after")
 _ENTRY_COLUMNS = (
     "id", "key", "kind", "ref", "resolves", "reverses", "expires_at", "memo", "recorded_at",
-    "content_hash", "prev_hash", "entry_hash",
+    "content_hash", "prev_hash", "entry_hash", "meta", "content_version",
 )
 
 
@@ -128,7 +129,7 @@ class BatchWriter:
         prior = self.work.new_by_key.get(request.key)
         if prior is None and request.key in self.existing:
             entry_id, stored = self.existing[request.key]
-            if stored != digest:
+            if stored != digest and not _recorded_before_meta(request, stored):
                 raise IdempotencyConflict(
                     f"key {request.key!r} was used by entry {entry_id} with other content"
                 )
@@ -196,6 +197,8 @@ class BatchWriter:
             digest,
             self.last_hash,
             entry_hash,
+            request.meta,
+            1 if request.meta is None else 2,
         )
         kind = request.kind
         resolves = reverses = None
@@ -227,6 +230,8 @@ class BatchWriter:
                 digest,
                 self.last_hash,
                 entry_hash,
+                None if request.meta is None else encode_meta(request.meta),
+                entry.content_version,
             )
         )
         self.dirty.update(p.account for p in request.postings)
@@ -285,6 +290,14 @@ class BatchWriter:
         _by_columns(self.conn, _PG_BALANCES, self._balance_rows())
 
 
+def _recorded_before_meta(request: EntryRequest, stored: bytes) -> bool:
+    """Whether ``stored`` is the version 1 content hash of ``request``: the same charge
+    recorded before entries had metadata (its memo then says all its metadata says)."""
+    meta = request.meta
+    return (meta is not None and meta.memo() == request.memo
+            and content_hash(request._replace(meta=None)) == stored)
+
+
 def _by_columns(conn: Connection, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
     """One ``unnest()`` statement for many rows: each column as one array parameter."""
     run(conn, sql, tuple(list(col) for col in zip(*rows, strict=True)))
@@ -299,7 +312,7 @@ _PG_POSTINGS = _unnest("postings", _POSTING_COLUMNS,
                        ("bigint", "smallint", "integer", "bigint", "bytea", "bigint"))
 _PG_ENTRIES = _unnest("entries", _ENTRY_COLUMNS,
                       ("bigint", "text", "text", "bigint", "bigint", "bigint", "bigint", "text",
-                       "bigint", "bytea", "bytea", "bytea"))
+                       "bigint", "bytea", "bytea", "bytea", "text", "smallint"))
 _PG_BALANCES = (
     "UPDATE accounts AS a SET posted = v.p, pending_debits = v.d, pending_credits = v.c "
     "FROM unnest(?::integer[], ?::bigint[], ?::bigint[], ?::bigint[]) AS v(i, p, d, c) "
