@@ -75,6 +75,9 @@ Error codes and exit codes exist only in the CLI.
     │   ├── SettlementLocked                another job holds the settlement lock
     │   └── InvalidTransition               state machine transition not allowed
     ├── ReconcileError                      reconcile found a discrepancy
+    ├── EventError                          payout and deposit events (the outbox, webhooks)
+    │   ├── UnknownEvent                    no event has that id
+    │   └── SignatureInvalid                a webhook signature is malformed, stale or wrong
     ├── StatementInvalid                    a statement, tree head or proof fails (names the line)
     ├── MissingExtra                        an optional part (the ``kernel`` extra) is not installed
     ├── HookError                           refusals of the storage-server API
@@ -437,6 +440,21 @@ class StatementInvalid(BitcacheError):
     def __init__(self, message: str, *, line: int | None = None):
         super().__init__(message)
         self.line = line
+
+
+# --- events -----------------------------------------------------------------
+
+
+class EventError(BitcacheError):
+    """Payout and deposit events: the outbox and its webhook deliveries."""
+
+
+class UnknownEvent(EventError):
+    """No event has that id."""
+
+
+class SignatureInvalid(EventError):
+    """A webhook signature header is malformed, too old, or does not match the body."""
 
 
 # --- installation ---------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import secrets
@@ -163,6 +164,12 @@ def serve(
     retry_seconds: Annotated[float | None, typer.Option(
         help="how long a charge retries through a database outage, with the same key "
         "(0: no retry; default: serve.retry_seconds, 10)")] = None,
+    public_metrics: Annotated[bool, typer.Option(
+        help="serve /metrics without an API key (else an operator key is needed)")] = False,
+    deliver_events: Annotated[bool, typer.Option(
+        help="deliver the events to the node's webhooks from this process too")] = False,
+    deliver_every: Annotated[float, typer.Option(
+        min=1, help="seconds between delivery rounds (with --deliver-events)")] = 30.0,
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md).
 
@@ -193,6 +200,7 @@ def serve(
             accel_prefix or conf.accel_prefix,
             key_cache_seconds=conf.key_cache_seconds if key_cache_seconds is None
             else key_cache_seconds,
+            public_metrics=public_metrics,
         )
         retrying = conf.retry_seconds if retry_seconds is None else retry_seconds
         retry = RetryPolicy(deadline_s=retrying) if retrying != 0 else None
@@ -201,7 +209,13 @@ def serve(
         options = replace(options, link_secret=link_secret(home))
         hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
                                            "hold_policy": HoldPolicy(policy), "retry": retry})
-        service = Service(hooks, options, _node_parts(cfg))
+        parts = _node_parts(cfg)
+        if deliver_events:
+            from bitcache.cli.events_commands import webhooks_from_settings
+
+            webhooks = webhooks_from_settings(home, hooks.ledger)
+            parts = dataclasses.replace(parts, webhooks=webhooks, deliver_every_s=deliver_every)
+        service = Service(hooks, options, parts)
         app_ = create_app(service)
     print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
           file=sys.stderr, flush=True)

@@ -30,6 +30,7 @@ from bitcache.serve.payment import DepositAddresses
 from bitcache.serve.ratelimit import FailureLimiter
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
+from bitcache.services.webhooks import Webhooks
 from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, SettlementConfig
 from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.wallet.keys import HDWallet
@@ -53,6 +54,8 @@ class ServeOptions:
     failure_limit: int = 20
     failure_window: float = 60.0
     link_ttl: int = 3600
+    #: serve /metrics without an API key (else an operator key is needed)
+    public_metrics: bool = False
 
     def __post_init__(self) -> None:
         if not (self.link_base.startswith("/") or _URL.fullmatch(self.link_base)):
@@ -68,7 +71,8 @@ class ServeOptions:
 
 @dataclass(frozen=True)
 class NodeParts:
-    """What the node folder adds: the watch-only wallet, the chain, the platform key."""
+    """What the node folder adds: the watch-only wallet, the chain, the platform key, and
+    the webhooks the service delivers events to (:mod:`bitcache.serve.delivery`)."""
 
     wallet: HDWallet | None = None
     chain: ChainOpener | None = None
@@ -77,6 +81,9 @@ class NodeParts:
     platform_name: str = "bitcache"
     payout: PayoutPolicy = field(default_factory=PayoutPolicy)
     stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS
+    #: deliver the event outbox to the webhooks every ``deliver_every_s`` (None: not here)
+    webhooks: Webhooks | None = field(default=None, repr=False)
+    deliver_every_s: float = 30.0
 
     @property
     def network(self) -> Network | None:

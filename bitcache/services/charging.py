@@ -21,6 +21,8 @@ retry. The memo says the same for people and is never parsed.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +53,9 @@ from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store import files as files_rows
 from bitcache.store.driver import pipelined
+from bitcache.telemetry.metrics import BATCH_SECONDS, count_answers
+
+log = logging.getLogger(__name__)
 
 PREPAID = "liability:prepaid:"
 #: Batches up to this many charges send their writes in one round trip (PostgreSQL).
@@ -433,11 +438,27 @@ def charge_downloads(
     events = [check_request(r) for r in requests]
     if not events:
         return []
+    started = time.perf_counter()
     with ctx.ledger.write() as conn:
         answers = charge_events_in(ctx, conn, events)
     if any(isinstance(a, DownloadReceipt) and a.replayed for a in answers):
         ctx.ledger.sync()  # a replay may answer from a group flush not yet synced
+    BATCH_SECONDS.observe(time.perf_counter() - started)
+    count_answers(answers)
+    if log.isEnabledFor(logging.DEBUG):
+        log_refusals(events, answers)
     return answers
+
+
+def log_refusals(events: Sequence[Event], answers: Sequence[object]) -> None:
+    """One debug line per refused download: its key, file, downloader and reason."""
+    for event, answer in zip(events, answers, strict=True):
+        if isinstance(answer, BitcacheError):
+            log.debug(
+                "download %s of %s by %s refused: %s: %s", event.key, event.fh.hex(),
+                event.downloader, type(answer).__name__, answer,
+                extra={"reason": type(answer).__name__, "key": event.key},
+            )
 
 
 def charge_events_in(

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -64,11 +65,14 @@ from bitcache.services.charging import (
     Event,
     charge_events_in,
     credited_account,
+    log,
+    log_refusals,
     plan_charge,
 )
 from bitcache.services.context import Context
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store.deadline import deadline
+from bitcache.telemetry.metrics import FLUSH_SECONDS, count_answers
 
 T = TypeVar("T")
 
@@ -297,6 +301,7 @@ class GroupCommit:
         """Run one flush; if it holds ``own`` (or leads for the worker), hand the lead on
         once it committed. Then make it durable and hand each caller its answer."""
         answers: list[object] | None = None
+        started = time.perf_counter()
         try:
             answers = self._answers(batch)
             if own is None or own in batch:
@@ -304,6 +309,11 @@ class GroupCommit:
                     self._hand_over()  # the next flush takes the lock while this one syncs
                 handed[0] = True
             answers = self._durable(answers)
+            FLUSH_SECONDS.observe(time.perf_counter() - started)
+            charged = [(s.op.event, a) for s, a in zip(batch, answers, strict=True) if s.op.event]
+            count_answers(a for _, a in charged)
+            if log.isEnabledFor(logging.DEBUG):
+                log_refusals([e for e, _ in charged], [a for _, a in charged])
         finally:
             if answers is None:  # interrupted (KeyboardInterrupt…): the outcome is unknown
                 error = StoreError("the flush was interrupted; retry with the same key")

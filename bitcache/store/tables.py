@@ -110,6 +110,7 @@ class JournalHeadRow(SQLModel, table=True):
 
 from bitcache.store import deposits as _deposits  # noqa: E402,F401
 from bitcache.store import files as _files  # noqa: E402,F401
+from bitcache.store import outbox as _outbox  # noqa: E402,F401
 from bitcache.store import serve as _serve  # noqa: E402,F401
 from bitcache.store import settlement as _settlement  # noqa: E402,F401
 from bitcache.store import terms as _terms  # noqa: E402,F401
