@@ -26,7 +26,8 @@ from tests.reliability.test_hostile_api import HOSTILE
 
 #: Exported callables a caller passes values to, with no database or chain.
 PURE = (
-    "AccountSpec", "EntryMeta", "FileHash", "OutPoint", "PayoutPolicy", "Posting", "RetryPolicy",
+    "AccountSpec", "DeliveryPolicy", "EntryMeta", "FileHash", "LogSettings", "OutPoint",
+    "PayoutPolicy", "Posting", "RetryPolicy",
     "SettlementConfig", "SignedTreeHead", "TermsUpdate", "address_for_script", "anchor_payload",
     "file_hash", "format_btc", "format_sats", "generate_mnemonic", "msat", "msat_to_sats_floor",
     "network", "parse_address", "parse_anchor", "parse_btc", "parse_public_key", "parse_sats",
@@ -37,24 +38,26 @@ PURE = (
 NOT_HERE = {
     **dict.fromkeys(
         ("AccountKind", "EntryKind", "FeePayer", "Keep", "Check", "SettlementState",
-         "TermsReason", "Network"), "an enum"),
+         "TermsReason", "Network", "EventKind", "LogFormat"), "an enum"),
     **dict.fromkeys(
         ("Balance", "Entry", "FileRecord", "FileTerms", "ChainReport", "TxStatus", "Tip",
          "OutSpend", "Utxo", "TermChange", "Adjustment", "CheckResult", "Discrepancy",
          "ReconcileReport", "WalletView", "ScanReport", "CycleReport", "VerifiedStatement",
-         "BatchResult", "DerivedKey", "PayoutScript", "EntryRequest", "Msat", "Sat"),
+         "BatchResult", "DerivedKey", "PayoutScript", "EntryRequest", "Msat", "Sat",
+         "EndpointReport"),
         "a result or value type the library builds (a caller's request is checked where it "
         "is used: EntryRequest by the LedgerStore fuzz)"),
     "ChainBackend": "a protocol",
     **dict.fromkeys(
         ("LedgerStore", "reconcile", "term_history", "consistency_proof", "issue_statement",
-         "tree_head", "DepositService", "SettlementService"),
+         "tree_head", "DepositService", "SettlementService", "Webhooks"),
         "needs a database (LedgerStore: test_hostile_api.py)"),
     "HDWallet": "built by its from_* constructors, from a seed",
     **dict.fromkeys(("seal", "decrypt_mnemonic", "load_platform_key", "save_platform_key"),
                     "runs scrypt on each call: the wallet and key tests feed it bad input"),
     "load_public_key": "reads a file path (parse_public_key is fuzzed)",
     "generate_platform_key": "takes no value",
+    "configure_logging": "installs the process's log handler (its LogSettings is fuzzed)",
 }
 
 
