@@ -1,7 +1,9 @@
 """The browser's statement verifier against the Python one, on statements with every kind
 of line (downloads, transfers, tips, referrals, reversals, holds, payouts with and without
-their split), term changes, and keys and memos in any script; then on single-field
-changes of those statements, which both must reject at the same line."""
+their split), term changes, entries with typed metadata (hashed in content layout v2) and
+without, keys and memos in any script, in the current format and the earlier format 2;
+then on single-field changes of those statements and on tampered metadata, which both must
+reject at the same line."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.core.accounts import WALLET, payable
 from bitcache.core.entries import Posting
@@ -19,9 +22,10 @@ from bitcache.core.pricing import PriceRule
 from bitcache.errors import StatementInvalid
 from bitcache.hooks import Hooks
 from bitcache.services.statements import issue_statement
+from bitcache.statements.statement import FORMAT, SIGNATURE_DOMAIN, canonical_json
 from bitcache.statements.verify import verify_statement
 from bitcache.store.database import sqlite_url
-from bitcache.wallet.platformkey import generate_platform_key
+from bitcache.wallet.platformkey import generate_platform_key, public_key_hex
 from tests.web.conftest import Pages, Site
 
 pytestmark = pytest.mark.usefixtures("browser")
@@ -39,8 +43,22 @@ VERIFY = """async ([doc, key]) => {
 }"""
 
 
-def _statements(folder: Path) -> tuple[dict[str, bytes], bytes]:
-    """Signed statements of three uploaders over a ledger with every kind of line."""
+FORMAT_2 = "bitcache-statement/2"
+
+
+def _resigned(document: bytes, key: Ed25519PrivateKey, format_: str) -> bytes:
+    """``document`` in ``format_``, signed again (what a platform of that format issued)."""
+    doc = json.loads(document)
+    doc.pop("signature")
+    doc["format"] = format_
+    doc["signature"] = key.sign(SIGNATURE_DOMAIN + canonical_json(doc)).hex()
+    return json.dumps(doc, sort_keys=True, indent=2).encode()
+
+
+def _statements(folder: Path) -> tuple[dict[str, bytes], dict[str, bytes], bytes]:
+    """Signed statements of three uploaders over a ledger with every kind of line, a
+    format 2 statement of lines without metadata (valid), and documents both verifiers
+    must refuse as signed: format 2 statements whose entries carry metadata."""
     key = generate_platform_key()
     hooks = Hooks.open(sqlite_url(folder / "l.sqlite"))
     try:
@@ -74,11 +92,15 @@ def _statements(folder: Path) -> tuple[dict[str, bytes], bytes]:
         until = 2**62
         docs = {u: issue_statement(hooks.ledger, u, 0, until, key, platform="plat\u00e9forme")
                 for u in ("carol", "dan", "zoe-ref")}
+        payout = hooks.ledger.entry_by_key("payout-split")
+        assert payout is not None
+        late = issue_statement(hooks.ledger, "carol", payout.recorded_at, until, key)
     finally:
         hooks.close()
-    from bitcache.wallet.platformkey import public_key_hex
-
-    return docs, bytes.fromhex(public_key_hex(key))
+    docs["carol, format 2"] = _resigned(late, key, FORMAT_2)
+    refused = {f"{u}, format 2 with metadata": _resigned(docs[u], key, FORMAT_2)
+               for u in ("carol", "zoe-ref")}
+    return docs, refused, bytes.fromhex(public_key_hex(key))
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -115,6 +137,35 @@ def _mutations(document: bytes, limit: int) -> Iterator[tuple[str, bytes]]:
         yield "/".join(map(str, path)), json.dumps(copy, indent=2, sort_keys=True).encode()
 
 
+def _meta_changes(meta: str) -> Iterator[tuple[str, object]]:
+    """Tampered metadata: altered, not canonical, of another layout, not text, and a
+    different valid text (its roles reordered) that only the entry hash can catch."""
+    yield "altered", _changed(meta)
+    yield "not canonical", meta.replace("bytes=", "bytes=0", 1)
+    yield "unknown role", meta.replace("parts=", "parts=x", 1)
+    yield "other layout", meta.replace("charge/1", "charge/2", 1)
+    yield "not text", 5
+    yield "reordered roles", meta.replace("parts=up", "parts=pu", 1)
+    yield "a rate", meta.replace("rate=-", "rate=EUR 50/3", 1)
+
+
+def _meta_mutations(document: bytes, limit: int) -> Iterator[tuple[str, bytes]]:
+    """Every change of :func:`_meta_changes`, and the metadata removed, on the first
+    ``limit`` lines whose entry carries metadata."""
+    doc = json.loads(document)
+    with_meta = [n for n, line in enumerate(doc["lines"]) if "meta" in line["entry"]][:limit]
+    for n in with_meta:
+        changes = [*_meta_changes(doc["lines"][n]["entry"]["meta"]), ("removed", None)]
+        for name, value in changes:
+            copy = json.loads(document)
+            entry = copy["lines"][n]["entry"]
+            if value is None:
+                del entry["meta"]
+            else:
+                entry["meta"] = value
+            yield f"lines/{n}/entry/meta {name}", json.dumps(copy, indent=2).encode()
+
+
 def _python(document: bytes, key: bytes) -> tuple[bool, int | None]:
     try:
         verify_statement(document, key)
@@ -124,7 +175,7 @@ def _python(document: bytes, key: bytes) -> tuple[bool, int | None]:
 
 
 def test_browser_and_python_verifiers_agree(site: Site, pages: Pages, tmp_path: Path) -> None:
-    docs, key = _statements(tmp_path)
+    docs, refused, key = _statements(tmp_path)
     page = pages.new("verifier-agreement")
     page.goto(site.base + "/web/login")
     page.add_script_tag(url="/web/static/verify.js")
@@ -138,12 +189,22 @@ def test_browser_and_python_verifiers_agree(site: Site, pages: Pages, tmp_path: 
         assert said["lines"] == len(lines)
     assert kinds == {"download", "reversal", "payout", "adjustment"}
     assert any(json.loads(d)["terms"] for d in docs.values())
+    entries = [line["entry"] for d in docs.values() for line in json.loads(d)["lines"]]
+    assert any("meta" in e for e in entries) and any("meta" not in e for e in entries)
+    assert {json.loads(d)["format"] for d in docs.values()} == {FORMAT, FORMAT_2}
+    for name, document in refused.items():
+        python_ok, python_line = _python(document, key)
+        said = page.evaluate(VERIFY, [document.decode("ascii"), list(key)])
+        assert not python_ok and not said["ok"], f"{name}: {said['message']}"
+        assert python_line is not None and said["line"] == python_line, said["message"]
+        assert "unexpected [meta]" in said["message"]  # format 2 entries carry no meta
     checked = 0
     for uploader, document in docs.items():
-        for where, changed in _mutations(document, 60):
+        mutations = [*_mutations(document, 60), *_meta_mutations(document, 3)]
+        for where, changed in mutations:
             python_ok, python_line = _python(changed, key)
             said = page.evaluate(VERIFY, [changed.decode("ascii"), list(key)])
             assert not python_ok and not said["ok"], f"{uploader} {where}: {said['message']}"
             assert said["line"] == python_line, f"{uploader} {where}: {said['message']}"
             checked += 1
-    assert checked > 100
+    assert checked > 150

@@ -5,7 +5,10 @@
 "use strict";
 
 (function () {
-  const FORMAT = "bitcache-statement/2";
+  // the format issued, and every format still read (statement.READABLE_FORMATS); entries of a
+  // format 3 document may carry typed metadata ("meta"), hashed in content layout v2
+  const FORMAT = "bitcache-statement/3";
+  const READABLE_FORMATS = ["bitcache-statement/2", FORMAT];
   const STATEMENT_DOMAIN = "bitcache:statement:v1\u0000";
   const TREE_HEAD_DOMAIN = "bitcache:tree-head:v1\u0000";
   const ENTRY_TAG = "bitcache:entry:v1";
@@ -204,7 +207,7 @@
     }
     const fail = (m) => new Invalid(where + ": " + m, line);
     const f = {
-      obj: value, fail,
+      obj: value, where, line: line === undefined ? null : line, fail,
       num(k) {
         const v = value[k];
         if (typeof v !== "bigint" || v < INT64_MIN || v > INT64_MAX) throw fail(k + " must be a 64-bit integer");
@@ -247,6 +250,67 @@
     return { size, root };
   }
 
+  // -- entry metadata, as core/entrymeta.decode_meta ----------------------------------------
+  const META_TAG = "charge/1";
+  const META_NAMES = ["parts", "bytes", "size", "rate"];
+  const MAX_META_LENGTH = 500;
+  const MAX_RATE_TEXT = 400;
+  const MAX_FILE_SIZE = 2n ** 50n;
+  const MAX_RATE = 100000000000n; // pricing.MAX_RATE: MAX_PRICE_MSAT msat per minor unit
+  class InvalidMeta extends Error {}
+  const brief = (s) => JSON.stringify(s.slice(0, 80));
+  function metaParts(parts) {
+    return parts.length >= 1 && parts.length <= 3 && /^[upr]+$/.test(parts) &&
+      new Set(parts).size === parts.length;
+  }
+  function metaNum(s) {
+    if (s === "-") return null;
+    if (!/^[0-9]+$/.test(s)) throw new InvalidMeta(JSON.stringify(s.slice(0, 40)) + " is not a number");
+    return BigInt(s);
+  }
+  function gcd(a, b) { while (b) [a, b] = [b, a % b]; return a; }
+  function metaRate(s) {
+    if (s === "-") return null;
+    const space = s.indexOf(" ");
+    const currency = space < 0 ? s : s.slice(0, space), shown = space < 0 ? "" : s.slice(space + 1);
+    const slash = shown.indexOf("/");
+    const num = slash < 0 ? shown : shown.slice(0, slash), den = slash < 0 ? "" : shown.slice(slash + 1);
+    const n = metaNum(num), d = metaNum(den || "1");
+    if (n === null || !d) throw new InvalidMeta("rate " + JSON.stringify(s.slice(0, 40)) + " is not <currency> <n>[/<d>]");
+    const g = gcd(n, d) || 1n;
+    return { currency, num: n / g, den: d / g };
+  }
+  const rateText = (r) => r === null ? "-" : r.currency + " " + r.num + (r.den === 1n ? "" : "/" + r.den);
+  function checkedSize(v, what) {
+    if (v !== null && v > MAX_FILE_SIZE) throw new InvalidMeta(what + " must be an int from 0 to " + MAX_FILE_SIZE);
+  }
+  // the canonical text of typed metadata, checked as the Python verifier does (only text that
+  // encodes back to itself is accepted); returns the text the entry hash covers
+  function decodeMeta(value) {
+    if (typeof value !== "string" || value.length > MAX_META_LENGTH || !/^[\x00-\x7f]*$/.test(value)) {
+      throw new InvalidMeta("entry metadata must be ASCII text of at most " + MAX_META_LENGTH + " characters");
+    }
+    const [tag, ...items] = value.split(";");
+    const pairs = items.map((x) => { const k = x.indexOf("="); return k < 0 ? [x, ""] : [x.slice(0, k), x.slice(k + 1)]; });
+    if (tag !== META_TAG || pairs.length !== META_NAMES.length || !pairs.every((p, k) => p[0] === META_NAMES[k])) {
+      throw new InvalidMeta("entry metadata " + brief(value) + " is not of the " + META_TAG + " layout");
+    }
+    const [parts, served, size, rateValue] = pairs.map((p) => p[1]);
+    const bytes = metaNum(served), fileSize = metaNum(size), rate = metaRate(rateValue);
+    if (!metaParts(parts)) throw new InvalidMeta("a charge's parts must name each credit leg once as u, p or r, got " + JSON.stringify(parts));
+    checkedSize(bytes, "bytes served");
+    checkedSize(fileSize, "a file size");
+    if (rate !== null) {
+      if (!/^[A-Z]{3}$/.test(rate.currency)) throw new InvalidMeta("a rate's currency must be a 3-letter ISO 4217 code, got " + JSON.stringify(rate.currency));
+      if (!(rate.num > 0n && rate.num <= MAX_RATE * rate.den)) throw new InvalidMeta("a rate must be above 0 and at most " + MAX_RATE + " msat per minor unit");
+      if (rateText(rate).length > MAX_RATE_TEXT) throw new InvalidMeta("a rate must be written in at most " + MAX_RATE_TEXT + " characters");
+    }
+    const canonical = META_TAG + ";parts=" + parts + ";bytes=" + (bytes === null ? "-" : bytes) + ";size=" +
+      (fileSize === null ? "-" : fileSize) + ";rate=" + rateText(rate);
+    if (canonical !== value) throw new InvalidMeta("entry metadata " + brief(value) + " is not in canonical form");
+    return value;
+  }
+
   // -- entries and lines -------------------------------------------------------------------
   const text = (s) => Array.from(s).length + ":" + s;
 
@@ -261,9 +325,17 @@
     });
     const key = f.text("key"), memo = f.text("memo");
     const ref = f.optNum("ref"), expires = f.optNum("expires_at");
+    let meta = null;
+    if ("meta" in f.obj) {
+      try { meta = decodeMeta(f.obj.meta); } catch (e) {
+        if (e instanceof InvalidMeta) throw f.fail("meta: " + e.message);
+        throw e;
+      }
+    }
     const legs = postings.map((p) => text(p.account) + "," + p.amount + "," + (p.file ? hexOf(p.file) : "-") + ";").join("");
-    const head = "v1|" + text(key) + "|" + kind + "|" + (ref === null ? "-" : ref) + "|" +
-      (expires === null ? "-" : expires) + "|" + text(memo) + "|";
+    const head = (meta === null ? "v1|" : "v2|") + text(key) + "|" + kind + "|" + (ref === null ? "-" : ref) + "|" +
+      (expires === null ? "-" : expires) + "|" + text(memo) + "|" +
+      (meta === null ? "" : text(meta) + "|");
     const content = await sha256(enc.encode(head + legs));
     const prev = f.hex("prev_hash"), stated = f.hex("entry_hash");
     const chained = await sha256(concat(enc.encode(ENTRY_TAG), content, be64(id, false), be64(recordedAt, true), prev));
@@ -310,7 +382,9 @@
     if (f.num("n") !== BigInt(n)) {
       throw f.fail("is numbered " + f.obj.n + ": lines are numbered 1, 2, 3… in order (a line was removed, added or moved)");
     }
-    const entry = await readEntry(fields(f.obj.entry, "line " + n + " entry", ENTRY_KEYS, n));
+    const withMeta = ctx.metaAllowed && isObject(f.obj.entry) && "meta" in f.obj.entry;
+    const keys = withMeta ? ENTRY_KEYS.concat(["meta"]) : ENTRY_KEYS;
+    const entry = await readEntry(fields(f.obj.entry, "line " + n + " entry", keys, n));
     const g = fields(f.obj, "line " + n + " (entry " + entry.id + ")", LINE_KEYS, n);
     const index = g.num("posting");
     if (index < 0n || index >= BigInt(entry.postings.length) || entry.postings[Number(index)].account !== ctx.account) {
@@ -469,7 +543,9 @@
     if (!isObject(doc)) throw new Invalid("the statement must be a JSON object");
     const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
     const top = fields(doc, "statement", TOP);
-    if (doc.format !== FORMAT) throw top.fail("format must be '" + FORMAT + "', got " + shown(doc.format));
+    if (!READABLE_FORMATS.includes(doc.format)) {
+      throw top.fail("format must be '" + FORMAT + "' (or an earlier readable one), got " + shown(doc.format));
+    }
     const uploader = top.text("uploader");
     const account = payableOf(uploader);
     if (account === null) throw top.fail("uploader " + JSON.stringify(uploader.slice(0, 80)) + " is not a valid uploader name");
@@ -479,7 +555,7 @@
     if (start >= end) throw period.fail("start must be before end");
     const head = await readTreeHead(doc.tree_head, key);
     const opening = fields(doc.totals, "totals", ["earned_msat", "paid_msat", "adjusted_msat", "opening_msat", "closing_msat"]).num("opening_msat");
-    const ctx = { account, start, end, head };
+    const ctx = { account, start, end, head, metaAllowed: doc.format === FORMAT };
     const lines = [];
     const raw = top.seq("lines");
     for (let k = 0; k < raw.length; k++) lines.push(await readLine(k + 1, raw[k], ctx));
