@@ -21,6 +21,7 @@ from bitcache.cli.base import (
     OptDb,
     _emit,
     _errors,
+    _iso,
     _ledger,
     _node_db,
     app,
@@ -72,7 +73,7 @@ def keys_list(home: HomeOption = DEFAULT_HOME, db: OptDb = None,
     with _errors(as_json):
         found = list_keys(_ledger(_node_db(home, db)))
     rows = [{"key_id": k.key_id, "scopes": list(k.scopes), "label": k.label,
-             "created_at": k.created_at, "revoked_at": k.revoked_at} for k in found]
+             "created_at": _iso(k.created_at), "revoked_at": _iso(k.revoked_at)} for k in found]
     if as_json:
         _emit(rows)
         return
