@@ -194,6 +194,11 @@ CASES = [
     Case("reconcile --ledger-only of a missing database",
          ["reconcile", "--ledger-only", "--db", "sqlite:///{tmp}/missing.sqlite"],
          "InvalidInput", unchanged=("{tmp}/missing.sqlite",)),
+    *[
+        Case(f"{command[0]} without a node, before a passphrase", [*command, *NOWHERE],
+             "InvalidConfig", env={"BITCACHE_PASSPHRASE": ""}, unchanged=("{tmp}/nowhere",))
+        for command in (["pubkey"], ["statement", "carol", "--out", "{tmp}/s.json"])
+    ],
     Case("statement without platform.key", ["statement", "carol", "--out", "{tmp}/s.json"],
          "InvalidInput", setup=_remove("platform.key"), unchanged=("{tmp}/s.json",)),
     Case("statement into a missing folder",
