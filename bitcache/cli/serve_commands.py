@@ -129,6 +129,20 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
     return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key)
 
 
+def _listen_address(host: str, port: int) -> tuple[str, int]:
+    """Refuse a port out of range or a host that does not resolve, before the server starts
+    (the server would fail on them with a traceback)."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port (serve.port) must be from 1 to 65535, got {port}")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InvalidInput(f"--host (serve.host) {host!r} cannot be listened on: {exc}") from exc
+    return host, port
+
+
 @app.command()
 def serve(
     files: Annotated[Path | None, typer.Option(
@@ -149,10 +163,12 @@ def serve(
     key_cache_seconds: Annotated[float | None, typer.Option(
         help="how long a looked-up API key is trusted (revocation delay; default: "
         "serve.key_cache_seconds, 2)")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md).
 
-    Every option defaults to the node's ``[serve]`` section (and ``[holds]``).
+    Every option defaults to the node's ``[serve]`` section (and ``[holds]``); with
+    ``--json`` a refusal is one JSON document (the server itself prints nothing there).
     """
     import uvicorn
 
@@ -161,7 +177,7 @@ def serve(
     from bitcache.serve.app import create_app
     from bitcache.serve.service import ServeOptions, Service
 
-    with _errors():
+    with _errors(as_json):
         cfg = NodeConfig.load(home)
         conf = cfg.serve
         policy = hold_policy or cfg.holds.policy
@@ -182,7 +198,8 @@ def serve(
         hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
                                            "hold_policy": HoldPolicy(policy)})
         service = Service(hooks, options, _node_parts(cfg))
-    where_host, where_port = host or conf.host, conf.port if port is None else port
+        where_host, where_port = _listen_address(host or conf.host,
+                                                 conf.port if port is None else port)
     print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
           file=sys.stderr, flush=True)
     uvicorn.run(create_app(service), host=where_host, port=where_port, access_log=False,
