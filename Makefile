@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --quick
 	$(BIN)/python benchmarks/overlap.py --quick
 	$(BIN)/python benchmarks/hooks.py --quick
+	$(BIN)/python benchmarks/telemetry.py --quick
 	$(BIN)/python benchmarks/concurrent.py --quick
 	$(BIN)/python benchmarks/settlement.py --quick
 	$(BIN)/python benchmarks/reconcile.py --quick

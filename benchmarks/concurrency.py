@@ -108,6 +108,61 @@ class Run:
                 "p99_ms": round(self.p(99), 2)}
 
 
+# -- where the CPU went ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """Clock ticks from ``/proc``: the machine busy and in all, and PostgreSQL's processes
+    (every ``postgres`` process: the backends, the WAL writer…, whoever they serve)."""
+
+    busy: int
+    total: int
+    postgres: int
+
+    @classmethod
+    def now(cls) -> CpuUse:
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(x) for x in f.readline().split()[1:]]
+        except OSError:
+            return cls(0, 0, 0)
+        idle = ticks[3] + ticks[4]  # idle, iowait
+        return cls(sum(ticks) - idle, sum(ticks), _postgres_ticks())
+
+    def since(self, before: CpuUse) -> CpuUse:
+        return CpuUse(self.busy - before.busy, self.total - before.total,
+                      self.postgres - before.postgres)
+
+    def describe(self, client_cpu_s: float, calls: int, pg: bool = False) -> dict[str, float]:
+        """Machine busy share, and CPU µs per call of the clients (and of PostgreSQL: all
+        its processes, so other databases' work on the same server counts too)."""
+        calls = max(calls, 1)
+        out = {"machine_busy": round(self.busy / max(self.total, 1), 3),
+               "client_us_per_call": round(client_cpu_s / calls * 1e6, 1)}
+        if pg:
+            hz = os.sysconf("SC_CLK_TCK")
+            out["postgres_us_per_call"] = round(self.postgres / hz / calls * 1e6, 1)
+        return out
+
+
+def _postgres_ticks() -> int:
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
 # -- callers -----------------------------------------------------------------
 
 
@@ -165,11 +220,13 @@ def _proc(url: str, index: int, callers: int, seconds: float, barrier: Any, out:
     probe = LockProbe.install() if breakdown else None
     hooks = Hooks.open(url)
     barrier.wait()
+    cpu = time.process_time()
     run = threads_run(hooks, callers, index * callers, seconds, f"p{index}")
+    cpu = time.process_time() - cpu
     stats = hooks.group.stats()
     hooks.close()
     out.put((run.seconds, run.latencies, stats.flushes, stats.calls, stats.fallbacks,
-             None if probe is None else probe.totals()))
+             None if probe is None else probe.totals(), cpu))
 
 
 def procs_run(url: str, seconds: float, breakdown: bool = False) -> tuple[Run, dict[str, Any]]:
@@ -181,14 +238,18 @@ def procs_run(url: str, seconds: float, breakdown: bool = False) -> tuple[Run, d
     for proc in procs:
         proc.start()
     barrier.wait()
+    before = CpuUse.now()
     results = [out.get(timeout=seconds + 120) for _ in procs]
+    used = CpuUse.now().since(before)
     for proc in procs:
         proc.join(30)
     window = max(r[0] for r in results)
     latencies = [x for r in results for x in r[1]]
     totals: dict[str, Any] = {"flushes": sum(r[2] for r in results),
                               "calls": sum(r[3] for r in results),
-                              "fallbacks": sum(r[4] for r in results)}
+                              "fallbacks": sum(r[4] for r in results),
+                              "cpu": used.describe(sum(r[6] for r in results), len(latencies),
+                                                   pg=url.startswith("postgresql"))}
     if breakdown:
         totals.update(LockProbe.merge([r[5] for r in results]))
     return Run(window, latencies), totals
@@ -199,11 +260,13 @@ def batched_per_s(url: str, n: int) -> float:
     hooks = Hooks.open(url)
     batches = [[DownloadRequest(_file(i), f"d{i % CALLERS}", f"b-{i}")
                 for i in range(s, min(s + BATCH, n))] for s in range(0, n, BATCH)]
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         hooks.download_batch(batch)
     rate = n / (time.perf_counter() - begin)
+    cpu = time.process_time() - cpu
     hooks.close()
+    print(f"  batched: client cpu {cpu / n * 1e6:.1f} us per download")
     return rate
 
 
@@ -219,15 +282,18 @@ def _fresh_sqlite(folder: str, name: str) -> str:
 def _in_process(url: str, seconds: float, scenario: str) -> tuple[Run, dict[str, Any]]:
     hooks = Hooks.open(url)
     try:
+        before, cpu = CpuUse.now(), time.process_time()
         if scenario == "threads":
             run = threads_run(hooks, CALLERS, 0, seconds, "t")
         else:
             run = tasks_run(hooks, CALLERS, seconds, "a")
+        cpu, used = time.process_time() - cpu, CpuUse.now().since(before)
         stats = hooks.group.stats()
         assert hooks.ledger.trial_balance() == 0
     finally:
         hooks.close()
-    return run, {"flushes": stats.flushes, "calls": stats.calls, "fallbacks": stats.fallbacks}
+    return run, {"flushes": stats.flushes, "calls": stats.calls, "fallbacks": stats.fallbacks,
+                 "cpu": used.describe(cpu, len(run.latencies))}
 
 
 def _report(name: str, run: Run, totals: dict[str, Any]) -> None:
@@ -236,6 +302,11 @@ def _report(name: str, run: Run, totals: dict[str, Any]) -> None:
     print(f"{name}: {s['per_s']}/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms "
           f"({totals['flushes']} flushes, {mean:.1f} calls each, "
           f"{totals['fallbacks']} failed and ran alone)")
+    if "cpu" in totals:
+        print(f"  cpu: {json.dumps(totals['cpu'])}")
+    spent = totals.get("spent", {})
+    if "lock held" in spent:  # the journal-head lock's busy share over the window
+        print(f"  head lock held {spent['lock held'] / run.seconds:.0%} of the window")
 
 
 def _pg_url() -> str:
@@ -295,7 +366,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short run, under 90 s")
     parser.add_argument("--breakdown", action="store_true", help="time each step of a flush")
     parser.add_argument("--seconds", type=float, default=0, help="length of each scenario")
+    parser.add_argument("--switch-interval-us", type=int, default=0,
+                        help="set sys.setswitchinterval in every process (an experiment: how "
+                             "much of the thread scenarios is the GIL's hand-over; default: "
+                             "Python's 5,000 us)")
     args = parser.parse_args()
+    if args.switch_interval_us:
+        sys.setswitchinterval(args.switch_interval_us / 1e6)  # forked processes inherit it
     seconds = args.seconds or (4.0 if args.quick else 20.0)
     if args.breakdown:
         breakdown(seconds)

@@ -23,6 +23,7 @@ from bitcache.store.ledger import LedgerStore
 
 #: (owner, attribute, label) of each wrapped step.
 STEPS: tuple[tuple[Any, str, str], ...] = (
+    (groupcommit.GroupCommit, "_download_op", "plan (each caller, queueing)"),
     (groupcommit._Planner, "plan", "plan (before the lock)"),
     (files, "charge_state", "read (files, keys, balances)"),
     (charging._Batch, "admit_all", "admit (caps, funds)"),
@@ -33,7 +34,8 @@ STEPS: tuple[tuple[Any, str, str], ...] = (
     (LedgerStore, "sync", "sync (after the lock)"),
     (groupcommit.GroupCommit, "_settle", "answer callers"),
 )
-ORDER = ("plan (before the lock)", "lock wait", "lock held", "read (files, keys, balances)",
+ORDER = ("plan (each caller, queueing)", "plan (before the lock)", "lock wait", "lock held",
+         "read (files, keys, balances)",
          "admit (caps, funds)", "chain (rules, balances, hashes)", "insert",
          "download counters", "receipts", "commit", "sync (after the lock)", "answer callers")
 

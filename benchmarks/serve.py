@@ -12,6 +12,10 @@ says. wrk (Debian's package) drives each with 64 keep-alive connections:
   new charge (link check, file check on disk, the charge's transaction, the
   X-Accel-Redirect answer);
 * ``gate_ratio``: gate / floor;
+* ``gate_cpu_us`` and ``floor_cpu_us``: the server's CPU time (user and
+  system, from /proc) per answered request, the median round — what each
+  request costs whatever else the machine runs, where the rates and
+  latencies also measure the wait for a core;
 * ``nginx_per_s``: downloads through nginx (``/files/<sha256>?<link>``):
   nginx asks the gate, then serves the 1 KiB file itself.
 
@@ -22,7 +26,9 @@ charge (no link served twice) and that the books balance.
 
 ``--quick`` runs three rounds of 3 seconds (the whole run stays under 120 s); the
 default is five rounds of 10 seconds.
-The last line printed is one JSON object.
+The last line printed is one JSON object; it also gives the load average
+before and after the run (``load_1m``) and the HTTP parser and event loop
+uvicorn used (``http``).
 """
 
 from __future__ import annotations
@@ -61,8 +67,16 @@ end
 """
 
 
-def _wrk(url: str, seconds: int, *extra: str) -> dict[str, float]:
-    """One wrk run: requests per second, p99 (ms), requests, non-2xx answers."""
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(url: str, seconds: int, *extra: str, pid: int = 0) -> dict[str, float]:
+    """One wrk run: requests per second, p99 (ms), requests, non-2xx answers, and the CPU
+    time the server (``pid``) spent per request, in µs."""
+    cpu = _cpu_seconds(pid) if pid else 0.0
     done = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
                            *extra, url], capture_output=True, text=True, check=True)
     out = done.stdout
@@ -72,8 +86,9 @@ def _wrk(url: str, seconds: int, *extra: str) -> dict[str, float]:
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    cpu_us = (_cpu_seconds(pid) - cpu) / max(1, total) * 1e6 if pid else 0.0
     return {"per_s": rate, "p99_ms": float(p99.group(1)) * scale, "requests": total,
-            "non_2xx": int(bad.group(1)) if bad else 0}
+            "non_2xx": int(bad.group(1)) if bad else 0, "cpu_us": cpu_us}
 
 
 def _links(signer: LinkSigner, fh: str, count: int, prefix: str, path: Path) -> Path:
@@ -88,9 +103,10 @@ def _combined(runs: list[dict[str, float]]) -> dict[str, float]:
     """Rounds taken together: the rate over all of them, the median p99, the sums."""
     seconds = sum(r["requests"] / r["per_s"] for r in runs)
     p99s = sorted(r["p99_ms"] for r in runs)
+    cpu = sorted(r["cpu_us"] for r in runs)
     return {"per_s": sum(r["requests"] for r in runs) / seconds,
             "p99_ms": p99s[len(p99s) // 2], "requests": sum(r["requests"] for r in runs),
-            "non_2xx": sum(r["non_2xx"] for r in runs)}
+            "non_2xx": sum(r["non_2xx"] for r in runs), "cpu_us": cpu[len(cpu) // 2]}
 
 
 def _setup(folder: Path) -> tuple[Path, str, Hooks, str, bytes, str]:
@@ -124,8 +140,9 @@ def run(seconds: int, rounds: int, folder: Path) -> dict[str, object]:
         _wrk(f"{stack.api}/v1/ping", 1, *auth)  # warm up
         floors, gates = [], []
         for r in range(rounds):
-            floors.append(_wrk(f"{stack.api}/v1/ping", seconds, *auth))
-            gates.append(_wrk(stack.api, seconds, "-s", script(f"gate{r}", "/v1/gate/")))
+            floors.append(_wrk(f"{stack.api}/v1/ping", seconds, *auth, pid=stack.serve_pid))
+            gates.append(_wrk(stack.api, seconds, "-s", script(f"gate{r}", "/v1/gate/"),
+                              pid=stack.serve_pid))
         web = _wrk(stack.web, seconds, "-s", script("web", "/files/"))
     floor, gate = _combined(floors), _combined(gates)
     downloads = hooks.file(fh).downloads
@@ -136,12 +153,21 @@ def run(seconds: int, rounds: int, folder: Path) -> dict[str, object]:
         "gate_per_s": round(gate["per_s"], 1), "gate_p99_ms": round(gate["p99_ms"], 2),
         "floor_per_s": round(floor["per_s"], 1), "floor_p99_ms": round(floor["p99_ms"], 2),
         "gate_ratio": round(gate["per_s"] / floor["per_s"], 3),
+        "gate_cpu_us": round(gate["cpu_us"]), "floor_cpu_us": round(floor["cpu_us"]),
         "nginx_per_s": round(web["per_s"], 1), "nginx_p99_ms": round(web["p99_ms"], 2),
         "gate_non_2xx": gate["non_2xx"], "nginx_non_2xx": web["non_2xx"],
         "charges": downloads, "every_answer_charged": downloads >= answered,
         "books_balance": balanced, "rounds": rounds, "seconds": seconds,
         "connections": CONNECTIONS,
     }
+
+
+def _http_stack() -> str:
+    """Which HTTP parser and event loop uvicorn picks here ("auto" takes the fast ones)."""
+    from importlib.util import find_spec
+
+    parser = "httptools" if find_spec("httptools") else "h11"
+    return f"{parser}+{'uvloop' if find_spec('uvloop') else 'asyncio'}"
 
 
 def main() -> None:
@@ -155,10 +181,12 @@ def main() -> None:
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} is not installed: apt-get install {tool}")
     seconds, rounds = (3, 3) if args.quick else (args.seconds, args.rounds)
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bitcache-serve-bench-") as tmp:
         result = run(seconds, rounds, Path(tmp))
     result["wall_s"] = round(time.monotonic() - started, 1)
+    result["load_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    result["http"] = _http_stack()
     for name, value in result.items():
         print(f"{name:>22}: {value}")
     print(json.dumps(result))

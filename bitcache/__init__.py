@@ -8,6 +8,7 @@ so ``import bitcache.core.money`` or the statement verifier do not bring
 the database and chain stack with them.
 """
 
+import logging
 from typing import TYPE_CHECKING
 
 from bitcache.errors import *  # noqa: F403
@@ -17,12 +18,17 @@ from bitcache.lazy import exports
 # the module here, before anyone else does, binds the name to the function for good.
 from bitcache.network import Network, network
 
+# A library configures no logging: the ``bitcache`` loggers are silent until the
+# application adds a handler (the CLI does, see bitcache.telemetry.logs).
+logging.getLogger("bitcache").addHandler(logging.NullHandler())
+
 #: Where each public name lives: ``__getattr__`` imports the module on first use.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "bitcache.chain.protocol": ("ChainBackend", "TxStatus"),
     "bitcache.core.accounts": ("AccountKind", "AccountSpec"),
     "bitcache.core.balances": ("Balance",),
     "bitcache.core.entries": ("Entry", "EntryKind", "EntryRequest", "Posting", "posting"),
+    "bitcache.core.entrymeta": ("EntryMeta",),
     "bitcache.core.filehash": ("FileHash", "file_hash"),
     "bitcache.core.files": ("FileRecord", "FileTerms"),
     "bitcache.core.journal": ("ChainReport",),
@@ -52,6 +58,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TermsUpdate",
         "replay",
     ),
+    "bitcache.events.kinds": ("EventKind",),
     "bitcache.reconciliation.checks": ("reconcile",),
     "bitcache.reconciliation.report": (
         "Adjustment",
@@ -66,6 +73,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "bitcache.services.registry": ("term_history",),
     "bitcache.services.settlement": ("CycleReport", "SettlementService"),
     "bitcache.services.statements": ("consistency_proof", "issue_statement", "tree_head"),
+    "bitcache.services.webhooks": ("DeliveryPolicy", "EndpointReport", "Webhooks"),
     "bitcache.settlement": ("SettlementConfig", "SettlementState"),
     "bitcache.statements.statement": ("VerifiedStatement",),
     "bitcache.statements.treehead": (
@@ -76,6 +84,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "bitcache.statements.verify": ("verify_statement",),
     "bitcache.store.ledger": ("BatchResult", "LedgerStore"),
+    "bitcache.telemetry.logs": ("LogFormat", "LogSettings", "configure_logging"),
     "bitcache.wallet": (
         "DerivedKey",
         "HDWallet",
@@ -101,6 +110,7 @@ if TYPE_CHECKING:
     from bitcache.core.accounts import AccountKind, AccountSpec
     from bitcache.core.balances import Balance
     from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, posting
+    from bitcache.core.entrymeta import EntryMeta
     from bitcache.core.filehash import FileHash, file_hash
     from bitcache.core.files import FileRecord, FileTerms
     from bitcache.core.journal import ChainReport
@@ -122,6 +132,7 @@ if TYPE_CHECKING:
     from bitcache.core.terms import KEEP, Keep, TermChange, TermsReason, TermsUpdate, replay
     from bitcache.core.tip import Tip
     from bitcache.core.utxo import OutPoint, OutSpend, Utxo
+    from bitcache.events.kinds import EventKind
     from bitcache.reconciliation.checks import reconcile
     from bitcache.reconciliation.report import (
         Adjustment,
@@ -136,6 +147,7 @@ if TYPE_CHECKING:
     from bitcache.services.registry import term_history
     from bitcache.services.settlement import CycleReport, SettlementService
     from bitcache.services.statements import consistency_proof, issue_statement, tree_head
+    from bitcache.services.webhooks import DeliveryPolicy, EndpointReport, Webhooks
     from bitcache.settlement import SettlementConfig, SettlementState
     from bitcache.settlement.payouts import FeePayer, PayoutPolicy
     from bitcache.statements.statement import VerifiedStatement
@@ -147,6 +159,7 @@ if TYPE_CHECKING:
     )
     from bitcache.statements.verify import verify_statement
     from bitcache.store.ledger import BatchResult, LedgerStore
+    from bitcache.telemetry.logs import LogFormat, LogSettings, configure_logging
     from bitcache.wallet import (
         DerivedKey,
         HDWallet,
@@ -185,12 +198,16 @@ __all__ = [
     "Check",
     "CheckResult",
     "CycleReport",
+    "DeliveryPolicy",
     "DepositService",
     "DerivedKey",
     "Discrepancy",
+    "EndpointReport",
     "Entry",
     "EntryKind",
+    "EntryMeta",
     "EntryRequest",
+    "EventKind",
     "FeePayer",
     "FileHash",
     "FileRecord",
@@ -198,6 +215,8 @@ __all__ = [
     "HDWallet",
     "Keep",
     "LedgerStore",
+    "LogFormat",
+    "LogSettings",
     "Msat",
     "Network",
     "OutPoint",
@@ -221,9 +240,11 @@ __all__ = [
     "Utxo",
     "VerifiedStatement",
     "WalletView",
+    "Webhooks",
     "__version__",
     "address_for_script",
     "anchor_payload",
+    "configure_logging",
     "consistency_proof",
     "decrypt_mnemonic",
     "file_hash",

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coincurve import PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.bitcoin.script import p2wsh_script
 from bitcache.bitcoin.transaction import parse_transaction
@@ -43,6 +44,7 @@ from bitcache.chain.faucet import faucet_transaction, mature_coin
 from bitcache.chain.regtest import RegtestChain
 from bitcache.clock import now_us
 from bitcache.core.accounts import PLATFORM_REVENUE, WALLET
+from bitcache.core.checks import is_int
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import BitcacheError, InvalidInput, InvalidPolicy
 from bitcache.hooks import DownloadRequest, Hooks
@@ -59,11 +61,14 @@ from bitcache.store.database import sqlite_url
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import address_for_script, payout_script_for_key
 from bitcache.wallet.keys import HDWallet
-from bitcache.wallet.platformkey import generate_platform_key, public_key_hex
+from bitcache.wallet.platformkey import public_key_hex
 
 #: Demo-only seeds: public, so no real secret exists anywhere in the demo.
 HOT_WALLET_SEED = hashlib.sha256(b"bitcache demo hot wallet - never use for real coins").digest()
 UPLOADER_SEED = hashlib.sha256(b"bitcache demo uploader keys - never use for real coins").digest()
+PLATFORM_KEY_SEED = hashlib.sha256(b"bitcache demo platform key - never use for real").digest()
+#: The demo's payout policy (a lower minimum than the default, so a day pays out).
+DEMO_POLICY = PayoutPolicy(min_payout_sat=5_000)
 ADDRESS_KINDS = ("p2wpkh", "p2tr", "p2pkh", "p2sh", "p2wsh")
 PRICES_MSAT = (1_000, 2_500, 5_000, 10_000, 25_000)
 
@@ -95,7 +100,7 @@ class DemoConfig:
                   "uploaders": (self.uploaders, 1), "files": (self.files, 1),
                   "batch": (self.batch, 1), "confirmations": (self.confirmations, 1)}
         for name, (value, least) in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            if not is_int(value) or value < least:
                 raise InvalidPolicy(f"demo {name} must be a whole number >= {least}, got {value!r}")
 
 
@@ -198,6 +203,12 @@ def uploader_address(index: int) -> tuple[str, str]:
     return kind, payout_script_for_key(pub, ScriptType(kind), Network.REGTEST).address
 
 
+def demo_platform_key() -> Ed25519PrivateKey:
+    """The demo's platform signing key, from a public demo-only seed (like its wallet), so
+    ``bitcache demo-web`` signs statements the demo's published key verifies."""
+    return Ed25519PrivateKey.from_private_bytes(PLATFORM_KEY_SEED)
+
+
 # --- the stages -------------------------------------------------------------------------
 
 
@@ -212,13 +223,13 @@ class _Demo:
         self.ledger = LedgerStore.open(sqlite_url(self.db_path))
         self.chain = RegtestChain.open(cfg.folder / "chain")
         self.wallet = HDWallet.from_seed(HOT_WALLET_SEED, Network.REGTEST)
-        policy = PayoutPolicy(min_payout_sat=5_000)
+        policy = DEMO_POLICY
         self.node = Node(self.ledger, self.wallet, self.chain,
                          SettlementConfig(payout=policy, confirmations=cfg.confirmations,
                                           min_input_confirmations=cfg.confirmations))
         self.deposits, self.settlement = self.node.deposits, self.node.settlement
         self.hooks = Hooks(self.ledger)
-        self.key = generate_platform_key()
+        self.key = demo_platform_key()
 
     def close(self) -> None:
         self.chain.close()

@@ -13,6 +13,7 @@ Error codes and exit codes exist only in the CLI.
     │   ├── InvalidIdempotencyKey           empty, oversized, not text, control characters
     │   ├── InvalidAccountName              malformed account name
     │   ├── UnbalancedEntry                 postings do not sum to zero, or fewer than two
+    │   ├── InvalidMetadata                 an entry's typed metadata is of the wrong type or shape
     │   ├── InvalidAddress                  unparseable or wrong address
     │   │   ├── AddressNetworkMismatch      valid address, other network
     │   │   ├── AddressChecksumError        bad bech32/bech32m/base58 checksum
@@ -74,6 +75,9 @@ Error codes and exit codes exist only in the CLI.
     │   ├── SettlementLocked                another job holds the settlement lock
     │   └── InvalidTransition               state machine transition not allowed
     ├── ReconcileError                      reconcile found a discrepancy
+    ├── EventError                          payout and deposit events (the outbox, webhooks)
+    │   ├── UnknownEvent                    no event has that id
+    │   └── SignatureInvalid                a webhook signature is malformed, stale or wrong
     ├── StatementInvalid                    a statement, tree head or proof fails (names the line)
     ├── MissingExtra                        an optional part (the ``kernel`` extra) is not installed
     ├── HookError                           refusals of the storage-server API
@@ -128,6 +132,10 @@ class InvalidAccountName(InvalidInput):
 
 class UnbalancedEntry(InvalidInput):
     """An entry's postings do not sum to zero, or it has fewer than two postings."""
+
+
+class InvalidMetadata(InvalidInput):
+    """An entry's typed metadata (a charge's parts, bytes, size, rate) is malformed."""
 
 
 class InvalidAddress(InvalidInput):
@@ -432,6 +440,21 @@ class StatementInvalid(BitcacheError):
     def __init__(self, message: str, *, line: int | None = None):
         super().__init__(message)
         self.line = line
+
+
+# --- events -----------------------------------------------------------------
+
+
+class EventError(BitcacheError):
+    """Payout and deposit events: the outbox and its webhook deliveries."""
+
+
+class UnknownEvent(EventError):
+    """No event has that id."""
+
+
+class SignatureInvalid(EventError):
+    """A webhook signature header is malformed, too old, or does not match the body."""
 
 
 # --- installation ---------------------------------------------------------

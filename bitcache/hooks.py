@@ -116,7 +116,7 @@ class Hooks:
             raise InvalidInput(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self.retry = retry
         # Every call that moves money goes through the group commit (see docs/hooks.md).
-        self.group = GroupCommit(self.ctx, flush)
+        self.group = GroupCommit(self.ctx, flush, deadline_s=self.deadline_s)
 
     def _moving(self, fn: Callable[[], T]) -> T:
         """A keyed, money-moving call: under the deadline, retried if a policy is set."""
@@ -210,11 +210,16 @@ class Hooks:
         self, requests: Sequence[DownloadRequest]
     ) -> list[DownloadReceipt | BitcacheError]:
         """Charge many downloads in one transaction; a receipt or a refusal per request."""
-        if isinstance(requests, str | bytes) or not isinstance(requests, Sequence):
-            raise InvalidInput(
-                "download_batch needs a sequence of DownloadRequest, "
-                f"got {type(requests).__name__}")
+        check_batch(requests)
         return self._moving(lambda: charging.charge_downloads(self.ctx, requests))
+
+    def _download_batch_once(
+        self, requests: Sequence[DownloadRequest]
+    ) -> list[DownloadReceipt | BitcacheError]:
+        """:meth:`download_batch` under the deadline, tried once (a caller that retries
+        by itself: ``AsyncHooks`` with its own policy)."""
+        check_batch(requests)
+        return self._bounded(lambda: charging.charge_downloads(self.ctx, requests))
 
     def begin_transfer(
         self, file: str | bytes, downloader: str, key: str, *, ttl_us: int | None = None
@@ -303,6 +308,14 @@ class Hooks:
         """The files that earned the most over ``[since, until)`` µs."""
         return self._bounded(
             lambda: earnings.top_files(self.ctx, limit, since=since, until=until))
+
+
+def check_batch(requests: object) -> None:
+    """Refuse a batch that is not a sequence of requests (a string is not)."""
+    if isinstance(requests, str | bytes) or not isinstance(requests, Sequence):
+        raise InvalidInput(
+            "download_batch needs a sequence of DownloadRequest, "
+            f"got {type(requests).__name__}")
 
 
 def _pending_id(transfer: object) -> int:

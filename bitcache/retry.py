@@ -10,7 +10,9 @@ retries such a call with exponential backoff and full jitter until the
 policy's deadline; each attempt runs under its own per-call deadline
 (:mod:`bitcache.store.deadline`), so a frozen primary costs one attempt,
 not the whole budget. Refusals (``InsufficientFunds``…) and permanent store
-errors are raised at once.
+errors are raised at once. :func:`call_with_retry_async` is the same loop
+for :class:`~bitcache.asynchooks.AsyncHooks`: its waits are ``asyncio.sleep``,
+so a retrying call never blocks the event loop.
 
 When the deadline passes, the last error is raised — as ``OutcomeUnknown``
 if any attempt's outcome was unknown, since that attempt may have
@@ -20,10 +22,11 @@ key up.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
@@ -65,6 +68,34 @@ class RetryPolicy:
         return draw * ceiling
 
 
+class _Attempts:
+    """The bookkeeping of one retried call: its deadline, the attempts made, and whether
+    any attempt's outcome was unknown (shared by the sync and the asyncio loops)."""
+
+    __slots__ = ("clock", "draw", "ends", "policy", "tries", "unknown")
+
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float],
+                 draw: Callable[[], float]):
+        self.policy, self.clock, self.draw = policy, clock, draw
+        self.ends = clock() + policy.deadline_s
+        self.unknown: OutcomeUnknown | None = None
+        self.tries = 0
+
+    def budget(self) -> float:
+        """The next attempt's own deadline: ``attempt_s``, or less near the end."""
+        return max(0.001, min(self.policy.attempt_s, self.ends - self.clock()))
+
+    def failed(self, exc: StoreUnavailable) -> float:
+        """The wait before the next attempt, or raise when it would end past the deadline."""
+        if isinstance(exc, OutcomeUnknown):
+            self.unknown = exc
+        wait = self.policy.backoff(self.tries, self.draw())
+        self.tries += 1
+        if self.ends - self.clock() <= wait:
+            _give_up(exc, self.unknown, self.tries, self.policy)
+        return wait
+
+
 def call_with_retry(
     policy: RetryPolicy,
     attempt: Callable[[float], T],
@@ -78,21 +109,30 @@ def call_with_retry(
     ``seconds`` is the attempt's own deadline: ``policy.attempt_s``, or
     less near the end of the policy's deadline.
     """
-    ends = clock() + policy.deadline_s
-    unknown: OutcomeUnknown | None = None
-    tries = 0
+    attempts = _Attempts(policy, clock, draw)
     while True:
-        left = ends - clock()
         try:
-            return attempt(max(0.001, min(policy.attempt_s, left)))
+            return attempt(attempts.budget())
         except StoreUnavailable as exc:
-            if isinstance(exc, OutcomeUnknown):
-                unknown = exc
-            wait = policy.backoff(tries, draw())
-            tries += 1
-            if ends - clock() <= wait:
-                _give_up(exc, unknown, tries, policy)
-            sleep(wait)
+            sleep(attempts.failed(exc))
+
+
+async def call_with_retry_async(
+    policy: RetryPolicy,
+    attempt: Callable[[float], Awaitable[T]],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    draw: Callable[[], float] = random.random,
+) -> T:
+    """:func:`call_with_retry` for asyncio: ``await attempt(seconds)``, and the waits between
+    attempts are ``asyncio.sleep`` (the event loop serves other tasks meanwhile)."""
+    attempts = _Attempts(policy, clock, draw)
+    while True:
+        try:
+            return await attempt(attempts.budget())
+        except StoreUnavailable as exc:
+            await sleep(attempts.failed(exc))
 
 
 def _give_up(
@@ -121,3 +161,32 @@ def retrying(
             return fn()
 
     return call_with_retry(policy, attempt)
+
+
+async def retrying_async(
+    policy: RetryPolicy | None, call_deadline_s: float | None, fn: Callable[[], Awaitable[T]]
+) -> T:
+    """``await fn()``, retried by ``policy``; once when None (then ``fn`` is bounded by
+    the deadline of the database work it waits for, not here).
+
+    Each attempt's wait is bounded by its deadline: past it the attempt raises
+    ``OutcomeUnknown``, since the request may be queued or in flight and may
+    still commit (the retry, with the same key, replays it then).
+    """
+    if policy is None:
+        return await fn()
+
+    def attempt(seconds: float) -> Awaitable[T]:
+        limit = seconds if call_deadline_s is None else min(seconds, call_deadline_s)
+        return _within(limit, fn)
+
+    return await call_with_retry_async(policy, attempt)
+
+
+async def _within(seconds: float, fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await asyncio.wait_for(fn(), seconds)
+    except TimeoutError:
+        raise OutcomeUnknown(
+            f"no answer within the call's deadline of {seconds:g} s; the request may still "
+            "commit: retry with the same key") from None

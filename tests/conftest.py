@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from bitcache.store.database import make_engine, sqlite_url, upgrade
+
+# No per-example time limit: the suite shares two cores with other work, and a
+# deadline would fail a correct example for being slow (timing is for benchmarks/).
+settings.register_profile("bitcache", deadline=None)
+settings.load_profile("bitcache")
 
 PG_URL = os.environ.get("BITCACHE_TEST_PG_URL", "")
 PG_SKIP = "PostgreSQL tests need BITCACHE_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"

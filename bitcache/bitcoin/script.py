@@ -28,6 +28,7 @@ from bitcoin.core.script import (
     CScriptOp,
 )
 
+from bitcache.core.checks import is_int
 from bitcache.core.scripttype import ScriptType
 from bitcache.errors import InvalidInput
 
@@ -105,7 +106,7 @@ def script_num_push(n: int) -> bytes:
 
     What BIP34 puts first in a coinbase scriptSig (the block height).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if not is_int(n) or n < 0:
         raise InvalidInput(f"a pushed number must be an int >= 0, got {n!r}")
     return bytes(CScript([n]))
 

@@ -189,7 +189,7 @@ class Esplora(HttpBackend):
         return _sorted(self._mark_coinbase(list(found.values())))
 
     def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
-        if isinstance(since_height, bool) or not isinstance(since_height, int) or since_height < 0:
+        if not is_int(since_height) or since_height < 0:
             raise InvalidInput(f"since_height must be a non-negative int, got {since_height!r}")
         found: dict[OutPoint, Utxo] = {}
         for script in _scripts(scripts):

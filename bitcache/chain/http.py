@@ -19,6 +19,7 @@ without waiting and see the exact delays.
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from bitcache.core.checks import is_hex_digest, is_int
 from bitcache.core.money import SAT_PER_BTC
 from bitcache.errors import (
     ChainAuthFailed,
+    ChainError,
     ChainProtocolError,
     ChainUnavailable,
     InvalidInput,
@@ -40,6 +42,9 @@ from bitcache.errors import (
     RateLimited,
 )
 from bitcache.network import Network
+from bitcache.telemetry.metrics import CHAIN_ERRORS
+
+log = logging.getLogger(__name__)
 
 #: HTTP statuses worth another try: the server is overloaded or restarting.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
@@ -175,7 +180,26 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one request, retrying transient failures; return the final answer."""
+        """Send one request, retrying transient failures; return the final answer.
+
+        A final failure is counted in ``bitcache_chain_errors`` and logged."""
+        try:
+            return self._request(method, path, content, headers, timeout)
+        except ChainError as exc:
+            backend = self.label.split(" ", 1)[0]
+            CHAIN_ERRORS.labels(backend, type(exc).__name__).inc()
+            log.warning("%s: %s %s failed: %s", backend, method, path, exc,
+                        extra={"backend": backend, "error": type(exc).__name__})
+            raise
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,
+    ) -> httpx.Response:
         attempts = self.policy.retries + 1
         for attempt in range(attempts):
             try:
@@ -305,7 +329,7 @@ def answer_height(value: Any, what: str) -> int:
 
 def _number(value: Any, what: str) -> Decimal:
     """A non-negative, finite JSON number as an exact Decimal."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+    if not (is_int(value) or isinstance(value, Decimal)):
         raise ChainProtocolError(f"{what}: expected a number, got {value!r}")
     number = Decimal(value)
     if not number.is_finite() or number < 0:

@@ -311,7 +311,7 @@ class BitcoinCoreRPC(HttpBackend):
 
     def received(self, scripts: Sequence[bytes], since_height: int) -> list[Utxo]:
         wanted = _script_set(scripts)
-        if isinstance(since_height, bool) or not isinstance(since_height, int) or since_height < 0:
+        if not is_int(since_height) or since_height < 0:
             raise InvalidInput(f"since_height must be a non-negative int, got {since_height!r}")
         if not wanted:
             return []

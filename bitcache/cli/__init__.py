@@ -31,8 +31,9 @@ from __future__ import annotations
 
 # isort: off
 from bitcache.cli import init_command  # registered first: `init` heads the command list
-from bitcache.cli import demo_command, ledger_commands, node_commands, recovery_commands
-from bitcache.cli import config_commands, operator_commands, serve_commands
+from bitcache.cli import demo_command, events_commands, ledger_commands, node_commands
+from bitcache.cli import config_commands, metrics_commands, operator_commands
+from bitcache.cli import recovery_commands, serve_commands
 
 # isort: on
 from bitcache.cli.base import (
@@ -55,9 +56,11 @@ __all__ = [
     "app",
     "config_commands",
     "demo_command",
+    "events_commands",
     "init_command",
     "ledger_commands",
     "main",
+    "metrics_commands",
     "node_commands",
     "operator_commands",
     "recovery_commands",

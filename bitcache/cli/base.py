@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -56,8 +57,47 @@ def _root(
             "--version", help="print the version and exit", is_eager=True, callback=_show_version
         ),
     ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="debug, info, warning or error", envvar="BITCACHE_LOG_LEVEL"),
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="text or json", envvar="BITCACHE_LOG_FORMAT")
+    ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(help="append logs here instead of standard error", envvar="BITCACHE_LOG_FILE"),
+    ] = None,
 ) -> None:
     """bitcache: pay file uploaders in bitcoin."""
+    with _errors():
+        _setup_logging(log_level, log_format, log_file)
+
+
+def _setup_logging(level: str | None, fmt: str | None, file: Path | None) -> None:
+    """Log as the options (or ``BITCACHE_LOG_*``) say, else as the ``logging`` settings of
+    the node named by ``BITCACHE_HOME`` say; with neither, bitcache logs nothing."""
+    from bitcache.cli.opsconfig import has_log_settings, log_settings
+    from bitcache.telemetry.logs import LogFormat, LogSettings, check_level, configure_logging
+
+    home = Path(os.environ.get("BITCACHE_HOME") or DEFAULT_HOME)
+    base = None
+    if has_log_settings(home):
+        with contextlib.suppress(InvalidConfig):  # the command reports it, in its format
+            base = log_settings(home)
+    if level is None and fmt is None and file is None and base is None:
+        return
+    base = base or LogSettings()
+    try:
+        chosen = LogFormat(fmt) if fmt is not None else base.format
+    except ValueError as exc:
+        raise InvalidInput(f"--log-format must be text or json, got {fmt!r}") from exc
+    settings = LogSettings(
+        chosen,
+        check_level(level) if level is not None else base.level,
+        absolute(file) if file is not None else base.file,
+    )
+    configure_logging(settings)
 
 
 db_app = typer.Typer(help="Database schema.")

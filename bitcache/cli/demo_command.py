@@ -136,3 +136,37 @@ def _demo_tables(r: Any) -> None:
         f"offline with public key {r.public_key_hex} ({r.statement_path})"
     )
     console.print(f"database: {r.db_path}")
+    console.print(f"web pages: `bitcache demo-web --folder {r.db_path.parent}` serves them on "
+                  "http://127.0.0.1:8470 and prints a login link for the uploader page and "
+                  "the operator dashboard")
+
+
+@app.command("demo-web")
+def demo_web(
+    folder: Annotated[Path, typer.Option(help="the folder `bitcache demo` finished")] = Path(
+        "demo-data"),
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8470,
+) -> None:
+    """Serve the web pages over the demo's folder and print a login link for each page.
+
+    The uploader page is the one of the uploader whose statement the demo
+    issued.
+    """
+    import uvicorn
+
+    from bitcache.cli.demo_web import DemoSite, demo_logins
+    from bitcache.serve.app import create_app
+
+    with _errors():
+        site = DemoSite(folder)
+        logins = demo_logins(site)
+    base = f"http://{host}:{port}"
+    console.print(f"bitcache serve on {base} over {folder} (Ctrl-C stops it)")
+    console.print(f"uploader page ({logins.uploader}): {base}{logins.uploader_link}")
+    console.print(f"operator dashboard: {base}{logins.operator_link}")
+    try:
+        uvicorn.run(create_app(site.service), host=host, port=port, access_log=False,
+                    log_level="warning", server_header=False)
+    finally:
+        site.close()

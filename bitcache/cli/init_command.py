@@ -44,7 +44,14 @@ from bitcache.cli.node import (
     sqlite_file,
 )
 from bitcache.config.render import save
-from bitcache.config.sections import ChainSection, DatabaseSection, DepositsSection, NodeSection
+from bitcache.config.sections import (
+    MAX_CONFIRMATIONS,
+    ChainSection,
+    DatabaseSection,
+    DepositsSection,
+    NodeSection,
+)
+from bitcache.core.checks import is_int
 from bitcache.errors import InvalidConfig, InvalidInput
 
 if TYPE_CHECKING:
@@ -125,8 +132,9 @@ def _init_config(
     for name in (SEED_FILE, KEY_FILE, CONFIG_FILE, LEGACY_CONFIG_FILE):
         if (folder / name).exists():
             raise InvalidInput(f"{folder / name} exists: refusing to overwrite a node")
-    if isinstance(confirmations, bool) or confirmations < 1:
-        raise InvalidInput(f"--confirmations must be at least 1, got {confirmations}")
+    if not is_int(confirmations) or not 1 <= confirmations <= MAX_CONFIRMATIONS:
+        raise InvalidInput(
+            f"--confirmations must be from 1 to {MAX_CONFIRMATIONS}, got {confirmations}")
     section = _chain_section(folder, chain, chain_url, credentials)
     url = resolve_db(db, absolute(Path())) if db else sqlite_url(folder / LEDGER_FILE)
     planned = NodeConfig(

@@ -171,6 +171,7 @@ def reconcile_command(
     as_json: JsonOption = False,
 ) -> None:
     """Check the books, the journal and the wallet against the chain; exit 1 on a discrepancy."""
+    from bitcache.reconciliation.alerts import record_failure
     from bitcache.reconciliation.checks import reconcile
 
     with _errors(as_json):
@@ -200,6 +201,8 @@ def reconcile_command(
                         progress=progress,
                         stall_after_blocks=stall_after_blocks,
                     )
+    with _errors(as_json):
+        record_failure(ledger, report)
     if as_json:
         _emit(report.to_json())
     else:

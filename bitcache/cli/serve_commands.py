@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import os
 import secrets
+import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -46,20 +50,27 @@ def keys_create(
     scope: Annotated[list[str], typer.Option(
         "--scope", help="storage, operator, uploader:<id> or downloader:<id> (repeat)")],
     label: Annotated[str, typer.Option(help="what the key is for")] = "",
+    login_url: Annotated[str | None, typer.Option(
+        help="the service's URL (http://host:port): also print the key's web login link")] = None,
     home: HomeOption = DEFAULT_HOME,
     db: OptDb = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key and print it once: only its hash is stored."""
     from bitcache.serve.keys import create_key
+    from bitcache.serve.web.session import login_link
 
     with _errors(as_json):
         made = create_key(_ledger(_node_db(home, db)), scope, label, now_us())
     scopes = [str(s) for s in made.scopes]
+    link = None if login_url is None else login_link(made.key, login_url)
     if as_json:
-        _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes})
+        _emit({"ok": True, "key": made.key, "key_id": made.key_id, "scopes": scopes,
+               **({} if link is None else {"login_link": link})})
         return
     print(made.key)
+    if link is not None:
+        print(link)
     print(f"key id {made.key_id}, scopes {' '.join(scopes)}: store the key now, it is not "
           "shown again", file=sys.stderr)
 
@@ -126,21 +137,9 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
         from bitcache.wallet.platformkey import load_platform_key
 
         key = load_platform_key(cfg.home / KEY_FILE, passphrase=os.environ[PASSPHRASE_ENV])
-    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key)
-
-
-def _listen_address(host: str, port: int) -> tuple[str, int]:
-    """Refuse a port out of range or a host that does not resolve, before the server starts
-    (the server would fail on them with a traceback)."""
-    import socket
-
-    if not 1 <= port <= 65535:
-        raise InvalidInput(f"--port (serve.port) must be from 1 to 65535, got {port}")
-    try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidInput(f"--host (serve.host) {host!r} cannot be listened on: {exc}") from exc
-    return host, port
+    settlement = cfg.settlement_config()
+    return NodeParts(cfg.watch_only(), cfg.chain_backend, cfg.confirmations, key,
+                     payout=settlement.payout, stall_after_blocks=settlement.stall_after_blocks)
 
 
 @app.command()
@@ -164,6 +163,15 @@ def serve(
         help="how long a looked-up API key is trusted (revocation delay; default: "
         "serve.key_cache_seconds, 2)")] = None,
     as_json: JsonOption = False,
+    retry_seconds: Annotated[float | None, typer.Option(
+        help="how long a charge retries through a database outage, with the same key "
+        "(0: no retry; default: serve.retry_seconds, 10)")] = None,
+    public_metrics: Annotated[bool, typer.Option(
+        help="serve /metrics without an API key (else an operator key is needed)")] = False,
+    deliver_events: Annotated[bool, typer.Option(
+        help="deliver the events to the node's webhooks from this process too")] = False,
+    deliver_every: Annotated[float, typer.Option(
+        min=1, help="seconds between delivery rounds (with --deliver-events)")] = 30.0,
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md).
 
@@ -174,6 +182,7 @@ def serve(
 
     from bitcache.core.files import HoldPolicy
     from bitcache.hooks import Hooks
+    from bitcache.retry import RetryPolicy
     from bitcache.serve.app import create_app
     from bitcache.serve.service import ServeOptions, Service
 
@@ -189,18 +198,55 @@ def serve(
                                "bitcache.toml (the folder of files named by SHA-256)")
         if not folder.is_dir():
             raise InvalidInput(f"--files (serve.files) {folder} is not a folder")
-        options = ServeOptions(
-            folder.resolve(), link_secret(home), link_base or conf.link_base,
+        options = ServeOptions(  # checked before anything is written
+            folder.resolve(), b"", link_base or conf.link_base,
             accel_prefix or conf.accel_prefix,
             key_cache_seconds=conf.key_cache_seconds if key_cache_seconds is None
             else key_cache_seconds,
+            public_metrics=public_metrics,
         )
+        retrying = conf.retry_seconds if retry_seconds is None else retry_seconds
+        retry = RetryPolicy(deadline_s=retrying) if retrying != 0 else None
+        where_host, where_port = host or conf.host, conf.port if port is None else port
+        check_listen(where_host, where_port)
+        options = replace(options, link_secret=link_secret(home))
         hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
-                                           "hold_policy": HoldPolicy(policy)})
-        service = Service(hooks, options, _node_parts(cfg))
-        where_host, where_port = _listen_address(host or conf.host,
-                                                 conf.port if port is None else port)
+                                           "hold_policy": HoldPolicy(policy), "retry": retry})
+        parts = _node_parts(cfg)
+        if deliver_events:
+            from bitcache.cli.events_commands import webhooks_from_settings
+
+            webhooks = webhooks_from_settings(home, hooks.ledger)
+            parts = dataclasses.replace(parts, webhooks=webhooks, deliver_every_s=deliver_every)
+        service = Service(hooks, options, parts)
+        app_ = create_app(service)
     print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
           file=sys.stderr, flush=True)
-    uvicorn.run(create_app(service), host=where_host, port=where_port, access_log=False,
-                log_level="warning", server_header=False)
+    gc.collect()
+    gc.freeze()  # what was made at start-up lives as long as the process: out of the collector
+    # proxy_headers off: uvicorn would take the client from an X-Forwarded-For that nginx
+    # passes on from the client, so a client could pick the address its failures count
+    # against. The service reads nginx's X-Real-IP itself (serve/auth.py client_of).
+    uvicorn.run(app_, host=where_host, port=where_port, access_log=False, log_level="warning",
+                server_header=False, proxy_headers=False)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse a port out of range, or an address this machine cannot listen on (InvalidInput).
+
+    Checked before the database is opened, so a mistyped ``--host`` or a port in use is a
+    one-line refusal instead of the server's own start-up error.
+    """
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port {port} is not a TCP port (1-65535)")
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInput(f"--host {host[:80]!r} is not an address: {exc}") from None
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -27,6 +27,8 @@ _SETTLEMENT = SettlementConfig()
 _SPLITS = SplitPolicy()
 #: Confirmations before a deposit is credited and a payout is final (testnet default).
 DEFAULT_CONFIRMATIONS = 3
+#: The deepest N a node takes: beyond it (a typo), a deposit would wait for ever uncredited.
+MAX_CONFIRMATIONS = 1_000
 #: Credited deposits buried deeper than this are not re-checked for reorgs.
 DEFAULT_WATCH_DEPTH = 2016
 
@@ -81,7 +83,7 @@ class ChainSection:
 class DepositsSection:
     """[deposits]: crediting downloaders' deposits."""
 
-    confirmations: int = key(spec.integer(1), DEFAULT_CONFIRMATIONS,
+    confirmations: int = key(spec.integer(1, MAX_CONFIRMATIONS), DEFAULT_CONFIRMATIONS,
                              "N: confirmations before a deposit is credited")
     gap_limit: int | None = key(spec.integer(1, optional=True), None,
                                 "refuse a new address this many past the last funded one")
@@ -93,10 +95,10 @@ class DepositsSection:
 class SettlementSection:
     """[settlement]: the settlement job (SettlementConfig)."""
 
-    confirmations: int | None = key(spec.integer(1, optional=True), None,
+    confirmations: int | None = key(spec.integer(1, MAX_CONFIRMATIONS, optional=True), None,
                                     "N for payouts (default: deposits.confirmations)")
     min_input_confirmations: int | None = key(
-        spec.integer(1, optional=True), None,
+        spec.integer(1, MAX_CONFIRMATIONS, optional=True), None,
         "confirmations a coin must have to be spent (default: deposits.confirmations)")
     bump_after_blocks: int = key(spec.integer(1), _SETTLEMENT.bump_after_blocks,
                                  "blocks unconfirmed before an RBF fee bump")
@@ -164,6 +166,8 @@ class ServeSection:
     accel_prefix: str = key(spec.text(), "/_bitcache_files/", "nginx's internal location")
     key_cache_seconds: float = key(spec.seconds(0), 2.0,
                                    "how long a looked-up API key is trusted")
+    retry_seconds: float = key(spec.seconds(0), 10.0,
+                               "how long a charge retries through a database outage (0: none)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,9 @@ and corrections are themselves entries that refer to an earlier one:
 
 The *content* of an entry (what the caller asked for) has a canonical byte
 form; its SHA-256 decides whether a retried key carries the same request.
+A charge also carries typed metadata (:class:`~bitcache.core.entrymeta.EntryMeta`):
+its content layout is then version 2, which covers the metadata; an entry
+without metadata keeps layout version 1, byte for byte as before.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from typing import NamedTuple
 
 from bitcache.core.accounts import account_name
 from bitcache.core.checks import INT64_MAX, is_int, storable_text, timestamp_us
+from bitcache.core.entrymeta import EntryMeta, check_meta, encode_meta
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.money import MAX_MSAT
 from bitcache.errors import (
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidInput,
+    InvalidMetadata,
     UnbalancedEntry,
 )
 
@@ -71,7 +76,10 @@ class Posting(NamedTuple):
 
 
 class EntryRequest(NamedTuple):
-    """What a caller asks the ledger to record. Validated by :func:`validate_request`."""
+    """What a caller asks the ledger to record. Validated by :func:`validate_request`.
+
+    ``memo`` is for people; ``meta`` holds the typed facts code reads back.
+    """
 
     key: str
     postings: tuple[Posting, ...]
@@ -79,13 +87,18 @@ class EntryRequest(NamedTuple):
     ref: int | None = None
     expires_at: int | None = None
     memo: str = ""
+    meta: EntryMeta | None = None
 
 
 class Entry(NamedTuple):
     """A recorded entry: the request plus its place in the hash-chained journal.
 
     A NamedTuple rather than a frozen dataclass: the write path builds one per
-    entry, and tuple construction is several times cheaper.
+    entry, and tuple construction is several times cheaper. ``content_version``
+    says which content layout its hash covers: 2 when it was recorded with
+    ``meta``; 1 otherwise, including entries recorded before entries had
+    metadata, whose ``meta`` was filled in later from their memo and is not
+    covered by their hash.
     """
 
     id: int
@@ -99,6 +112,13 @@ class Entry(NamedTuple):
     content_hash: bytes
     prev_hash: bytes
     entry_hash: bytes
+    meta: EntryMeta | None = None
+    content_version: int = 1
+
+    def hashed_request(self) -> EntryRequest:
+        """The request whose content hash this entry stores (its metadata only if covered)."""
+        return EntryRequest(self.key, self.postings, self.kind, self.ref, self.expires_at,
+                            self.memo, self.meta if self.content_version == 2 else None)
 
 
 def idempotency_key(value: object) -> str:
@@ -204,6 +224,14 @@ def _check_ref_fields(req: EntryRequest) -> None:
     storable_text(req.memo, "memo", max_len=MAX_MEMO_LENGTH)
 
 
+def _check_meta(req: EntryRequest) -> None:
+    meta = check_meta(req.meta)
+    if len(meta.parts) != len(req.postings) - 1:
+        raise InvalidMetadata(
+            f"the metadata names {len(meta.parts)} credit leg(s) ({meta.parts!r}), "
+            f"the entry has {len(req.postings) - 1} after the payer")
+
+
 def validate_request(req: EntryRequest) -> EntryRequest:
     """Check every field of a request; return it with normalised postings."""
     if type(req) is not EntryRequest:
@@ -215,9 +243,11 @@ def validate_request(req: EntryRequest) -> EntryRequest:
             or not memo.isascii() or "\x00" in memo):
         _check_ref_fields(req)  # checks the memo too
     postings = _check_postings(req.postings)
+    if req.meta is not None:
+        _check_meta(req)
     if postings == req.postings and type(req.postings) is tuple:
         return req
-    return EntryRequest(req.key, postings, req.kind, req.ref, req.expires_at, req.memo)
+    return EntryRequest(req.key, postings, req.kind, req.ref, req.expires_at, req.memo, req.meta)
 
 
 def _text(value: str) -> str:
@@ -230,7 +260,12 @@ def content_bytes(req: EntryRequest) -> bytes:
     Version 1 layout, UTF-8: ``v1|key|kind|ref|expires_at|memo|`` followed by
     ``account,amount,file;`` per posting, where free text is written as
     ``<length>:<text>`` (so no separator inside it can be ambiguous), absent
-    numbers as ``-`` and the file hash as 64 hex characters or ``-``.
+    numbers as ``-`` and the file hash as 64 hex characters or ``-``. A
+    request with ``meta`` uses version 2: ``v2|key|kind|ref|expires_at|memo|meta|``
+    and the same postings, the metadata as ``<length>:<canonical text>``
+    (:func:`~bitcache.core.entrymeta.encode_meta`). A request without metadata
+    is written in version 1, so entries recorded before metadata existed, and
+    their retries, hash as they always did.
     Reconcile writes the same bytes from stored rows
     (:class:`bitcache.reconciliation.journal_audit.ContentEncoder`): change
     the layout in both.
@@ -243,7 +278,11 @@ def content_bytes(req: EntryRequest) -> bytes:
     )
     ref = "-" if req.ref is None else req.ref
     exp = "-" if req.expires_at is None else req.expires_at
-    head = f"v1|{_text(req.key)}|{req.kind.value}|{ref}|{exp}|{_text(req.memo)}|"
+    if req.meta is None:
+        head = f"v1|{_text(req.key)}|{req.kind.value}|{ref}|{exp}|{_text(req.memo)}|"
+    else:
+        meta = _text(encode_meta(req.meta))
+        head = f"v2|{_text(req.key)}|{req.kind.value}|{ref}|{exp}|{_text(req.memo)}|{meta}|"
     return (head + legs).encode("utf-8")
 
 

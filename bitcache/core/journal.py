@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bitcache.core.entries import Entry, EntryRequest, content_hash
+from bitcache.core.entries import Entry, content_hash
 
 GENESIS_HASH = bytes(32)
 _TAG = b"bitcache:entry:v1"
@@ -47,10 +47,10 @@ def _problem(entry: Entry, expected_id: int, prev: bytes) -> str:
         return f"expected entry id {expected_id}, found {entry.id} (missing or reordered entry)"
     if entry.prev_hash != prev:
         return "prev_hash does not match the previous entry's hash"
-    request = EntryRequest(
-        entry.key, entry.postings, entry.kind, entry.ref, entry.expires_at, entry.memo
-    )
-    content = content_hash(request)
+    meta = entry.meta
+    if entry.content_version == 1 and meta is not None and meta.memo() != entry.memo:
+        return "metadata filled in from the memo does not match the memo"
+    content = content_hash(entry.hashed_request())
     if content != entry.content_hash:
         return "content does not match its stored content hash (postings or fields changed)"
     if chain_hash(content, entry.id, entry.recorded_at, prev) != entry.entry_hash:

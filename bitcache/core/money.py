@@ -40,8 +40,16 @@ def msat(value: object, *, allow_zero: bool = False, allow_negative: bool = Fals
     return Msat(value)
 
 
+def _amount(value: object, unit: str = "msat") -> int:
+    """``value`` if it is an int (any sign or size: the callers bound it), else InvalidAmount."""
+    if not is_int(value):
+        raise InvalidAmount(f"an amount in {unit} must be an int, got {type(value).__name__}")
+    return value
+
+
 def sats_to_msat(sats: int) -> Msat:
     """Whole sats to msat."""
+    _amount(sats, "sats")
     return msat(sats * MSAT_PER_SAT, allow_zero=True, allow_negative=True)
 
 
@@ -51,7 +59,7 @@ def msat_to_sats_floor(amount: int) -> tuple[Sat, Msat]:
     On-chain amounts are whole sats; the remainder stays on the account.
     Only defined for non-negative amounts.
     """
-    if amount < 0:
+    if _amount(amount) < 0:
         raise InvalidAmount(f"cannot pay out a negative amount ({amount} msat)")
     sats, rest = divmod(amount, MSAT_PER_SAT)
     return Sat(sats), Msat(rest)
@@ -91,14 +99,14 @@ def parse_btc(text: str) -> Msat:
 
 def format_sats(amount: int) -> str:
     """Format msat as sats, with three decimals only when there is a sub-sat part."""
-    sign = "-" if amount < 0 else ""
+    sign = "-" if _amount(amount) < 0 else ""
     sats, rest = divmod(abs(amount), MSAT_PER_SAT)
     return f"{sign}{sats}" if rest == 0 else f"{sign}{sats}.{rest:03d}"
 
 
 def format_btc(amount: int) -> str:
     """Format msat as a BTC string with 11 decimals (8 for whole sats)."""
-    sign = "-" if amount < 0 else ""
+    sign = "-" if _amount(amount) < 0 else ""
     btc, rest = divmod(abs(amount), MSAT_PER_BTC)
     frac = f"{rest:011d}"
     if frac.endswith("000"):

@@ -139,7 +139,7 @@ class RateProvider(Protocol):
 
 def make_rate(currency: str, msat_per_minor: int | str | Fraction) -> Rate:
     """Validate a rate given as an int, a decimal string (``"16666666.67"``) or a Fraction."""
-    if isinstance(msat_per_minor, bool) or not isinstance(msat_per_minor, int | str | Fraction):
+    if not (is_int(msat_per_minor) or isinstance(msat_per_minor, str | Fraction)):
         raise InvalidPolicy(f"a rate must be an int, decimal text or Fraction, not a "
                             f"{type(msat_per_minor).__name__}")
     try:

@@ -20,8 +20,8 @@ def split_by_weights(total: int, weights: Sequence[int]) -> tuple[int, ...]:
     """Split ``total`` (≥ 0) in proportion to non-negative integer ``weights``."""
     if not is_int(total) or total < 0:
         raise InvalidAmount(f"split total must be a non-negative int, got {total!r}")
-    if not weights:
-        raise InvalidPolicy("a split needs at least one part")
+    if isinstance(weights, str | bytes) or not isinstance(weights, Sequence) or not weights:
+        raise InvalidPolicy(f"a split needs a sequence of at least one weight, got {weights!r}")
     for w in weights:
         if not is_int(w) or w < 0:
             raise InvalidPolicy(f"split weights must be non-negative ints, got {w!r}")
@@ -46,6 +46,10 @@ def split_bps(total: int, shares_bps: Sequence[int]) -> tuple[int, ...]:
     ``split_bps(1000, [1500])`` gives ``(150, 850)``: the platform's 15% and
     the uploader's remainder. The bps must sum to at most 10,000.
     """
+    if isinstance(shares_bps, str | bytes) or not isinstance(shares_bps, Sequence) or not all(
+        is_int(b) for b in shares_bps
+    ):
+        raise InvalidPolicy(f"basis points must be a sequence of ints, got {shares_bps!r}")
     used = sum(shares_bps)
     if any(b < 0 for b in shares_bps) or used > BPS_TOTAL:
         raise InvalidPolicy(f"basis points must be >= 0 and sum to <= {BPS_TOTAL}, got {used}")

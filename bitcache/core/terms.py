@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from bitcache.core.checks import is_int
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import (
     FileRecord,
@@ -164,7 +165,11 @@ def replay(changes: Iterable[TermChange]) -> FileTerms | None:
     """
     current: FileTerms | None = None
     last: TermChange | None = None
+    if isinstance(changes, str | bytes) or not isinstance(changes, Iterable):
+        raise InvalidInput(f"a term history must be an iterable of TermChange, got {changes!r}")
     for change in changes:
+        if not isinstance(change, TermChange):
+            raise InvalidInput(f"a term history holds TermChange, got {type(change).__name__}")
         if last is not None and (change.file_hash != last.file_hash or change.seq <= last.seq):
             raise InvalidInput(f"term change {change.seq} is not the next change of the file")
         if change.old != current or (change.old is None) != change.reason.first:
@@ -215,7 +220,7 @@ def _object(value: object, keys: frozenset[str], what: str) -> Mapping[str, obje
 
 
 def _int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+    if not is_int(value) or not -(2**63) <= value < 2**63:
         raise InvalidInput(f"{what} must be a 64-bit integer")
     return value
 

@@ -42,6 +42,7 @@ SQL aggregates and a few chain calls.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,11 +73,14 @@ from bitcache.store import deposits as deposits_rows
 from bitcache.store import reconcile as reconcile_rows
 from bitcache.store import settlement as settlement_rows
 from bitcache.store.ledger import LedgerStore
+from bitcache.telemetry.metrics import observe_reconcile, observe_wallet
 from bitcache.wallet.keys import HDWallet
 
 __all__ = ["reconcile"]
 
 # --- ledger-side checks (SQL aggregates) -----------------------------------------------
+
+log = logging.getLogger(__name__)
 
 
 def _reservations(conn: Connection, f: Findings) -> None:
@@ -571,4 +575,20 @@ def reconcile(
         ]
     results.append(_stalled(chain, flying, stall_after_blocks, f))
     found = tuple(d for c in Check for d in f.listed[c])
-    return ReconcileReport(entries, tuple(results), found, view)
+    report = ReconcileReport(entries, tuple(results), found, view)
+    _observe(report)
+    return report
+
+
+def _observe(report: ReconcileReport) -> None:
+    """Log every finding and the verdict; set the wallet gauges when the chain was read."""
+    for d in report.discrepancies:
+        log.warning("reconcile: %s", d, extra={"check": d.check.value, "subject": d.subject})
+    level = logging.INFO if report.ok else logging.WARNING
+    failed = ", ".join(f"{c.check.value} ({c.found} found)" for c in report.checks
+                       if c.ok is False) or "none"
+    log.log(level, "reconcile of %d entries: failed checks: %s", report.entries, failed,
+            extra={"ok": report.ok})
+    observe_reconcile(report.ok, sum(c.found for c in report.checks))
+    if report.wallet is not None:
+        observe_wallet(report.wallet.expected_sat, report.wallet.chain_sat)

@@ -15,7 +15,9 @@ from hashlib import sha256
 from sqlalchemy import Connection
 
 from bitcache.core.entries import MOVING_KINDS, EntryKind
+from bitcache.core.entrymeta import decode_meta
 from bitcache.core.journal import GENESIS_HASH, chain_hash
+from bitcache.errors import InvalidMetadata
 from bitcache.reconciliation.report import (
     Check,
     Findings,
@@ -63,12 +65,13 @@ class ContentEncoder:
         expires_at: int | None,
         memo: str,
         legs: Sequence[reconcile_rows.PostingRow],
+        meta: str | None = None,
     ) -> bytes:
-        """The canonical content bytes of a stored entry and its postings."""
-        parts = [
-            f"v1|{len(key)}:{key}|{kind}|{'-' if ref is None else ref}|"
-            f"{'-' if expires_at is None else expires_at}|{len(memo)}:{memo}|"
-        ]
+        """The canonical content bytes of a stored entry and its postings (``meta``: the
+        stored metadata text of a version 2 entry, None for version 1)."""
+        head = (f"|{len(key)}:{key}|{kind}|{'-' if ref is None else ref}|"
+                f"{'-' if expires_at is None else expires_at}|{len(memo)}:{memo}|")
+        parts = ["v1" + head if meta is None else f"v2{head}{len(meta)}:{meta}|"]
         accounts = self._accounts
         for _, account_id, amount, file_hash in legs:
             prefix = accounts.get(account_id) or self._account(account_id)
@@ -145,7 +148,7 @@ class JournalAudit:
     def _chain(
         self, row: reconcile_rows.EntryRow, legs: Sequence[reconcile_rows.PostingRow]
     ) -> None:
-        eid, key, kind, ref, expires_at, memo, recorded_at, ch, ph, eh = row
+        eid, key, kind, ref, expires_at, memo, recorded_at, ch, ph, eh, meta, version = row
         if bytes(ph) != self.prev:
             self._f.add(
                 Check.HASH_CHAIN,
@@ -156,8 +159,15 @@ class JournalAudit:
         if kind not in _KINDS:
             self._f.add(Check.HASH_CHAIN, f"entry {eid}", f"unknown entry kind {kind!r}")
             return
-        content = sha256(self._encode.content(key, kind, ref, expires_at, memo, legs)).digest()
-        if content != bytes(ch):
+        hashed = meta if version == 2 else None
+        content = sha256(
+            self._encode.content(key, kind, ref, expires_at, memo, legs, hashed)).digest()
+        if version not in (1, 2):
+            self._f.add(Check.HASH_CHAIN, f"entry {eid}", f"unknown content version {version!r}")
+        elif version == 1 and meta is not None and not _meta_says(meta, memo):
+            self._f.add(Check.HASH_CHAIN, f"entry {eid}",
+                        "metadata filled in from the memo does not match the memo")
+        elif content != bytes(ch):
             self._f.add(
                 Check.HASH_CHAIN,
                 f"entry {eid}",
@@ -225,6 +235,14 @@ class JournalAudit:
                 f"entry {x.max_posting_entry_id}",
                 "postings exist beyond the journal head",
             )
+
+
+def _meta_says(meta: str, memo: str) -> bool:
+    """Whether the metadata of a version 1 entry (not covered by its hash) is its memo's."""
+    try:
+        return decode_meta(meta).memo() == memo
+    except InvalidMetadata:
+        return False
 
 
 def journal_pass(conn: Connection, f: Findings, progress: Progress | None) -> int:

@@ -1,8 +1,10 @@
 """The ASGI application of ``bitcache serve``: the routes over a :class:`Service`.
 
 :func:`create_app` routes every endpoint of :mod:`bitcache.serve.api` plus the
-public ones: ``/health``, ``/openapi.json`` and ``/problems/<slug>``. The
-service's parts are in :mod:`bitcache.serve.service`.
+public ones: ``/health``, ``/openapi.json`` and ``/problems/<slug>``, the web
+pages under ``/web`` (:mod:`bitcache.serve.web`), and ``/metrics``
+(:mod:`bitcache.serve.metrics`). The service's parts are in
+:mod:`bitcache.serve.service`.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from bitcache.errors import BitcacheError
 from bitcache.serve.api import ENDPOINTS
-from bitcache.serve.endpoint import route
+from bitcache.serve.delivery import delivering
+from bitcache.serve.endpoint import log, route
+from bitcache.serve.metrics import metrics
 from bitcache.serve.openapi import openapi_document
 from bitcache.serve.problems import TYPES, Problem, problem_for
 from bitcache.serve.service import Service
+from bitcache.serve.web import web_routes
 
 
 def health_checks(service: Service) -> dict[str, Any]:
@@ -90,17 +95,23 @@ def create_app(service: Service) -> Starlette:
             return await service.gate(request)
         except BitcacheError as exc:
             return problem_for(exc).response()
+        except Exception:  # answered as every endpoint answers it: a problem, logged
+            log.exception("the download gate failed")
+            return Problem("internal", "an unexpected error").response()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with delivering(service.node.webhooks, service.node.deliver_every_s):
+            yield
         await service.close()
 
     routes = [Route("/health", health, methods=["GET"]),
               Route("/openapi.json", openapi, methods=["GET"]),
               Route("/problems/{slug}", problem_type, methods=["GET"]),
+              Route("/metrics", metrics, methods=["GET"]),
               Route("/v1/gate/{file}", gate, methods=["GET"]),
-              *(route(e, service) for e in ENDPOINTS)]
+              *(route(e, service) for e in ENDPOINTS),
+              Mount("/web", routes=web_routes(service))]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error})
     app.state.service = service

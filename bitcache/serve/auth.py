@@ -85,6 +85,10 @@ class Authenticator:
             raise
         return Principal(key_id, scopes)
 
+    async def lookup(self, key_id: str) -> tuple[StoredKey | None, frozenset[Scope]]:
+        """The stored key with this id and its scopes (cached like every other look-up)."""
+        return await self._stored(key_id)
+
     async def _stored(self, key_id: str) -> tuple[StoredKey | None, frozenset[Scope]]:
         """The stored key and its parsed scopes, from the cache while it is fresh."""
         now = self._clock()

@@ -49,5 +49,13 @@ class MoneyHooks(Protocol):
 
 
 def money_hooks(hooks: Hooks) -> MoneyHooks:
-    """The money-moving hooks the service uses: the group commit's asyncio face."""
+    """The money-moving hooks the service uses: the group commit's asyncio face.
+
+    A charge that meets a database outage is retried with the same key under
+    the hooks' ``RetryPolicy`` (``bitcache serve --retry-seconds``), so it is
+    made once; past the policy's deadline the request answers 503
+    (``unavailable``, or ``outcome-unknown`` when an attempt may have
+    committed) with ``Retry-After``, and the client's retry with the same
+    Idempotency-Key or link is answered as made once.
+    """
     return AsyncHooks(hooks)

@@ -44,11 +44,10 @@ from bitcache.errors import (
 )
 from bitcache.serve.auth import client_of
 from bitcache.serve.charges import MoneyHooks
-from bitcache.serve.links import Link, LinkSigner
+from bitcache.serve.links import Link, LinkSigner, link_params
 from bitcache.serve.payment import DepositAddresses, payment_problem
 from bitcache.serve.ranges import ByteRanges, parse_range
 from bitcache.serve.ratelimit import FailureLimiter
-from bitcache.services.charging import memo_fields
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store import serve as serve_rows
 from bitcache.store.ledger import LedgerStore
@@ -70,6 +69,7 @@ class Gate:
                  ledger: LedgerStore, addresses: DepositAddresses, limiter: FailureLimiter,
                  clock: Callable[[], float] = time.time):
         self.config, self.signer, self.money = config, signer, money
+        self._root = os.path.join(config.files, "")  # the folder, ending in a separator
         self.ledger, self.addresses, self.limiter = ledger, addresses, limiter
         self._clock = clock
 
@@ -101,7 +101,8 @@ class Gate:
     def _link(self, request: Request, client: str) -> Link:
         self.limiter.check(client)
         try:
-            return self.signer.verify(request.path_params["file"], request.query_params,
+            return self.signer.verify(request.path_params["file"],
+                                      link_params(request.scope["query_string"]),
                                       int(self._clock()))
         except LinkExpired:
             raise
@@ -112,7 +113,7 @@ class Gate:
     def _size(self, file: str) -> int:
         """The size of the host's copy (FileMissing when there is none)."""
         try:
-            found = os.stat(self.config.files / file)
+            found = os.stat(self._root + file)  # file: 64 hex digits, checked with the link
         except OSError:
             raise FileMissing(f"the host has no copy of {file}") from None
         if not stat.S_ISREG(found.st_mode):
@@ -148,7 +149,7 @@ class Gate:
 
     def _paid_whole(self, link: Link) -> bool:
         entry = self.ledger.entry_by_key("dl:" + link.charge_key)
-        return entry is not None and "bytes" not in memo_fields(entry.memo)
+        return entry is not None and (entry.meta is None or entry.meta.bytes_served is None)
 
     def _accel(self, link: Link, receipt: DownloadReceipt | None) -> Response:
         charged = 0 if receipt is None or receipt.replayed else receipt.price_msat

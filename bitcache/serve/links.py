@@ -22,7 +22,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from bitcache.core.files import party_id
 from bitcache.errors import InvalidInput, LinkExpired, LinkInvalid
@@ -34,6 +34,22 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 _SIG = re.compile(r"[A-Za-z0-9_-]{43}")
 _EXPIRY = re.compile(r"[0-9]{1,12}")
+_PARAMS = frozenset({"d", "e", "l", "s"})
+
+
+def link_params(query: bytes) -> dict[str, str]:
+    """The link's parameters (``d``, ``e``, ``l``, ``s``) of a raw query string.
+
+    Read as :func:`urllib.parse.parse_qsl` would (``+`` and ``%XX`` decoded,
+    the last of repeated parameters wins) but only for the four names a link
+    has, without building the whole query: this runs once per download.
+    """
+    found: dict[str, str] = {}
+    for part in query.decode("latin-1").split("&"):
+        name, _, value = part.partition("=")
+        if name in _PARAMS:
+            found[name] = unquote_plus(value) if "%" in value or "+" in value else value
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +86,7 @@ class LinkSigner:
         """The signature of a link."""
         message = b"\n".join((_DOMAIN, link.file.encode(), link.downloader.encode(),
                               str(link.expires).encode(), link.link_id.encode()))
-        return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
+        return _b64(hmac.digest(self._secret, message, hashlib.sha256))
 
     def make(self, file: str, downloader: str, ttl_seconds: int, now: int,
              token: Callable[[int], bytes] = secrets.token_bytes) -> Link:

@@ -39,6 +39,10 @@ PUBLIC = (
              params={"slug": {"type": "string", "enum": sorted(TYPES)}},
              reply={"type": "object", "properties": {"type": TEXT, "title": TEXT,
                                                      "about": TEXT}}, refusals=(404,)),
+    Endpoint("GET", "/metrics",
+             "Prometheus metrics in the text format (an operator key, unless the service "
+             "runs with --public-metrics)", _documented_only, scopes=("operator",),
+             reply={"type": "string"}),
     Endpoint("GET", "/v1/gate/{file}",
              "The download gate behind nginx: checks a signed link, charges it once, and "
              "answers X-Accel-Redirect to the file (an empty 200), or a problem",
@@ -65,12 +69,15 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
     return params
 
 
+#: The success media type of the routes that do not answer JSON.
+_MEDIA = {"/v1/gate/{file}": "application/octet-stream", "/metrics": "text/plain"}
+
+
 def _responses(ep: Endpoint) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status in ep.statuses():
         if status == ep.ok:
-            media = "application/octet-stream" if ep.path == "/v1/gate/{file}" else \
-                "application/json"
+            media = _MEDIA.get(ep.path, "application/json")
             out[str(status)] = {"description": "the answer",
                                 "content": {media: {"schema": ep.reply}}}
         else:

@@ -79,6 +79,11 @@ _TYPES = (
     ProblemType("file-held", 451, "Unavailable for legal reasons",
                 "The file is under a takedown hold."),
     ProblemType("internal", 500, "Internal error", "An unexpected error; nothing to retry."),
+    ProblemType("outcome-unknown", 503, "Outcome unknown",
+                "The database connection was lost after the charge was sent, so it may or may "
+                "not have been made. Retry the same request (the same Idempotency-Key, or the "
+                "same download link) after Retry-After seconds: it is answered as made once, "
+                "never charged twice."),
     ProblemType("unavailable", 503, "Service unavailable",
                 "The database or the chain backend failed, or the service was started without "
                 "a part the request needs; retry later."),
@@ -138,6 +143,8 @@ _MAP: tuple[tuple[type[e.BitcacheError], str, str | None], ...] = (
     (e.UnknownAccount, "unknown-party", "no account exists yet for this party"),
     (e.IdempotencyConflict, "event-conflict", "the event id was used for another event"),
     (e.LedgerError, "ledger-refused", "the ledger refused the request"),
+    (e.OutcomeUnknown, "outcome-unknown", "the database connection was lost after the "
+                                          "charge was sent: retry the same request"),
     (e.StoreError, "unavailable", "the database failed; retry later"),
     (e.ChainError, "unavailable", "the chain backend failed; retry later"),
 )
@@ -157,7 +164,7 @@ def _headers(exc: e.BitcacheError, slug: str) -> dict[str, str]:
         return {"Retry-After": str(exc.retry_after)}
     if slug == "unauthorized":
         return {"WWW-Authenticate": 'Bearer realm="bitcache"'}
-    if slug in ("request-in-progress", "unavailable"):
+    if slug in ("request-in-progress", "unavailable", "outcome-unknown"):
         return {"Retry-After": "1"}
     return {}
 

@@ -8,6 +8,7 @@ platform's signing key). The routes over it are in :mod:`bitcache.serve.app`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -17,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.chain.protocol import ChainBackend
-from bitcache.errors import ServiceUnavailable
+from bitcache.errors import InvalidInput, ServiceUnavailable
 from bitcache.hooks import Hooks
 from bitcache.network import Network
 from bitcache.serve.auth import Authenticator
@@ -29,7 +30,13 @@ from bitcache.serve.payment import DepositAddresses
 from bitcache.serve.ratelimit import FailureLimiter
 from bitcache.services.deposits import DepositService
 from bitcache.services.settlement import SettlementService
+from bitcache.services.webhooks import Webhooks
+from bitcache.settlement.model import DEFAULT_STALL_AFTER_BLOCKS, SettlementConfig
+from bitcache.settlement.payouts import PayoutPolicy
 from bitcache.wallet.keys import HDWallet
+
+_URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
+_PREFIX = re.compile(r"/([^\s?#]*/)?")
 
 ChainOpener = Callable[[], AbstractContextManager[ChainBackend]]
 
@@ -47,17 +54,36 @@ class ServeOptions:
     failure_limit: int = 20
     failure_window: float = 60.0
     link_ttl: int = 3600
+    #: serve /metrics without an API key (else an operator key is needed)
+    public_metrics: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.link_base.startswith("/") or _URL.fullmatch(self.link_base)):
+            raise InvalidInput(f"the link base {self.link_base[:80]!r} must be a path starting "
+                               "with / or an http(s):// URL")
+        if not _PREFIX.fullmatch(self.accel_prefix):
+            raise InvalidInput(f"the accel prefix {self.accel_prefix[:80]!r} must be a path "
+                               "starting and ending with / (nginx's internal location)")
+        if not 0 <= self.key_cache_seconds <= 3600:
+            raise InvalidInput("the key cache lasts 0 to 3600 seconds, got "
+                               f"{self.key_cache_seconds!r}")
 
 
 @dataclass(frozen=True)
 class NodeParts:
-    """What the node folder adds: the watch-only wallet, the chain, the platform key."""
+    """What the node folder adds: the watch-only wallet, the chain, the platform key, and
+    the webhooks the service delivers events to (:mod:`bitcache.serve.delivery`)."""
 
     wallet: HDWallet | None = None
     chain: ChainOpener | None = None
     confirmations: int = 3
     platform_key: Ed25519PrivateKey | None = field(default=None, repr=False)
     platform_name: str = "bitcache"
+    payout: PayoutPolicy = field(default_factory=PayoutPolicy)
+    stall_after_blocks: int = DEFAULT_STALL_AFTER_BLOCKS
+    #: deliver the event outbox to the webhooks every ``deliver_every_s`` (None: not here)
+    webhooks: Webhooks | None = field(default=None, repr=False)
+    deliver_every_s: float = 30.0
 
     @property
     def network(self) -> Network | None:
@@ -95,6 +121,10 @@ class Service:
         chain = PerCallChain(node.wallet.network, node.chain)
         return DepositService(self.ledger, node.wallet, chain, confirmations=node.confirmations)
 
+    def deposit_service(self) -> DepositService | None:
+        """A deposit service over the node's wallet and chain (None without them)."""
+        return self._deposits()
+
     def need_chain(self) -> tuple[HDWallet, ChainOpener]:
         """The wallet and chain (ServiceUnavailable when started without them)."""
         if self.node.wallet is None or self.node.chain is None:
@@ -108,8 +138,11 @@ class Service:
             wallet, opener = self.need_chain()
             from bitcache.serve.chain import PerCallChain
 
+            config = SettlementConfig(payout=self.node.payout,
+                                      confirmations=self.node.confirmations,
+                                      stall_after_blocks=self.node.stall_after_blocks)
             self._settlement = SettlementService(self.ledger, PerCallChain(wallet.network, opener),
-                                                 wallet)
+                                                 wallet, config)
         return self._settlement
 
     async def close(self) -> None:

@@ -11,17 +11,22 @@ Zero parts are left out. The entry and the file's download counter commit
 in the same transaction, under the ledger's writer lock, so two concurrent
 downloads at the cap (or at the end of a balance) cannot both pass.
 
-The memo names the parts in posting order (``parts=upr``: uploader,
-platform, referrer), the bytes served of a metered download and the fiat
-rate used, so a receipt can be rebuilt from the entry alone on a retry.
+The entry's typed metadata (:class:`~bitcache.core.entrymeta.EntryMeta`,
+covered by its hash) names the parts in posting order (``u`` uploader,
+``p`` platform, ``r`` referrer), the bytes served of a metered download and
+the fiat rate used, so a receipt can be rebuilt from the entry alone on a
+retry. The memo says the same for people and is never parsed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import Connection
@@ -29,9 +34,10 @@ from sqlalchemy import Connection
 from bitcache.core.accounts import PLATFORM_REVENUE, AccountSpec, default_spec, held, payable
 from bitcache.core.checks import is_int
 from bitcache.core.entries import Entry, EntryRequest, Posting, content_hash, validate_request
+from bitcache.core.entrymeta import charge_meta
 from bitcache.core.filehash import FileHash, file_hash
 from bitcache.core.files import FileRecord, HoldPolicy, party_id
-from bitcache.core.pricing import MAX_FILE_SIZE, Rate, Split, full_price, prorate, split_price
+from bitcache.core.pricing import MAX_FILE_SIZE, Split, full_price, prorate, split_price
 from bitcache.errors import (
     BitcacheError,
     DownloadCapReached,
@@ -47,6 +53,9 @@ from bitcache.services.context import Context, event_key
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store import files as files_rows
 from bitcache.store.driver import pipelined
+from bitcache.telemetry.metrics import BATCH_SECONDS, count_answers
+
+log = logging.getLogger(__name__)
 
 PREPAID = "liability:prepaid:"
 #: Batches up to this many charges send their writes in one round trip (PostgreSQL).
@@ -97,24 +106,6 @@ def check_request(req: object, prefix: str = "dl:") -> Event:
 # -- entries and receipts ----------------------------------------------------
 
 
-def memo_fields(memo: str) -> dict[str, str]:
-    """The ``name=value`` fields of a charge's memo."""
-    return dict(f.split("=", 1) for f in memo.split("; ") if "=" in f)
-
-
-def make_memo(roles: str, *, served: int | None = None, size: int | None = None,
-              rate: Rate | None = None) -> str:
-    """The memo of a charge: its parts, bytes served or file size, and the fiat rate."""
-    fields = [f"parts={roles}"]
-    if served is not None:
-        fields.append(f"bytes={served}")
-    if size is not None:
-        fields.append(f"size={size}")
-    if rate is not None:
-        fields.append(rate.describe())
-    return "; ".join(fields)
-
-
 def charge_legs(
     fh: FileHash, payer: str, credited: str | None, referrer: str | None, split: Split
 ) -> tuple[tuple[Posting, ...], str]:
@@ -135,7 +126,7 @@ def charge_legs(
 
 def split_of(entry: Entry) -> tuple[Split, dict[str, str]]:
     """The split an entry of :func:`charge_legs` made, and the account of each role."""
-    roles = memo_fields(entry.memo).get("parts", "")
+    roles = "" if entry.meta is None else entry.meta.parts
     amounts = {r: -p.amount for r, p in zip(roles, entry.postings[1:], strict=False)}
     accounts = {r: p.account for r, p in zip(roles, entry.postings[1:], strict=False)}
     total = entry.postings[0].amount
@@ -158,10 +149,9 @@ def receipt(entry: Entry, balance_after: int, *, replayed: bool) -> DownloadRece
 
 def same_event(entry: Entry, event: Event) -> bool:
     """Whether a recorded charge is the one ``event`` asks for (a faithful retry)."""
-    payer = entry.postings[0]
-    served = memo_fields(entry.memo).get("bytes")
-    wanted = None if event.bytes_served is None else str(event.bytes_served)
-    return payer.account == event.account and payer.file_hash == event.fh and served == wanted
+    payer, meta = entry.postings[0], entry.meta
+    return (payer.account == event.account and payer.file_hash == event.fh
+            and meta is not None and meta.bytes_served == event.bytes_served)
 
 
 def credited_account(ctx: Context, rec: FileRecord) -> str:
@@ -184,7 +174,12 @@ def credit_specs(rec: FileRecord, credited: str) -> list[AccountSpec]:
     names = [credited, PLATFORM_REVENUE]
     if rec.referrer is not None:
         names.append(payable(rec.referrer))
-    return [default_spec(n) for n in names]
+    return [_default_spec(n) for n in names]
+
+
+#: An account's default spec, once per name (a frozen value: admission asks for the
+#: specs of every charge's credited accounts).
+_default_spec = lru_cache(maxsize=65_536)(default_spec)
 
 
 # -- charge plans ----------------------------------------------------------------
@@ -229,8 +224,8 @@ def plan_charge(
             splits[(charge, has_referrer)] = split
     referrer = None if rec.referrer is None else payable(rec.referrer)
     legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
-    request = validate_request(
-        EntryRequest(event.key, legs, memo=make_memo(roles, served=served, rate=quote.rate)))
+    meta = charge_meta(roles, served, None, quote.rate)
+    request = validate_request(EntryRequest(event.key, legs, memo=meta.memo(), meta=meta))
     return ChargePlan(file_terms(rec), credited, split, request, content_hash(request))
 
 
@@ -261,6 +256,26 @@ class _Admitted(NamedTuple):
             balance_after_msat=self.balance_after, memo=self.memo)
 
 
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    """A download whose key the ledger already holds: answered from entry ``entry_id``."""
+
+    entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    """A download whose key an earlier one of the same batch used (at ``first``), with the
+    same content: answered as that one's retry."""
+
+    first: int
+
+
+#: Where a download of a batch stands: answered (receipt or refusal), a replay or a
+#: repeat to resolve once the batch is recorded, or None while admitted but not recorded.
+_Outcome = DownloadReceipt | BitcacheError | _Replay | _Repeat | None
+
+
 class _Batch:
     """The admission of one batch of downloads inside a write transaction.
 
@@ -286,7 +301,7 @@ class _Batch:
         self.specs: dict[str, AccountSpec] = {}
         self.first: dict[str, int] = {}
         self.split_cache: dict[tuple[int, bool], Split] = {}
-        self.out: list[DownloadReceipt | BitcacheError | int | None] = [None] * len(events)
+        self.out: list[_Outcome] = [None] * len(events)
 
     def admit_all(self) -> None:
         refusals = BitcacheError if self.isolate else _REFUSALS
@@ -296,8 +311,8 @@ class _Batch:
             except refusals as exc:
                 self.out[i] = exc
 
-    def _admit(self, i: int, event: Event) -> DownloadReceipt | int | None:
-        """A receipt (free), an entry id (replay), or None (admitted) — or raise a refusal."""
+    def _admit(self, i: int, event: Event) -> _Outcome:
+        """A receipt (free), a replay, a repeat, or None (admitted) — or raise a refusal."""
         if event.key in self.first:
             return self._duplicate(event)
         self.first[event.key] = i
@@ -334,19 +349,19 @@ class _Batch:
             self.specs.update({s.name: s for s in credit_specs(rec, credited)})
         return None
 
-    def _duplicate(self, event: Event) -> DownloadReceipt | int | None:
-        first = self.events[self.first[event.key]]
-        if first != event:
+    def _duplicate(self, event: Event) -> _Repeat:
+        first = self.first[event.key]
+        if self.events[first] != event:
             raise IdempotencyConflict(f"key {event.key!r} is used twice with other content")
-        return -1 - self.first[event.key]  # resolved to the first one's result later
+        return _Repeat(first)  # resolved to the first one's answer once recorded
 
-    def _replay(self, event: Event) -> int:
+    def _replay(self, event: Event) -> _Replay:
         entry_id = self.existing[event.key][0]
         entry = self.ctx.ledger.entry_in(self.conn, entry_id)
         if entry is None or not same_event(entry, event):
             raise IdempotencyConflict(
                 f"key {event.key!r} was used by entry {entry_id} for another download")
-        return entry_id
+        return _Replay(entry_id)
 
     def _free(self, event: Event, credited: str) -> DownloadReceipt:
         posted, _ = self.posted.get(event.account, (0, 0))
@@ -384,16 +399,16 @@ class _Batch:
         return self._answers()
 
     def _answers(self) -> list[DownloadReceipt | BitcacheError]:
-        replayed = {i: v for i, v in enumerate(self.out) if isinstance(v, int) and v > 0}
-        after = files_rows.balances_after(self.conn, list(replayed.values())) if replayed else {}
+        replays = {i: v.entry_id for i, v in enumerate(self.out) if isinstance(v, _Replay)}
+        after = files_rows.balances_after(self.conn, list(replays.values())) if replays else {}
         answers: list[DownloadReceipt | BitcacheError] = []
-        for i, value in enumerate(self.out):
-            if i in replayed:
-                entry = self.ctx.ledger.entry_in(self.conn, replayed[i])
+        for value in self.out:
+            if isinstance(value, _Replay):
+                entry = self.ctx.ledger.entry_in(self.conn, value.entry_id)
                 assert entry is not None
                 answers.append(receipt(entry, after[entry.id], replayed=True))
-            elif isinstance(value, int):
-                answers.append(_as_replay(answers[-1 - value]))
+            elif isinstance(value, _Repeat):
+                answers.append(_as_replay(answers[value.first]))
             else:
                 assert value is not None
                 answers.append(value)
@@ -423,11 +438,27 @@ def charge_downloads(
     events = [check_request(r) for r in requests]
     if not events:
         return []
+    started = time.perf_counter()
     with ctx.ledger.write() as conn:
         answers = charge_events_in(ctx, conn, events)
     if any(isinstance(a, DownloadReceipt) and a.replayed for a in answers):
         ctx.ledger.sync()  # a replay may answer from a group flush not yet synced
+    BATCH_SECONDS.observe(time.perf_counter() - started)
+    count_answers(answers)
+    if log.isEnabledFor(logging.DEBUG):
+        log_refusals(events, answers)
     return answers
+
+
+def log_refusals(events: Sequence[Event], answers: Sequence[object]) -> None:
+    """One debug line per refused download: its key, file, downloader and reason."""
+    for event, answer in zip(events, answers, strict=True):
+        if isinstance(answer, BitcacheError):
+            log.debug(
+                "download %s of %s by %s refused: %s: %s", event.key, event.fh.hex(),
+                event.downloader, type(answer).__name__, answer,
+                extra={"reason": type(answer).__name__, "key": event.key},
+            )
 
 
 def charge_events_in(

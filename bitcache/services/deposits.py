@@ -12,8 +12,9 @@ names the spend:
 * ``asset:wallet`` is debited and ``liability:prepaid:<downloader>`` (or
   ``equity:operator`` for the funding address) credited with the value in
   msat, under the idempotency key ``deposit:<txid>:<vout>`` (``funding:…``),
-  and the ``deposits`` row is written in the same transaction, so an outpoint
-  is credited once however often, or however concurrently, scans run;
+  and the ``deposits`` row and a ``deposit.credited`` event are written in the
+  same transaction, so an outpoint is credited (and announced) once however
+  often, or however concurrently, scans run;
 * an output orphaned by a reorg before N confirmations is never credited: it
   never reaches N, or it disappears;
 * a credited deposit whose block left the best chain while its transaction is
@@ -28,6 +29,7 @@ never held across a network call.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -52,7 +54,9 @@ from bitcache.errors import (
     UnknownAccount,
     WalletMismatch,
 )
+from bitcache.events.kinds import EventKind, deposit_data, deposit_subject
 from bitcache.store import deposits as deposits_rows
+from bitcache.store import outbox
 from bitcache.store.deposits import (
     DepositAddress,
     DepositRecord,
@@ -61,8 +65,11 @@ from bitcache.store.deposits import (
     ScanState,
 )
 from bitcache.store.ledger import LedgerStore
+from bitcache.telemetry.metrics import observe_deposits_waiting
 from bitcache.wallet.gaplimit import next_deposit_index
 from bitcache.wallet.keys import HDWallet
+
+log = logging.getLogger(__name__)
 
 #: External-chain index reserved for the operator's funding of the hot wallet.
 OPERATOR_INDEX = 0
@@ -282,6 +289,7 @@ class DepositService:
         with self.ledger.read() as conn:
             known = deposits_rows.known_outpoints(conn, [w.outpoint for w in found])
         fresh = [w for w in found if w.outpoint not in known]
+        observe_deposits_waiting(len(fresh), sum(w.value_sat for w in fresh))
         return sorted(fresh, key=lambda w: (-w.confirmations, w.outpoint.txid, w.outpoint.vout))
 
     def scan_state(self) -> ScanState | None:
@@ -309,6 +317,7 @@ class DepositService:
         for address in {r.address for r in view.ready}:
             self._verify(address)
         report = self._commit(view)
+        _log_scan(report)
         if report.reorged and raise_on_reorg:
             names = tuple(str(d.outpoint) for d in report.reorged)
             raise ReorgTooDeep(
@@ -435,6 +444,14 @@ class DepositService:
             for r, e in zip(fresh, entries, strict=True)
         ]
         deposits_rows.insert_deposits(conn, records, now)
+        for d in records:
+            op = d.outpoint
+            data = deposit_data(
+                txid=op.txid, vout=op.vout, account=d.account, value_sat=d.value_sat,
+                block_hash=d.block_hash, block_height=d.block_height, entry_id=d.entry_id,
+            )
+            kind = EventKind.DEPOSIT_CREDITED.value
+            outbox.append(conn, kind, deposit_subject(op.txid, op.vout), data, now)
         return records
 
     def _account_exists(self, conn: Connection, name: str) -> bool:
@@ -446,6 +463,26 @@ class DepositService:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def _log_scan(report: ScanReport) -> None:
+    """Log every deposit state change a scan committed."""
+    for what, found, level in (
+        ("credited", report.credited, logging.INFO),
+        ("moved to another block", report.moved, logging.INFO),
+        ("restored to the best chain", report.restored, logging.INFO),
+        ("left the best chain after its credit", report.reorged, logging.WARNING),
+    ):
+        for d in found:
+            log.log(
+                level, "deposit %s (%d sat to %s) %s at height %d",
+                d.outpoint, d.value_sat, d.account, what, d.block_height,
+                extra={"outpoint": str(d.outpoint), "account": d.account,
+                       "value_sat": d.value_sat, "deposit_status": d.status.value},
+            )
+    observe_deposits_waiting(len(report.waiting), sum(w.value_sat for w in report.waiting))
+    log.debug("deposit scan at height %d: %d waiting for confirmations",
+              report.tip.height, len(report.waiting))
 
 
 class _BlockHashes:

@@ -38,14 +38,17 @@ lost.
 
 **Before the lock.** Downloads are planned before the flush takes the lock
 (price, split, postings, validation, content hash) from the file terms the
-last flush read; under the lock each plan is checked against the file's
-current terms, and only the cap, the balance, chaining and inserting remain.
+last flush read — by each caller, in its own thread or task, before it
+queues, so the leader's path holds none of it; under the lock each plan is
+checked against the file's current terms, and only the cap, the balance,
+chaining and inserting remain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -62,10 +65,14 @@ from bitcache.services.charging import (
     Event,
     charge_events_in,
     credited_account,
+    log,
+    log_refusals,
     plan_charge,
 )
 from bitcache.services.context import Context
 from bitcache.services.receipts import DownloadReceipt
+from bitcache.store.deadline import deadline
+from bitcache.telemetry.metrics import FLUSH_SECONDS, count_answers
 
 T = TypeVar("T")
 
@@ -108,12 +115,14 @@ class FlushStats:
 
 
 class _Op:
-    """One caller's request: a validated download, or a service call to run in the flush."""
+    """One caller's request: a validated download (and its charge, planned by the caller
+    before it queued), or a service call to run in the flush."""
 
-    __slots__ = ("event", "run")
+    __slots__ = ("event", "plan", "run")
 
-    def __init__(self, event: Event | None, run: Callable[[], object] | None):
-        self.event, self.run = event, run
+    def __init__(self, event: Event | None, run: Callable[[], object] | None,
+                 plan: ChargePlan | None = None):
+        self.event, self.run, self.plan = event, run, plan
 
 
 class _Slot:
@@ -138,9 +147,11 @@ class _Slot:
 class GroupCommit:
     """Gathers the money-moving calls of one process into shared transactions. Thread-safe."""
 
-    def __init__(self, ctx: Context, policy: FlushPolicy | None = None):
+    def __init__(self, ctx: Context, policy: FlushPolicy | None = None, *,
+                 deadline_s: float | None = None):
         self.ctx = ctx
         self.policy = policy or FlushPolicy()
+        self.deadline_s = deadline_s  # of the worker's flushes (a thread's: its caller's)
         self._mutex = threading.Lock()
         self._gathered = threading.Condition(self._mutex)
         self._queue: deque[_Slot] = deque()
@@ -156,7 +167,7 @@ class GroupCommit:
 
     def download(self, event: Event) -> DownloadReceipt:
         """Charge a validated download in the next flush; its receipt, or raise its refusal."""
-        return cast(DownloadReceipt, self._call(_Op(event, None)))
+        return cast(DownloadReceipt, self._call(self._download_op(event)))
 
     def run(self, call: Callable[[], T]) -> T:
         """Run a money-moving service call in the next flush (its write joins the flush)."""
@@ -164,11 +175,17 @@ class GroupCommit:
 
     async def download_async(self, event: Event) -> DownloadReceipt:
         """:meth:`download` for asyncio: the flush runs in a worker thread."""
-        return cast(DownloadReceipt, await self._call_async(_Op(event, None)))
+        return cast(DownloadReceipt, await self._call_async(self._download_op(event)))
 
     async def run_async(self, call: Callable[[], T]) -> T:
         """:meth:`run` for asyncio: the flush runs in a worker thread."""
         return cast(T, await self._call_async(_Op(None, call)))
+
+    def _download_op(self, event: Event) -> _Op:
+        """A download's op, its charge planned now, in the caller's thread: the pure work
+        runs while the flush in progress waits on the database, off the leader's path."""
+        alone = self.policy.max_batch == 1  # each call its own transaction: no plans used
+        return _Op(event, None, None if alone else self._planner.plan_one(event))
 
     def waiting(self) -> int:
         """How many calls are queued for the next flush."""
@@ -201,7 +218,7 @@ class GroupCommit:
 
     async def _call_async(self, op: _Op) -> object:
         if self.policy.max_batch == 1:
-            return _unwrap(await asyncio.to_thread(durable_alone, self.ctx, op))
+            return _unwrap(await asyncio.to_thread(self._alone_for_task, op))
         slot = _Slot(op, asyncio.get_running_loop())
         with self._mutex:
             lead = self._enqueue(slot)
@@ -209,6 +226,10 @@ class GroupCommit:
             self._start_worker()
         assert slot.future is not None
         return _unwrap(await slot.future)
+
+    def _alone_for_task(self, op: _Op) -> object:
+        with deadline(self.deadline_s):
+            return durable_alone(self.ctx, op)
 
     def _enqueue(self, slot: _Slot) -> bool:
         """Queue a request (mutex held); True when its caller must lead."""
@@ -266,7 +287,13 @@ class GroupCommit:
     def _start_worker(self) -> None:
         if self._worker is None:  # two: one flushes while the other syncs and answers
             self._worker = ThreadPoolExecutor(2, thread_name_prefix="bitcache-flush")
-        self._worker.submit(self._lead, None)
+        self._worker.submit(self._lead_for_tasks)
+
+    def _lead_for_tasks(self) -> None:
+        """The worker's flush for asyncio callers, under the group's deadline (a frozen
+        database abandons the flush; its callers get the error, retryable)."""
+        with deadline(self.deadline_s):
+            self._lead(None)
 
     # -- flushing ------------------------------------------------------------
 
@@ -274,6 +301,7 @@ class GroupCommit:
         """Run one flush; if it holds ``own`` (or leads for the worker), hand the lead on
         once it committed. Then make it durable and hand each caller its answer."""
         answers: list[object] | None = None
+        started = time.perf_counter()
         try:
             answers = self._answers(batch)
             if own is None or own in batch:
@@ -281,6 +309,11 @@ class GroupCommit:
                     self._hand_over()  # the next flush takes the lock while this one syncs
                 handed[0] = True
             answers = self._durable(answers)
+            FLUSH_SECONDS.observe(time.perf_counter() - started)
+            charged = [(s.op.event, a) for s, a in zip(batch, answers, strict=True) if s.op.event]
+            count_answers(a for _, a in charged)
+            if log.isEnabledFor(logging.DEBUG):
+                log_refusals([e for e, _ in charged], [a for _, a in charged])
         finally:
             if answers is None:  # interrupted (KeyboardInterrupt…): the outcome is unknown
                 error = StoreError("the flush was interrupted; retry with the same key")
@@ -376,14 +409,14 @@ def run_flush(
     disk: call ``ctx.ledger.sync()`` before handing out the answers.
     """
     planner = planner or _Planner(ctx)
-    plans = planner.plan([op.event for op in ops if op.event is not None])
+    plans = planner.plan(ops)
     answers: list[object] = []
     planned = 0
     with ctx.ledger.write(defer_sync=True) as conn:  # the caller syncs, after the lock
         joined = late() if late is not None else []
         if joined:
             ops = [*ops, *joined]
-            plans += planner.plan([op.event for op in joined if op.event is not None])
+            plans += planner.plan(joined)
         for run in _runs(ops):
             if run[0].event is None:
                 answers.extend(_call_in_flush(op) for op in run)
@@ -456,11 +489,14 @@ class _Planner:
         self.files: dict[bytes, FileRecord] = {}
         self.splits: dict[tuple[int, bool], Split] = {}
 
-    def plan(self, events: Sequence[Event]) -> list[ChargePlan | None]:
-        """A plan per event whose file was seen (None for the rest: planned under the lock)."""
-        return [self._plan(event) for event in events]
+    def plan(self, ops: Sequence[_Op]) -> list[ChargePlan | None]:
+        """A plan per download of ``ops``: the one its caller made, or one made now from
+        the terms last seen (None when its file was not seen: planned under the lock)."""
+        return [op.plan or self.plan_one(op.event) for op in ops if op.event is not None]
 
-    def _plan(self, event: Event) -> ChargePlan | None:
+    def plan_one(self, event: Event) -> ChargePlan | None:
+        """A download's plan from its file's terms as last seen (thread-safe: reads only
+        the last flush's records, and caches splits, which are pure values)."""
         rec = self.files.get(event.fh)
         if rec is None:
             return None

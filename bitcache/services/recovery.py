@@ -23,6 +23,7 @@ docs/deposits.md for the procedure.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ from bitcache.store.deposits import DepositRecord, DepositStatus, ReorgedDeposit
 from bitcache.store.ledger import LedgerStore
 
 _MAX_NOTE = 500
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,10 @@ class Recovery:
         with self.ledger.write() as conn:
             record = self._reorged(conn, outpoint)
             deposits_rows.acknowledge(conn, record, text, self._clock())
-            return self._find(conn, outpoint)
+            found = self._find(conn, outpoint)
+        log.info("reorged deposit %s acknowledged", outpoint,
+                 extra={"outpoint": str(outpoint), "deposit_status": "acknowledged"})
+        return found
 
     # --- reversing a credit ------------------------------------------------------
 
@@ -159,6 +165,9 @@ class Recovery:
                 conn, [*requests, reverse], atomic=True,
                 open_accounts=[default_spec(OPERATOR_EQUITY)],
             ).entries()
+        log.warning("credit of reorged deposit %s reversed by entry %d (shortfall %d msat)",
+                    outpoint, entries[-1].id, short,
+                    extra={"outpoint": str(outpoint), "deposit_status": "reversed"})
         return Reversal(
             outpoint, entries[-1].id, entries[0].id if short else None, short, replayed=False
         )

@@ -23,6 +23,7 @@ reloads the stored state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sqlalchemy import Connection
 
 from bitcache.chain.protocol import ChainBackend
 from bitcache.core.accounts import NETWORK_FEES, SETTLING, WALLET, default_spec
+from bitcache.core.checks import int64
 from bitcache.core.money import MSAT_PER_SAT
 from bitcache.core.tip import Tip
 from bitcache.errors import (
@@ -74,6 +76,7 @@ from bitcache.tx.sign import SignedTransaction, sign_transaction
 from bitcache.tx.sizes import vsize_of
 from bitcache.wallet.keys import Chain, HDWallet
 
+log = logging.getLogger(__name__)
 Hook = Callable[[str], None]
 IN_FLIGHT = tuple(s for s in SettlementState if s.in_flight)
 _SEEN = (Sighting.OURS_MEMPOOL, Sighting.OURS_CONFIRMED)
@@ -134,6 +137,8 @@ class SettlementJob:
             yield conn
 
     def load(self, sid: int) -> Settlement:
+        """Settlement ``sid`` (``UnknownEntry`` if none; ``InvalidInput`` for a non-id)."""
+        int64(sid, "a settlement id", lo=1)
         with self.ledger.read() as conn:
             return settlement_rows.load_settlement(conn, sid)
 
@@ -144,6 +149,17 @@ class SettlementJob:
     def _move(self, s: Settlement, target: SettlementState, point: str, **fields: object) -> None:
         with self._tx() as conn:
             settlement_rows.move(conn, s.id, s.state, target, self._clock(), **fields)
+        self._done(s.id, point, s.state, target)
+
+    def _done(
+        self, sid: int, point: str, source: SettlementState | None, target: SettlementState
+    ) -> None:
+        """A state change committed: log it, then call the hook."""
+        was = "new" if source is None else source.value
+        log.info(
+            "settlement %d: %s -> %s (%s)", sid, was, target.value, point,
+            extra={"settlement": sid, "state": target.value, "previous_state": was},
+        )
         self._hook(point)
 
     def _note(self, s: Settlement, error: str) -> None:
@@ -285,20 +301,25 @@ class SettlementJob:
         with self._tx() as conn:
             settlement_rows.insert_version(conn, s.id, version)
             settlement_rows.move(conn, s.id, s.state, SettlementState.SIGNED, self._clock())
-        self._hook("signed")
+        self._done(s.id, "signed", s.state, SettlementState.SIGNED)
         return True
 
     def _broadcast_any(self, versions: Sequence[Version]) -> _Unsent | None:
         """Broadcast the newest version a node accepts; None, or why none went through."""
         errors, reasons, unreachable = [], [], False
         for version in reversed(versions):
+            where = {"txid": version.txid, "version": version.n}
+            log.info("broadcasting %s (version %d)", version.txid, version.n, extra=where)
             try:
                 self.chain.broadcast(version.raw)
             except BroadcastRejected as exc:
                 error, why = str(exc), exc.reason  # the node's own words
+                log.warning("broadcast of %s refused: %s", version.txid, why, extra=where)
             except ChainError as exc:
                 error, why, unreachable = str(exc), str(exc), True
+                log.warning("broadcast of %s failed: %s", version.txid, error, extra=where)
             else:
+                log.info("broadcast of %s accepted", version.txid, extra=where)
                 return None
             errors.append(f"{version.txid[:16]}: {error}")
             reasons.append(why if len(versions) == 1 else f"version {version.n}: {why}")
@@ -390,7 +411,7 @@ class SettlementJob:
         with self._tx() as conn:
             settlement_rows.insert_version(conn, s.id, version)
             settlement_rows.move(conn, s.id, s.state, SettlementState.BROADCAST, self._clock())
-        self._hook("bumped")
+        self._done(s.id, "bumped", s.state, SettlementState.BROADCAST)
         unsent = self._broadcast_any([version])
         if unsent is not None:  # the previous version is still in the mempool
             self._note(s, f"broadcast of the fee bump failed: {unsent.detail}")
@@ -414,7 +435,7 @@ class SettlementJob:
         except LedgerError as exc:
             self._note(s, f"final entries refused: {exc}")
             return False
-        self._hook("final")
+        self._done(s.id, "final", s.state, SettlementState.FINAL)
         return False
 
     def void(self, s: Settlement, reason: str) -> None:
@@ -424,7 +445,8 @@ class SettlementJob:
             settlement_rows.move(
                 conn, s.id, s.state, SettlementState.VOID, self._clock(), reason=reason[:500]
             )
-        self._hook("void")
+        self._done(s.id, "void", s.state, SettlementState.VOID)
+        log.warning("settlement %d voided: %s", s.id, reason, extra={"settlement": s.id})
 
     def abandon(self, sid: int, reason: str) -> Settlement:
         """Void ``sid`` on the operator's word, if no version of it is visible on chain."""
@@ -590,7 +612,8 @@ class SettlementJob:
                 for line, entry in zip(batch.lines, entries, strict=True)
             ]
             settlement_rows.insert_payouts(conn, sid, payees)
-        self._hook("planned")
+            settlement_rows.announce(conn, sid, None, SettlementState.PLANNED, self._clock())
+        self._done(sid, "planned", None, SettlementState.PLANNED)
         return sid
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from bitcache.core.accounts import payable
 from bitcache.core.checks import INT64_MAX, int64, is_int, strict_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest
+from bitcache.core.entrymeta import charge_meta
 from bitcache.core.filehash import FileHash
 from bitcache.core.pricing import MAX_FILE_SIZE, fit_within, full_price, prorate, split_price
 from bitcache.errors import (
@@ -37,8 +38,6 @@ from bitcache.services.charging import (
     check_request,
     credit_specs,
     credited_account,
-    make_memo,
-    memo_fields,
     receipt,
     split_of,
 )
@@ -101,8 +100,9 @@ def begin_transfer(
         split = split_price(quote.msat, ctx.splits, has_referrer=rec.referrer is not None)
         referrer = None if rec.referrer is None else payable(rec.referrer)
         legs, roles = charge_legs(event.fh, event.account, credited, referrer, split)
+        meta = charge_meta(roles, None, rec.size, quote.rate)
         request = EntryRequest(event.key, legs, EntryKind.PENDING, None, expires_at,
-                               make_memo(roles, size=rec.size, rate=quote.rate))
+                               meta.memo(), meta)
         done = ctx.ledger.record_many_in(conn, [request], atomic=True,
                                          open_accounts=credit_specs(rec, credited))
         entry = done.results[0]
@@ -114,30 +114,33 @@ def _pending_id(value: object) -> int:
     return int64(value, "a transfer id", lo=1)
 
 
-def _reservation(ctx: Context, conn: Connection, pending_id: int) -> Entry:
+def _reservation(ctx: Context, conn: Connection, pending_id: int) -> tuple[Entry, int]:
+    """The transfer reservation ``pending_id`` and the file size it prorates by."""
     entry = ctx.ledger.entry_in(conn, pending_id)
     if entry is None:
         raise UnknownEntry(f"entry {pending_id} does not exist")
-    if not _is_transfer(entry):
-        raise InvalidInput(f"entry {pending_id} is not a transfer reservation")
-    return entry
+    size = _transfer_size(entry)
+    if size is None:
+        raise InvalidInput(f"entry {pending_id} is not a transfer reservation (a pending charge "
+                           "of a prepaid account whose metadata records the file's size)")
+    return entry, size
 
 
-def _is_transfer(entry: Entry) -> bool:
-    """Whether ``entry`` has the shape :func:`begin_transfer` records: a pending charge of a
-    prepaid account for a file, its memo naming the credit legs and the file's size."""
-    if entry.kind is not EntryKind.PENDING or not entry.key.startswith("xfer:"):
-        return False
-    fields = memo_fields(entry.memo)
-    size, roles = fields.get("size", ""), fields.get("parts", "")
+def _transfer_size(entry: Entry) -> int | None:
+    """The file size of an entry of the shape :func:`begin_transfer` records (a pending
+    charge of a prepaid account for a file, its metadata naming each credit leg and the
+    file's size), or None for any other entry."""
+    meta = entry.meta
+    if (meta is None or meta.file_size is None or entry.kind is not EntryKind.PENDING
+            or not entry.key.startswith("xfer:")):
+        return None
     payer, credits = entry.postings[0], entry.postings[1:]
-    return (
-        size.isascii() and size.isdigit() and int(size) <= MAX_FILE_SIZE
-        and len(roles) == len(credits) and len(set(roles)) == len(roles)
-        and set(roles) <= {"u", "p", "r"}
+    shaped = (
+        len(meta.parts) == len(credits)
         and payer.account.startswith(PREPAID) and payer.file_hash is not None
         and all(p.amount < 0 and p.file_hash == payer.file_hash for p in credits)
     )
+    return meta.file_size if shaped else None
 
 
 def _record_one(ctx: Context, conn: Connection, request: EntryRequest) -> tuple[Entry, bool]:
@@ -145,10 +148,6 @@ def _record_one(ctx: Context, conn: Connection, request: EntryRequest) -> tuple[
     entry = ctx.ledger.record_many_in(conn, [request], atomic=True).results[0]
     assert isinstance(entry, Entry)
     return entry, replayed
-
-
-def _rate_note(memo: str) -> str:
-    return next((f for f in memo.split("; ") if f.startswith("rate ")), "")
 
 
 def _void(pending: Entry) -> EntryRequest:
@@ -169,10 +168,9 @@ def complete_transfer(ctx: Context, pending_id: int, bytes_served: int) -> Downl
     pending_id = _pending_id(pending_id)
     check_served(bytes_served)
     with ctx.ledger.write() as conn:
-        pending = _reservation(ctx, conn, pending_id)
+        pending, size = _reservation(ctx, conn, pending_id)
         payer = pending.postings[0]
         fh = FileHash(payer.file_hash or b"")
-        size = int(memo_fields(pending.memo)["size"])
         charge = prorate(payer.amount, bytes_served, size)
         if charge == 0:
             entry, replayed = _record_one(ctx, conn, _void(pending))
@@ -180,10 +178,10 @@ def complete_transfer(ctx: Context, pending_id: int, bytes_served: int) -> Downl
         reserved, accounts = split_of(pending)
         part = fit_within(split_price(charge, ctx.splits, has_referrer="r" in accounts), reserved)
         legs, roles = charge_legs(fh, payer.account, accounts.get("u"), accounts.get("r"), part)
-        memo = make_memo(roles, served=bytes_served, size=size)
-        note = _rate_note(pending.memo)
+        rate = None if pending.meta is None else pending.meta.rate
+        meta = charge_meta(roles, bytes_served, size, rate)
         request = EntryRequest(f"xfer-post:{pending_id}", legs, EntryKind.POST_PENDING,
-                               pending_id, memo=f"{memo}; {note}" if note else memo)
+                               pending_id, memo=meta.memo(), meta=meta)
         entry, replayed = _record_one(ctx, conn, request)
         after = files_rows.balances_after(conn, [entry.id])[entry.id]
         return receipt(entry, after, replayed=replayed)
@@ -205,7 +203,7 @@ def cancel_transfer(ctx: Context, pending_id: int) -> MoveReceipt:
     """Void a reservation: the downloader's reserved msat are available again."""
     pending_id = _pending_id(pending_id)
     with ctx.ledger.write() as conn:
-        pending = _reservation(ctx, conn, pending_id)
+        pending, _ = _reservation(ctx, conn, pending_id)
         entry, replayed = _record_one(ctx, conn, _void(pending))
         payer = pending.postings[0]
         return MoveReceipt(entry.key, (entry.id,), payer.amount, ((payer.account, payer.amount),),

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitcache.core.accounts import payable
 from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind
+from bitcache.core.entrymeta import encode_meta
 from bitcache.core.filehash import FileHash
 from bitcache.core.payoutmemo import payout_memo, payout_split, payout_txid
 from bitcache.core.terms import TermChange, change_json
@@ -57,6 +58,7 @@ from bitcache.statements.treehead import (
 
 __all__ = [
     "FORMAT",
+    "READABLE_FORMATS",
     "SIGNATURE_DOMAIN",
     "FileEarnings",
     "LineFacts",
@@ -82,7 +84,9 @@ __all__ = [
     "verify_consistency",
 ]
 
-FORMAT = "bitcache-statement/2"
+FORMAT = "bitcache-statement/3"
+#: Formats the verifier reads: version 3 entries may carry ``meta`` (covered by their hash).
+READABLE_FORMATS = frozenset({"bitcache-statement/2", FORMAT})
 #: What a statement's signature covers: this prefix, then the canonical JSON of the document.
 SIGNATURE_DOMAIN = b"bitcache:statement:v1\x00"
 _PREPAID = "liability:prepaid:"
@@ -262,8 +266,14 @@ def _hex_or_none(value: bytes | None) -> str | None:
 
 
 def entry_json(entry: Entry) -> dict[str, object]:
-    """A journal entry as disclosed in a statement line (enough to recompute its hash)."""
-    return {
+    """A journal entry as disclosed in a statement line (enough to recompute its hash).
+
+    ``meta`` (canonical text) appears when the entry's hash covers its metadata.
+    """
+    shown: dict[str, object] = {}
+    if entry.content_version == 2 and entry.meta is not None:
+        shown["meta"] = encode_meta(entry.meta)
+    return shown | {
         "id": entry.id,
         "key": entry.key,
         "kind": entry.kind.value,

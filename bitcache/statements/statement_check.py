@@ -18,14 +18,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from bitcache.core.accounts import payable
 from bitcache.core.checks import INT64_MAX, INT64_MIN, is_int
 from bitcache.core.entries import Entry, EntryKind, EntryRequest, Posting, content_hash
+from bitcache.core.entrymeta import EntryMeta, decode_meta
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import chain_hash
 from bitcache.core.payoutmemo import split_adds_up
 from bitcache.core.terms import TermChange, change_from_json
-from bitcache.errors import InvalidInput, StatementInvalid
+from bitcache.errors import InvalidInput, InvalidMetadata, StatementInvalid
 from bitcache.statements import merkle
 from bitcache.statements.statement import (
     FORMAT,
+    READABLE_FORMATS,
     LineFacts,
     LineKind,
     Statement,
@@ -46,6 +48,7 @@ _ENTRY = frozenset(
     {"id", "key", "kind", "ref", "expires_at", "memo", "recorded_at", "prev_hash", "entry_hash",
      "postings"}
 )
+_ENTRY_META = _ENTRY | {"meta"}
 _POSTING = frozenset({"account", "amount", "file_hash"})
 
 
@@ -161,13 +164,15 @@ class _Context:
     start: int
     end: int
     head: SignedTreeHead
+    meta_allowed: bool  # entries of version 3 documents may carry typed metadata
 
 
 def read_statement(doc: Mapping[str, object], key: Ed25519PublicKey) -> Statement:
     """The statement in ``doc``, with its tree head's signature and every line checked."""
     top = _Fields.of(doc, "statement", _TOP)
-    if top.obj["format"] != FORMAT:
-        raise top.fail(f"format must be {FORMAT!r}, got {top.obj['format']!r}")
+    if top.obj["format"] not in READABLE_FORMATS:
+        raise top.fail(f"format must be {FORMAT!r} (or an earlier readable one), got "
+                       f"{str(top.obj['format'])[:40]!r}")
     uploader = top.text("uploader")
     try:
         account = payable(uploader)
@@ -181,7 +186,7 @@ def read_statement(doc: Mapping[str, object], key: Ed25519PublicKey) -> Statemen
         raise period.fail("start must be before end")
     head = SignedTreeHead.from_json(top.obj["tree_head"]).verify(key)
     opening = _Fields.of(top.obj["totals"], "totals", _TOTALS).num("opening_msat")
-    ctx = _Context(account, start, end, head)
+    ctx = _Context(account, start, end, head, top.obj["format"] == FORMAT)
     lines = tuple(_read_line(i, raw, ctx) for i, raw in enumerate(top.seq("lines"), 1))
     _check_order(lines, account)
     terms = _read_terms(top.seq("terms"), uploader, start, end)
@@ -196,7 +201,10 @@ def _read_line(n: int, raw: object, ctx: _Context) -> StatementLine:
     if f.num("n") != n:
         raise f.fail(f"is numbered {f.obj['n']}: lines are numbered 1, 2, 3… in order "
                      "(a line was removed, added or moved)")
-    entry = _read_entry(_Fields.of(f.obj["entry"], f"line {n} entry", _ENTRY, line=n))
+    raw_entry = f.obj["entry"]
+    keys = _ENTRY_META if ctx.meta_allowed and isinstance(raw_entry, Mapping) and (
+        "meta" in raw_entry) else _ENTRY
+    entry = _read_entry(_Fields.of(raw_entry, f"line {n} entry", keys, line=n))
     g = _Fields(f.obj, f"line {n} (entry {entry.id})", n)
     index = g.num("posting")
     if not 0 <= index < len(entry.postings) or entry.postings[index].account != ctx.account:
@@ -286,7 +294,8 @@ def _read_entry(f: _Fields) -> Entry:
     )
     key, memo = f.text("key"), f.text("memo")
     ref, expires = f.opt_num("ref"), f.opt_num("expires_at")
-    content = content_hash(EntryRequest(key, postings, kind, ref, expires, memo))
+    meta = _read_meta(f) if "meta" in f.obj else None
+    content = content_hash(EntryRequest(key, postings, kind, ref, expires, memo, meta))
     prev, stated = f.hex("prev_hash"), f.hex("entry_hash")
     if chain_hash(content, entry_id, recorded_at, prev) != stated:
         raise f.fail(
@@ -294,7 +303,14 @@ def _read_entry(f: _Fields) -> Entry:
             "place in the journal were altered"
         )
     return Entry(entry_id, key, kind, postings, ref, expires, memo, recorded_at, content, prev,
-                 stated)
+                 stated, meta, 1 if meta is None else 2)
+
+
+def _read_meta(f: _Fields) -> EntryMeta:
+    try:
+        return decode_meta(f.obj["meta"])
+    except InvalidMetadata as exc:
+        raise f.fail(f"meta: {exc}") from exc
 
 
 def _check_order(lines: Sequence[StatementLine], account: str) -> None:

@@ -121,6 +121,12 @@ def verify_consistency(
 
     The tree heads' signatures are checked separately (:meth:`SignedTreeHead.verify`).
     """
+    _tree_head(old)
+    _tree_head(new)
+    if isinstance(proof, str | bytes) or not isinstance(proof, Sequence) or not all(
+        isinstance(h, bytes) for h in proof
+    ):
+        raise InvalidInput("a consistency proof is a sequence of hashes (bytes)")
     if old.tree_size > new.tree_size:
         raise StatementInvalid(
             f"tree head of size {old.tree_size} is newer than the one of size {new.tree_size}"
@@ -135,8 +141,15 @@ def verify_consistency(
         )
 
 
+def _tree_head(value: object) -> SignedTreeHead:
+    if not isinstance(value, SignedTreeHead):
+        raise InvalidInput(f"a SignedTreeHead is needed, got {type(value).__name__}")
+    return value
+
+
 def anchor_payload(sth: SignedTreeHead) -> bytes:
     """The 44-byte OP_RETURN payload: ``b"BCH1"`` ‖ tree size (8 bytes, big-endian) ‖ root."""
+    _tree_head(sth)
     _check_fields(sth.tree_size, sth.root_hash, sth.timestamp)
     return ANCHOR_MAGIC + sth.tree_size.to_bytes(8, "big") + sth.root_hash
 

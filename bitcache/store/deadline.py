@@ -54,14 +54,20 @@ SWEEP_AFTER = 4096  # finished calls in the watchdog's heap before it drops them
 
 
 class Call:
-    """One call's deadline and the connections it holds; ``expired`` once the watchdog fired."""
+    """One call's deadline and the connections it holds; ``expired`` once the watchdog fired.
 
-    __slots__ = ("_conns", "_lock", "done", "expired", "expires_at", "seconds")
+    The watchdog learns of a call only when it attaches its first connection:
+    a call that never touches the database (a group commit's follower, whose
+    flush another thread leads) costs no turn on the watchdog's lock.
+    """
+
+    __slots__ = ("_conns", "_lock", "armed", "done", "expired", "expires_at", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expires_at = time.monotonic() + seconds
         self.expired = False
+        self.armed = False
         self.done = False
         self._conns: list[Any] = []
         self._lock = threading.Lock()
@@ -73,10 +79,15 @@ class Call:
     def attach(self, dbapi_connection: Any) -> None:
         """Abandon ``dbapi_connection`` with the call if the deadline passes (at once if it did)."""
         with self._lock:
-            if not self.expired:
+            live = not self.expired and self.expires_at > time.monotonic()
+            if live:
                 self._conns.append(dbapi_connection)
-                return
-        abandon(dbapi_connection)
+                arm, self.armed = not self.armed, True
+        if not live:
+            self.expire()
+            abandon(dbapi_connection)
+        elif arm:
+            _WATCHDOG.arm(self)
 
     def expire(self) -> None:
         """The deadline passed: abandon every connection the call holds."""
@@ -157,7 +168,8 @@ class _Watchdog:
     def disarm(self, call: Call) -> None:
         """``call`` finished: the watchdog leaves it alone (swept from the heap later)."""
         call.finish()
-        self._finished += 1  # a hint for sweeping: an unlocked race only delays a sweep
+        if call.armed:
+            self._finished += 1  # a hint for sweeping: an unlocked race only delays a sweep
 
     def _next_due(self) -> list[Call]:
         """Wait until a live call's deadline passes; the calls that are due."""
@@ -216,9 +228,8 @@ def deadline(seconds: float | None) -> Iterator[Call | None]:
     if outer is not None or seconds is None:
         yield outer
         return
-    call = Call(seconds)
+    call = Call(seconds)  # armed on the watchdog when it attaches a connection
     token = _ACTIVE.set(call)
-    _WATCHDOG.arm(call)
     try:
         yield call
     finally:

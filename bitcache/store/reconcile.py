@@ -22,13 +22,14 @@ from bitcache.store.driver import driver_sql
 CHUNK = 20_000
 
 EntryRow = tuple[Any, ...]
-"""``(id, key, kind, ref, expires_at, memo, recorded_at, content_hash, prev_hash, entry_hash)``"""
+"""``(id, key, kind, ref, expires_at, memo, recorded_at, content_hash, prev_hash, entry_hash,
+meta, content_version)``"""
 PostingRow = tuple[Any, ...]
 """``(entry_id, account_id, amount, file_hash)``"""
 
 _ENTRIES = (
     "SELECT id, key, kind, ref, expires_at, memo, recorded_at, content_hash, prev_hash, "
-    "entry_hash FROM entries WHERE id BETWEEN ? AND ? ORDER BY id"
+    "entry_hash, meta, content_version FROM entries WHERE id BETWEEN ? AND ? ORDER BY id"
 )
 _POSTINGS = (
     "SELECT entry_id, account_id, amount, file_hash FROM postings "

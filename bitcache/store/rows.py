@@ -9,14 +9,17 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from bitcache.core.entries import MOVING_KINDS, Entry, EntryKind, Posting
+from bitcache.core.entrymeta import EntryMeta, decode_meta
 from bitcache.core.filehash import FileHash
+from bitcache.errors import InvalidMetadata, JournalCorrupt
 from bitcache.store.driver import fetch_in
 
 #: SQL list of the kinds in :data:`~bitcache.core.entries.MOVING_KINDS`, for ``kind IN …``.
 MOVING_SQL = "(" + ", ".join(sorted(f"'{k.value}'" for k in MOVING_KINDS)) + ")"
 
 _ENTRY_COLUMNS = (
-    "id, key, kind, ref, expires_at, memo, recorded_at, content_hash, prev_hash, entry_hash"
+    "id, key, kind, ref, expires_at, memo, recorded_at, content_hash, prev_hash, entry_hash, "
+    "meta, content_version"
 )
 
 
@@ -46,7 +49,7 @@ def _postings_by_entry(
 
 
 def _entry(row: Sequence[object], postings: list[Posting]) -> Entry:
-    (eid, key, kind, ref, expires_at, memo, recorded_at, ch, ph, eh) = row
+    (eid, key, kind, ref, expires_at, memo, recorded_at, ch, ph, eh, meta, version) = row
     return Entry(
         id=int(eid),  # type: ignore[call-overload]
         key=str(key),
@@ -59,7 +62,17 @@ def _entry(row: Sequence[object], postings: list[Posting]) -> Entry:
         content_hash=bytes(ch),  # type: ignore[call-overload]
         prev_hash=bytes(ph),  # type: ignore[call-overload]
         entry_hash=bytes(eh),  # type: ignore[call-overload]
+        meta=None if meta is None else _meta(int(eid), meta),  # type: ignore[call-overload]
+        content_version=int(version),  # type: ignore[call-overload]
     )
+
+
+def _meta(entry_id: int, text: object) -> EntryMeta:
+    """The stored metadata of an entry; a row that does not decode is a corrupt journal."""
+    try:
+        return decode_meta(text)
+    except InvalidMetadata as exc:
+        raise JournalCorrupt(f"entry {entry_id}: stored metadata does not decode: {exc}") from exc
 
 
 def entries_between(conn: Connection, lo: int, hi: int, names: dict[int, str]) -> list[Entry]:

@@ -8,7 +8,9 @@ Invariants kept by the database as well as by the job:
 * an uploader is a payee of at most one open settlement (partial unique
   index on ``settlement_payouts`` where open);
 * a state change names the state it leaves (``UPDATE … WHERE state = :from``),
-  so a stale job cannot move a settlement it no longer sees as it is.
+  so a stale job cannot move a settlement it no longer sees as it is;
+* a state change that raises a payout event (see :mod:`bitcache.events.kinds`)
+  writes it to the outbox in the same transaction (:func:`announce`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlmodel import Field, SQLModel
 from bitcache.core.scripttype import ScriptType
 from bitcache.core.utxo import OutPoint
 from bitcache.errors import InvalidTransition, SettlementLocked, UnknownEntry
+from bitcache.events.kinds import payout_data, payout_kind, payout_subject
 from bitcache.settlement.model import (
     BroadcastFailure,
     BroadcastProblem,
@@ -41,6 +44,7 @@ from bitcache.settlement.model import (
     Version,
 )
 from bitcache.settlement.states import SettlementState, check_transition
+from bitcache.store import outbox
 from bitcache.tx.coinselect import SpendableCoin
 
 LOCK_NAME = "settlement"
@@ -456,6 +460,22 @@ def move(
             text("UPDATE settlement_payouts SET is_open = :o WHERE settlement_id = :id"),
             {"o": False, "id": sid},
         )
+    announce(conn, sid, current, target, now)
+
+
+def announce(
+    conn: Connection,
+    sid: int,
+    previous: SettlementState | None,
+    state: SettlementState,
+    now: int,
+) -> None:
+    """Write the payout event of ``previous`` → ``state`` (if it raises one) to the outbox,
+    in the caller's transaction, with the settlement as it now stands."""
+    kind = payout_kind(previous, state)
+    if kind is not None:
+        data = payout_data(load_settlement(conn, sid), previous)
+        outbox.append(conn, kind.value, payout_subject(sid), data, now)
 
 
 def check_state(conn: Connection, sid: int, state: SettlementState) -> None:
@@ -632,6 +652,20 @@ def settlements_in(conn: Connection, states: Iterable[SettlementState]) -> list[
     return [_settlement(conn, r) for r in rows]
 
 
+def newest_settlements(conn: Connection, limit: int, *,
+                       paying: str | None = None) -> list[Settlement]:
+    """The newest ``limit`` settlements (in any state), or those paying ``paying``; newest
+    first."""
+    where, params = "", dict[str, object](n=int(limit))
+    if paying is not None:
+        where = "WHERE id IN (SELECT settlement_id FROM settlement_payouts WHERE uploader = :u) "
+        params["u"] = paying
+    rows = conn.execute(
+        text(f"SELECT {_COLUMNS} FROM settlements {where}ORDER BY id DESC LIMIT :n"), params
+    ).all()
+    return [_settlement(conn, r) for r in rows]
+
+
 def settlement_times(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     """When each of the settlements ``ids`` was planned and last changed (µs), by id."""
     wanted = sorted(set(ids))
@@ -671,4 +705,23 @@ def voided_txids(conn: Connection) -> set[str]:
 
 def last_created_height(conn: Connection) -> int | None:
     value = conn.execute(text("SELECT max(created_height) FROM settlements")).scalar_one()
+    return None if value is None else int(value)
+
+
+def state_counts(conn: Connection) -> dict[SettlementState, int]:
+    """How many settlements are in each state (states with none left out)."""
+    rows = conn.execute(text("SELECT state, count(*) FROM settlements GROUP BY state"))
+    return {SettlementState(r[0]): int(r[1]) for r in rows}
+
+
+def oldest_unconfirmed(conn: Connection) -> int | None:
+    """When (µs) the oldest settlement still planned, signed or broadcast was planned."""
+    value = conn.execute(
+        text("SELECT min(created_at) FROM settlements WHERE state IN (:p, :s, :b)"),
+        {
+            "p": SettlementState.PLANNED.value,
+            "s": SettlementState.SIGNED.value,
+            "b": SettlementState.BROADCAST.value,
+        },
+    ).scalar_one()
     return None if value is None else int(value)

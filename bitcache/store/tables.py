@@ -73,6 +73,12 @@ class EntryRow(SQLModel, table=True):
     content_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     prev_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     entry_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    #: A charge's typed metadata, canonical text (``bitcache.core.entrymeta``), or NULL.
+    meta: str | None = Field(default=None, max_length=500)
+    #: The content layout the hash covers: 2 includes ``meta``, 1 does not.
+    content_version: int = Field(
+        sa_column=Column(SmallInteger, nullable=False, server_default=text("1"))
+    )
 
 
 class PostingRow(SQLModel, table=True):
@@ -104,6 +110,7 @@ class JournalHeadRow(SQLModel, table=True):
 
 from bitcache.store import deposits as _deposits  # noqa: E402,F401
 from bitcache.store import files as _files  # noqa: E402,F401
+from bitcache.store import outbox as _outbox  # noqa: E402,F401
 from bitcache.store import serve as _serve  # noqa: E402,F401
 from bitcache.store import settlement as _settlement  # noqa: E402,F401
 from bitcache.store import terms as _terms  # noqa: E402,F401

@@ -121,6 +121,10 @@ def parse_address(text: str, network: Network) -> PayoutScript:
 
 def address_for_script(script_pubkey: bytes, network: Network) -> str:
     """The address of a standard output script on ``network`` (inverse of ``parse_address``)."""
+    if not isinstance(script_pubkey, bytes) or not isinstance(network, Network):
+        raise InvalidInput(
+            "address_for_script takes an output script (bytes) and a Network, got "
+            f"{type(script_pubkey).__name__} and {type(network).__name__}")
     script_type = script_type_of(script_pubkey)
     if script_type is ScriptType.P2PKH:
         return b58encode_check(bytes([network.p2pkh_version]) + script_pubkey[3:23])

@@ -113,6 +113,8 @@ def load_platform_key(
 
 def public_key_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     """The public key as 64 lowercase hex characters (safe to print and publish)."""
+    if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        raise InvalidInput(f"an Ed25519 key is needed, got {type(key).__name__}")
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 

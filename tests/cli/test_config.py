@@ -82,10 +82,10 @@ def test_sections_become_the_library_objects(node: Path) -> None:
 
 
 @pytest.mark.parametrize(("section", "key", "value", "expected"), [
-    ("settlement", "min_input_confirmations", "x", 'expected an integer ≥ 1, got "x"'),
-    ("settlement", "min_input_confirmations", 0, "expected an integer ≥ 1, got 0"),
+    ("settlement", "min_input_confirmations", "x", 'expected an integer from 1 to 1000, got "x"'),
+    ("settlement", "min_input_confirmations", 0, "expected an integer from 1 to 1000, got 0"),
     ("settlement", "anchor", "yes", 'expected true or false, got "yes"'),
-    ("deposits", "confirmations", True, "expected an integer ≥ 1, got true"),
+    ("deposits", "confirmations", True, "expected an integer from 1 to 1000, got true"),
     ("payout", "fee_payer", "nobody", 'expected one of "uploader", "platform"'),
     ("splits", "platform_bps", 10_001, "expected an integer from 0 to 10000"),
     ("serve", "port", 70_000, "expected an integer from 1 to 65535"),
@@ -233,7 +233,8 @@ def test_check_exits_3_when_the_database_or_the_chain_does_not_answer(
 def test_check_refuses_an_invalid_file_with_exit_2(node: Path) -> None:
     edit(node, "deposits", confirmations=0)
     failed = invoke("config", "check", code=EXIT_REFUSED)
-    assert str(failed["message"]).startswith("deposits.confirmations: expected an integer ≥ 1")
+    assert str(failed["message"]).startswith(
+        "deposits.confirmations: expected an integer from 1 to 1000")
 
 
 def _legacy(node: Path) -> dict[str, object]:

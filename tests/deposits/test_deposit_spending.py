@@ -118,6 +118,31 @@ def test_an_uncredited_deposit_is_never_a_settlement_input(
     assert report.ok, report.discrepancies
 
 
+def test_a_second_deposit_to_a_credited_address_waits_for_its_own_credit(
+    service: DepositService, ledger: LedgerStore, chain: RegtestChain, faucet: Faucet,
+    wallet: HDWallet,
+) -> None:
+    """The books hold outpoints, not addresses: bob's address already holds a credited
+    deposit, and his second one (larger, so largest-first would take it) is not an input
+    until the scan has credited it."""
+    fund(service, chain, faucet)
+    config = SettlementConfig(confirmations=N, payout=PayoutPolicy(min_payout_sat=1_000))
+    svc = settlement(ledger, chain, wallet, config)
+    faucet.pay(script_of(service, "bob"), FUNDING_SAT)
+    chain.mine(N)
+    assert service.scan().credited_sat == FUNDING_SAT  # bob's first deposit, credited
+    txid, _ = faucet.pay(script_of(service, "bob"), DEPOSIT_SAT)
+    second = OutPoint(txid, 0)
+    chain.mine(1)
+    (sid,) = svc.run_cycle().created
+    assert second not in {c.outpoint for c in svc.settlement(sid).inputs}
+    settle_to_final(svc, chain, sid)
+    service.scan()
+    assert_credited_once(ledger, service, second)
+    report = reconcile(ledger, chain=chain, wallet=wallet, confirmations=N)
+    assert report.ok, report.discrepancies
+
+
 def _sweep(wallet: HDWallet, chain: RegtestChain, index: int, coin: OutPoint, value: int) -> str:
     """Another wallet holding the same seed spends a deposit to itself."""
     [utxo] = [u for u in chain.utxos([wallet.receive_key(index).script_pubkey])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import itertools
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 
+from bitcache.asynchooks import AsyncHooks
 from bitcache.core.filehash import file_hash
 from bitcache.core.files import FileTerms
 from bitcache.core.pricing import PriceRule
@@ -50,6 +52,24 @@ def test_a_reupload_without_cap_or_referrer_keeps_them(hooks: Hooks) -> None:
     with pytest.raises(DownloadCapReached):
         hooks.download(FILE, "bob", "ev-3")
     assert len(hooks.term_history(FILE)) == 1  # the re-upload changed nothing
+
+
+def test_a_reupload_through_async_hooks_keeps_its_terms_too(hooks: Hooks) -> None:
+    """Regression: ``AsyncHooks.register_file`` defaulted cap and referrer to None, so an
+    ASGI server's re-upload removed both; it keeps them, and offers the explicit change."""
+    aio = AsyncHooks(hooks)
+
+    async def run() -> None:
+        await aio.register_file(FILE, "carol", PriceRule.fixed(10_000), size=SIZE, cap=2,
+                                referrer="dave")
+        again = await aio.register_file(FILE, "carol", PriceRule.fixed(10_000), size=SIZE)
+        assert (again.cap, again.referrer) == (2, "dave")
+        changed = await aio.update_terms(FILE, "carol", cap=None)
+        assert (changed.cap, changed.referrer) == (None, "dave")
+        assert [c.new.cap for c in await aio.term_history(FILE)] == [2, None]
+
+    asyncio.run(run())
+    assert (hooks.file(FILE).cap, hooks.file(FILE).referrer) == (None, "dave")
 
 
 def test_a_reupload_may_leave_out_the_price_too(hooks: Hooks) -> None:

@@ -10,6 +10,7 @@ freezes as soon as the client sends ``COMMIT``, after passing it on
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -17,6 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import sqlalchemy as sa
+
+#: A ``COMMIT`` statement on the wire: the whole text of a Query (or Parse) message, after
+#: its length or statement name. Not any text that contains the word: a pooled connection
+#: that served an autocommit call begins its next transaction with ``BEGIN ISOLATION LEVEL
+#: READ COMMITTED``, and trapping that would freeze before the write, not at its commit.
+COMMIT_MESSAGE = re.compile(rb"[\x00-\x1f]COMMIT\x00")
 
 
 class FreezableProxy:
@@ -111,7 +118,8 @@ class FreezableProxy:
                 return False
             if not data:
                 return False
-            trapped = src is client and self.commit_trap is not None and b"COMMIT" in data
+            trapped = (src is client and self.commit_trap is not None
+                       and COMMIT_MESSAGE.search(data) is not None)
             forward = not trapped or bool(self.commit_trap)
             try:
                 if forward:

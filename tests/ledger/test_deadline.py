@@ -124,3 +124,36 @@ def test_an_inner_scope_keeps_the_outer_deadline() -> None:
         assert inner is outer
     with deadline.deadline(None) as none:
         assert none is None
+
+
+def test_the_watchdog_learns_of_a_call_only_when_it_takes_a_connection(
+    store: LedgerStore,
+) -> None:
+    """A scope that never touches the database (a group commit's follower) is not armed;
+    one that does is, and its connection is abandoned when the deadline passes."""
+    with deadline.deadline(5.0) as idle:
+        assert idle is not None
+    assert not idle.armed
+    with deadline.deadline(5.0) as busy:
+        store.balances()
+        assert busy is not None and busy.armed
+
+
+def test_a_connection_attached_after_the_deadline_is_abandoned_at_once() -> None:
+    abandoned: list[object] = []
+
+    class Conn:
+        def interrupt(self) -> None:
+            abandoned.append(self)
+
+    with deadline.deadline(0.01) as call:
+        assert call is not None
+        time.sleep(0.03)
+        conn = Conn()
+        original = deadline.abandon
+        deadline.abandon = lambda c: abandoned.append(c)  # type: ignore[assignment]
+        try:
+            call.attach(conn)
+        finally:
+            deadline.abandon = original
+    assert abandoned == [conn] and call.expired and not call.armed

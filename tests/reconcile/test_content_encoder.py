@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, content_bytes, content_hash
+from bitcache.core.entrymeta import EntryMeta, encode_meta
 from bitcache.core.filehash import FileHash
 from bitcache.core.journal import GENESIS_HASH, chain_hash
+from bitcache.core.pricing import MAX_FILE_SIZE, MAX_RATE, Rate
 from bitcache.reconciliation.journal_audit import ContentEncoder, JournalAudit
 from bitcache.reconciliation.report import Check, Findings
 from bitcache.store.reconcile import JournalExtent
@@ -31,6 +34,13 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sa
 )
 NAMES = st.lists(TEXT.filter(bool), min_size=1, max_size=6, unique=True)
 FILES = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=3)
+SIZES = st.none() | st.integers(min_value=0, max_value=MAX_FILE_SIZE)
+RATES = st.none() | st.builds(
+    Rate, st.sampled_from(["EUR", "USD", "JPY"]),
+    st.fractions(min_value=Fraction(1, 10**9), max_value=MAX_RATE, max_denominator=10**30))
+METAS = st.none() | st.builds(
+    EntryMeta, st.permutations("upr").flatmap(lambda p: st.integers(1, 3).map(
+        lambda n: "".join(p[:n]))), SIZES, SIZES, RATES)
 
 
 @st.composite
@@ -43,7 +53,7 @@ def requests(draw: st.DrawFn) -> tuple[EntryRequest, dict[int, str]]:
     postings = tuple(Posting(a, n, None if f is None else FileHash(f)) for a, n, f in legs)
     request = EntryRequest(
         draw(TEXT), postings, draw(st.sampled_from(EntryKind)), draw(st.none() | I64),
-        draw(st.none() | I64), draw(TEXT),
+        draw(st.none() | I64), draw(TEXT), draw(METAS),
     )
     return request, dict(enumerate(names, start=7))
 
@@ -64,9 +74,14 @@ def test_the_row_encoder_writes_the_canonical_bytes(
     encoder = ContentEncoder(names)
     for _ in range(2):  # the second pass reads the caches
         got = encoder.content(request.key, request.kind.value, request.ref, request.expires_at,
-                              request.memo, rows_of(1, request, names))
+                              request.memo, rows_of(1, request, names), meta_text(request))
         assert got == content_bytes(request)
         assert hashlib.sha256(got).digest() == content_hash(request)
+
+
+def meta_text(request: EntryRequest) -> str | None:
+    """The ``meta`` column of a request's entry."""
+    return None if request.meta is None else encode_meta(request.meta)
 
 
 def _audit(journal: Sequence[tuple[EntryRequest, dict[int, str]]], memo_of: int | None) -> Findings:
@@ -80,7 +95,8 @@ def _audit(journal: Sequence[tuple[EntryRequest, dict[int, str]]], memo_of: int 
         entry_hash = chain_hash(content, entry_id, recorded_at, prev)
         memo = request.memo + "!" if entry_id == memo_of else request.memo
         entries.append((entry_id, request.key, request.kind.value, request.ref,
-                        request.expires_at, memo, recorded_at, content, prev, entry_hash))
+                        request.expires_at, memo, recorded_at, content, prev, entry_hash,
+                        meta_text(request), 1 if request.meta is None else 2))
         postings += rows_of(entry_id, request, ns)
         prev = entry_hash
     findings = Findings()

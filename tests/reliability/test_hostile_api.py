@@ -1,7 +1,8 @@
-"""Arbitrary values of every type to every public entry point of Hooks and LedgerStore.
+"""Arbitrary values of every type to every public entry point of Hooks, AsyncHooks and LedgerStore.
 
 On SQLite and PostgreSQL, each example calls one entry point — a method of
-``Hooks`` or ``LedgerStore``, or the ``Hooks`` constructor — with each
+``Hooks``, ``AsyncHooks`` or ``LedgerStore``, or the ``Hooks`` or
+``AsyncHooks`` constructor — with each
 argument either a plausible value (a registered file, a funded downloader, a
 fresh key, an open reservation's id) or anything at all: None, bools, huge
 and negative ints, floats, Decimals, Fractions, complex numbers, text with
@@ -19,6 +20,7 @@ name or key, and the books still balance.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import itertools
 import string
@@ -31,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bitcache.asynchooks import AsyncHooks
 from bitcache.core.accounts import AccountKind, AccountSpec
 from bitcache.core.checks import is_int
 from bitcache.core.entries import EntryKind, EntryRequest, Posting, posting
@@ -39,14 +42,12 @@ from bitcache.core.money import MAX_MSAT
 from bitcache.core.pricing import FixedRateProvider, PriceRule
 from bitcache.errors import BitcacheError
 from bitcache.hooks import DownloadRequest, Hooks, TransferReceipt
+from bitcache.retry import RetryPolicy
+from bitcache.services.groupcommit import FlushPolicy
 from bitcache.store.ledger import LedgerStore
 from tests.hooks.conftest import FILE, FILE2, RATES, SIZE, SPLITS, make_hooks
 from tests.ledger.conftest import Clock, all_rows
 from tests.reliability.conftest import scale
-
-pytestmark = pytest.mark.skip(
-    reason="open (#11 item 7): the fuzz predates the public methods merged with group commit, "
-    "failover and the feature packages; extend its entry-point list and refusals")
 
 UNKNOWN_FILE = "ef" * 32
 PARTIES = ["bob", "carol", "dave", "erin"]
@@ -147,6 +148,11 @@ class World:
     ledger: LedgerStore
     transfer: TransferReceipt
 
+    @property
+    def async_hooks(self) -> AsyncHooks:
+        """Awaitable hooks over the same ``Hooks`` (they hold no state of their own)."""
+        return AsyncHooks(self.hooks)
+
 
 def _arguments(world: World) -> dict[str, st.SearchStrategy[Any]]:
     """The plausible values of each parameter, by ``method.name`` or by ``name``."""
@@ -169,7 +175,10 @@ def _arguments(world: World) -> dict[str, st.SearchStrategy[Any]]:
         "ledger": st.just(world.ledger), "splits": st.sampled_from([None, SPLITS]),
         "rates": st.sampled_from([None, RATES, FixedRateProvider({"EUR": 3})]),
         "hold_policy": st.sampled_from(HoldPolicy), "clock": st.sampled_from([None, Clock()]),
-        "transfer_ttl_us": TIME,
+        "transfer_ttl_us": TIME, "hooks": st.just(world.hooks),
+        "deadline_s": st.sampled_from([None, 30.0, 5]),
+        "retry": st.sampled_from([None, RetryPolicy()]),
+        "flush": st.sampled_from([None, FlushPolicy(), FlushPolicy(max_batch=1)]),
     }
 
 
@@ -183,8 +192,8 @@ NOT_ENTRY_POINTS = {
     "write": "yields a write transaction", "read": "yields a read transaction",
     "record_many_in": "runs inside a transaction a service holds",
     "open_accounts_in": "runs inside a transaction a service holds",
-    "account_id": "takes a connection", "names": "takes a connection",
     "entry_in": "takes a connection", "batch_writer": "takes a connection",
+    "account_id": "takes a connection", "names": "takes a connection",
 }
 
 
@@ -192,7 +201,7 @@ def entry_points(cls: type) -> list[str]:
     """The public methods of ``cls`` a caller passes values to (and ``__init__``)."""
     names = [n for n, v in vars(cls).items()
              if not n.startswith("_") and callable(v) and n not in NOT_ENTRY_POINTS]
-    return sorted(names) + (["__init__"] if cls is Hooks else [])
+    return sorted(names) + (["__init__"] if cls in (Hooks, AsyncHooks) else [])
 
 
 def _parameters(cls: type, method: str) -> list[inspect.Parameter]:
@@ -218,8 +227,8 @@ def _draw_call(data: st.DataObject, world: World, cls: type
         assert valid is not None, f"{cls.__name__}.{method}: no strategy for {p.name!r}"
         value = data.draw(HOSTILE if p.name in hostile else valid, label=p.name)
         (keywords if p.kind is p.KEYWORD_ONLY else positional)[p.name] = value
-    target = world.hooks if cls is Hooks else world.ledger
-    function = Hooks if method == "__init__" else getattr(target, method)
+    target = {Hooks: world.hooks, AsyncHooks: world.async_hooks}.get(cls, world.ledger)
+    function = cls if method == "__init__" else getattr(target, method)
     return method, function, positional, keywords
 
 
@@ -240,8 +249,12 @@ def _call(world: World, method: str, function: Callable[..., Any], positional: d
     before = all_rows(world.ledger)
     try:
         result = function(*positional.values(), **keywords)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
         if isinstance(result, Iterator):
             list(itertools.islice(result, 3))
+        if isinstance(result, Hooks):
+            result.group.close()  # a constructed Hooks shares the world's ledger: keep it open
     except BitcacheError as exc:
         event(f"{method}: {type(exc).__name__}")
         assert all_rows(world.ledger) == before, f"{shown} was refused but wrote"
@@ -270,7 +283,7 @@ def world(db_url: str) -> Iterator[World]:
     hooks.close()
 
 
-FUZZ = settings(max_examples=scale(150, 3_000), deadline=None,
+FUZZ = settings(max_examples=scale(100, 3_000), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -280,6 +293,14 @@ def test_every_hooks_entry_point_refuses_anything_with_a_typed_error_and_writes_
     world: World, data: st.DataObject
 ) -> None:
     _call(world, *_draw_call(data, world, Hooks))
+
+
+@FUZZ
+@given(data=st.data())
+def test_every_async_hooks_entry_point_refuses_anything_with_a_typed_error_and_writes_nothing(
+    world: World, data: st.DataObject
+) -> None:
+    _call(world, *_draw_call(data, world, AsyncHooks))
 
 
 @FUZZ
@@ -294,7 +315,7 @@ def test_every_public_method_is_fuzzed_or_named_as_not_an_entry_point() -> None:
     """Each parameter of each entry point has a strategy (drawn calls would fail otherwise)."""
     placeholder = TransferReceipt("k", 1, FILE, "bob", 1, None)
     plausible = _arguments(World(None, None, placeholder))  # type: ignore[arg-type]
-    for cls in (Hooks, LedgerStore):
+    for cls in (Hooks, AsyncHooks, LedgerStore):
         for method in entry_points(cls):
             missing = [p.name for p in _parameters(cls, method)
                        if f"{method}.{p.name}" not in plausible and p.name not in plausible]
@@ -302,6 +323,14 @@ def test_every_public_method_is_fuzzed_or_named_as_not_an_entry_point() -> None:
     assert {"expire_pending", "entry_by_key", "record_many", "post_pending"} <= set(
         entry_points(LedgerStore))
     assert {"expire_transfers", "complete_transfer", "__init__"} <= set(entry_points(Hooks))
+    assert "sync" in entry_points(LedgerStore)
+    public = {n for cls in (Hooks, AsyncHooks, LedgerStore) for n in vars(cls)}
+    assert not set(NOT_ENTRY_POINTS) - public, "a method named above no longer exists"
+
+
+def test_async_hooks_offer_every_call_of_hooks() -> None:
+    """An ASGI server can do with ``AsyncHooks`` what a threaded one does with ``Hooks``."""
+    assert set(entry_points(Hooks)) <= set(entry_points(AsyncHooks))
 
 
 def test_the_snapshot_sees_a_write(world: World) -> None:

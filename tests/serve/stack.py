@@ -131,6 +131,7 @@ class Stack:
     files: Path
     db: str
     home: Path
+    serve_pid: int = 0
 
 
 @contextmanager
@@ -146,11 +147,11 @@ def serve_stack(home: Path, db: str, folder: Path, *serve_args: str,
         api = f"http://127.0.0.1:{serve_port}"
         _wait(f"{api}/openapi.json", serve)
         if not with_nginx:
-            yield Stack(api, "", files, db, home)
+            yield Stack(api, "", files, db, home, serve.pid)
             return
         nginx_port = free_port()
         conf = nginx_conf(folder / "nginx", nginx_port, serve_port, files)
         nginx = [nginx_binary(), "-c", str(conf), "-g", "daemon off;"]
         with _process(nginx, folder / "nginx.log", folder) as web:
             _wait(f"http://127.0.0.1:{nginx_port}/files/", web)
-            yield Stack(api, f"http://127.0.0.1:{nginx_port}", files, db, home)
+            yield Stack(api, f"http://127.0.0.1:{nginx_port}", files, db, home, serve.pid)

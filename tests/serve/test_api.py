@@ -4,10 +4,13 @@ Idempotency-Key, 402 bodies, problems that leak nothing, and every money-moving 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import httpx
+import pytest
 
+from bitcache.errors import StoreUnavailable
 from bitcache.serve import keys
 from tests.serve.conftest import DATA, FILE, PRICE, World, make_world
 
@@ -265,9 +268,29 @@ def test_health_checks_the_database_and_the_chain(world: World) -> None:
     world.run(scenario)
 
 
+def test_health_answers_503_when_the_database_does_not_answer(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable() -> None:
+        raise StoreUnavailable("connection refused")
+
+    monkeypatch.setattr(world.service.ledger, "read", unreachable)
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        down = _problem(await c.get("/health"), 503, "unavailable")
+        checks = down["checks"]
+        assert checks["database"]["ok"] is False  # type: ignore[index]
+        assert checks["chain"] == {"ok": True, "height": 7}  # type: ignore[index]
+        assert "connection refused" not in json.dumps(down)
+
+    world.run(scenario)
+
+
 def test_openapi_describes_every_route(world: World) -> None:
-    app_routes = {(m, r.path) for r in world.client()._transport.app.routes  # type: ignore[attr-defined]
+    routes = world.client()._transport.app.routes  # type: ignore[attr-defined]
+    app_routes = {(m, r.path) for r in routes if hasattr(r, "methods")
                   for m in r.methods - {"HEAD"}}
+    # the web pages (HTML, docs/web.md) are mounted apart from the JSON API
+    assert [r.path for r in routes if not hasattr(r, "methods")] == ["/web"]
 
     async def scenario(c: httpx.AsyncClient) -> dict[str, dict[str, object]]:
         r = await c.get("/openapi.json")
@@ -292,3 +315,44 @@ def test_unknown_paths_and_methods_are_problems(world: World) -> None:
         _problem(await c.get("/problems/nothing"), 404, "not-found")
 
     world.run(scenario)
+
+
+def test_keys_and_link_signatures_never_reach_the_logs(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    storage = world.key("storage")
+    key = storage["Authorization"].removeprefix("Bearer ")
+    wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    fh = world.add_file()
+    link = world.service.signer.make(fh, "bob", 600, int(world.now[0]))
+    query = world.service.signer.query(link)
+    signature = query.rsplit("s=", 1)[1]
+
+    class Broken:
+        async def download(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("the money seam broke")
+
+    world.service.money = Broken()  # type: ignore[assignment]
+    world.service.gate.money = Broken()  # type: ignore[assignment]
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        assert (await c.get("/v1/ping", headers=storage)).status_code == 200
+        _problem(await c.get("/v1/ping", headers={"Authorization": f"Bearer {wrong}"}), 401,
+                 "unauthorized")
+        r = await c.post("/v1/downloads", json={"file": fh, "downloader": "bob"},
+                         headers=_money(storage, "k-log"))
+        _problem(r, 500, "internal")
+        assert key not in r.text
+        _problem(await c.get(f"/v1/gate/{fh}?{query}"), 500, "internal")
+        _problem(await c.get(f"/v1/gate/{fh}?{query.replace(signature, 'x' * 43)}"), 403,
+                 "link-invalid")
+
+    with caplog.at_level(logging.DEBUG):
+        world.run(scenario)
+    logged = [r for r in caplog.records if r.name == "bitcache.serve" and r.exc_info]
+    assert len(logged) == 2  # both errors were logged, with their traceback ...
+    handler = logging.StreamHandler()
+    served = "\n".join(handler.format(r) for r in caplog.records  # the client's own log aside
+                       if not r.name.startswith(("httpx", "httpcore")))
+    assert "the money seam broke" in served
+    for secret in (key, key.rsplit("_", 1)[1], wrong.rsplit("_", 1)[1], signature):
+        assert secret not in served  # ... and nothing that grants anything

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bitcache.cli import app
 from bitcache.serve import keys
 from bitcache.store.ledger import LedgerStore
 from tests.cli import ISO_UTC
+from tests.serve.stack import BITCACHE, init_node
 
 
 def _run(runner: CliRunner, *args: str) -> tuple[int, str]:
@@ -55,3 +60,53 @@ def test_bad_scopes_unknown_keys_and_a_missing_node_exit_2(db_url: str, tmp_path
     assert _run(runner, "keys", "revoke", "nothex", "--db", db_url)[0] == 2
     assert _run(runner, "serve", "--home", str(tmp_path / "none"), "--files",
                 str(tmp_path))[0] == 2
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("cli-node") / "node"
+    init_node(home)
+    return home
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--port", "70000"], "--port 70000 is not a TCP port"),
+    (["--port", "0"], "--port 0 is not a TCP port"),
+    (["--host", "nosuch.invalid"], "--host 'nosuch.invalid' is not an address"),
+    (["--host", "192.0.2.1"], "cannot listen on 192.0.2.1:"),
+    (["--link-base", "files"], "the link base 'files' must be a path"),
+    (["--accel-prefix", "/_files"], "the accel prefix '/_files' must be a path"),
+    (["--key-cache-seconds", "-1"], "the key cache lasts 0 to 3600 seconds"),
+    (["--hold-policy", "maybe"], "--hold-policy is redirect or refuse"),
+    (["--retry-seconds", "-3"], "RetryPolicy.deadline_s must be above 0"),
+])
+def test_bad_serve_options_are_refused_in_one_line_before_anything_is_written(
+        node: Path, tmp_path: Path, args: list[str], says: str) -> None:
+    done = subprocess.run([BITCACHE, "serve", "--files", str(tmp_path), *args],
+                          env={**os.environ, "BITCACHE_HOME": str(node)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: Invalid") and says in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert not (node / "serve.secret").exists()
+
+
+def test_a_port_in_use_is_refused(node: Path, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([BITCACHE, "serve", "--files", str(tmp_path), "--port", str(port)],
+                              env={**os.environ, "BITCACHE_HOME": str(node)},
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+
+
+def test_serve_reads_the_node_folder_from_bitcache_home(tmp_path: Path) -> None:
+    missing = tmp_path / "not-a-node"
+    done = subprocess.run([BITCACHE, "serve", "--files", str(tmp_path)],
+                          env={**os.environ, "BITCACHE_HOME": str(missing)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"{missing}/" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -123,6 +123,13 @@ def test_paid_download_402_replays_and_forged_or_expired_links(stack: Stack) -> 
     _problem(host.web.get(short), 410, "link-expired")  # after its lifetime: not served
     assert host.balance("bob") == 12_000 - 2 * PRICE and host.balance("alice") == 0
 
+    # the logs, as configured by the documentation: paths, never a link's signature or a key
+    access = (stack.files.parent / "nginx" / "bitcache.log").read_text()
+    assert f"/files/{fh}" in access and "s=" not in access and url.split("s=")[1] not in access
+    served = (stack.files.parent / "serve.log").read_text()
+    for key in (host.storage, host.operator):
+        assert key["Authorization"].split("_")[-1] not in served + access
+
 
 def test_range_requests_a_file_missing_on_disk_and_the_cap(stack: Stack) -> None:
     host = Host(stack)
@@ -184,3 +191,18 @@ def test_a_hold_under_the_refuse_policy(node_home: Path, db_url: str, tmp_path: 
         assert held.status_code == 200
         _problem(host.web.get(host.link(fh)), 451, "file-held")
         assert host.balance("bob") == 100_000
+
+
+def test_a_client_cannot_escape_the_failure_limit_by_naming_another_address(
+        stack: Stack) -> None:
+    host = Host(stack)
+    fh, _ = host.add_file()
+    good = host.link(fh)  # made before: the API's client here is the same loopback address
+    forged = good.replace("d=bob", "d=eve")
+    for i in range(20):  # the documented limit: 20 failures in 60 s per client
+        r = host.web.get(forged, headers={"X-Forwarded-For": f"203.0.113.{i}",
+                                          "X-Real-IP": f"198.51.100.{i}"})
+        _problem(r, 403, "link-invalid")
+    r = host.web.get(good, headers={"X-Forwarded-For": "203.0.113.99"})
+    _problem(r, 429, "too-many-failures")  # even a good link, from any claimed address
+    assert int(r.headers["retry-after"]) >= 1

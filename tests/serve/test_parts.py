@@ -4,6 +4,7 @@ problems."""
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from bitcache import errors as e
 from bitcache.serve import keys
 from bitcache.serve.keys import Scope, ScopeKind
-from bitcache.serve.links import LinkSigner
+from bitcache.serve.links import LinkSigner, link_params
 from bitcache.serve.payment import btc_amount, payment_problem, payment_uri
 from bitcache.serve.problems import TYPES, problem_for
 from bitcache.serve.ranges import ByteRanges, parse_range
@@ -112,6 +113,23 @@ def test_changing_any_part_of_a_link_breaks_it(change: str) -> None:
     with pytest.raises(e.LinkInvalid) as refused:
         signer.verify(file, params, 1_000)
     assert not isinstance(refused.value, e.LinkExpired)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["d", "e", "l", "s", "x", "d%00", ""]),
+                          st.text(max_size=12)), max_size=8),
+       st.sampled_from(["&", "&&"]))
+def test_link_parameters_are_read_as_a_query_parser_reads_them(
+        pairs: list[tuple[str, str]], sep: str) -> None:
+    query = sep.join(urlencode([pair]) if pair[0] else pair[1] for pair in pairs)
+    expected = {k: v for k, v in parse_qsl(query, keep_blank_values=True)
+                if k in ("d", "e", "l", "s")}
+    assert link_params(query.encode()) == expected
+
+
+def test_a_link_made_by_the_signer_reads_back_from_its_url() -> None:
+    signer = LinkSigner(b"k" * 32)
+    link = signer.make(FILE, "bob+x@host", 60, now=1_000, token=_token)
+    assert signer.verify(FILE, link_params(signer.query(link).encode()), 1_000) == link
 
 
 def test_malformed_links_and_bad_requests_for_links_are_refused() -> None:
@@ -237,6 +255,10 @@ def test_problem_statuses() -> None:
     assert problem_for(e.FileHeld("x")).status == 451
     assert problem_for(e.DownloadCapReached("x")).status == 403
     assert problem_for(e.IdempotencyKeyReused("x")).status == 422
+    unknown = problem_for(e.OutcomeUnknown("lost after COMMIT"))
+    assert (unknown.status, unknown.slug, unknown.headers) == (503, "outcome-unknown",
+                                                                {"Retry-After": "1"})
+    assert problem_for(e.StoreUnavailable("x")).slug == "unavailable"
 
 
 # -- schemas --------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Logs and metrics: the ``bitcache.*`` loggers' formats and the Prometheus instruments."""
