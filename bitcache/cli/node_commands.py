@@ -252,7 +252,8 @@ def statement(
     from bitcache.wallet.platformkey import load_platform_key
 
     with _errors(as_json):
-        key = load_platform_key(home / KEY_FILE, passphrase=_passphrase())
+        cfg = NodeConfig.load(home)  # no node folder: say so before asking for a passphrase
+        key = load_platform_key(cfg.home / KEY_FILE, passphrase=_passphrase())
         end = until if until is not None else now_us() + 1
         document = issue_statement(
             _ledger(_node_db(home, db)), uploader, since, end, key, platform=platform

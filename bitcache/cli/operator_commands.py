@@ -8,7 +8,6 @@ embedded chain's folder stays free for ``settle``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -317,7 +316,8 @@ def pubkey(home: HomeOption = DEFAULT_HOME, as_json: JsonOption = False) -> None
     from bitcache.wallet.platformkey import load_platform_key, public_key_hex
 
     with _errors(as_json):
-        key = load_platform_key(Path(home) / KEY_FILE, passphrase=_passphrase())
+        cfg = NodeConfig.load(home)  # no node folder: say so before asking for a passphrase
+        key = load_platform_key(cfg.home / KEY_FILE, passphrase=_passphrase())
     found = public_key_hex(key)
     if as_json:
         _emit({"platform_public_key": found})

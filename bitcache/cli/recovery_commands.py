@@ -20,6 +20,7 @@ from bitcache.cli.base import (
     OptDb,
     _emit,
     _errors,
+    _iso,
     _ledger,
     _node_db,
     app,
@@ -45,7 +46,7 @@ def reorged_json(r: ReorgedDeposit) -> dict[str, object]:
         "block_height": d.block_height,
         "entry_id": d.entry_id,
         "reversed_by": r.reversed_by,
-        "acknowledged_at": r.acknowledged_at,
+        "acknowledged_at": _iso(r.acknowledged_at),
         "note": r.note,
     }
 

@@ -25,6 +25,7 @@ from bitcache.cli.base import (
     OptDb,
     _emit,
     _errors,
+    _iso,
     _ledger,
     _node_db,
     app,
@@ -83,7 +84,7 @@ def keys_list(home: HomeOption = DEFAULT_HOME, db: OptDb = None,
     with _errors(as_json):
         found = list_keys(_ledger(_node_db(home, db)))
     rows = [{"key_id": k.key_id, "scopes": list(k.scopes), "label": k.label,
-             "created_at": k.created_at, "revoked_at": k.revoked_at} for k in found]
+             "created_at": _iso(k.created_at), "revoked_at": _iso(k.revoked_at)} for k in found]
     if as_json:
         _emit(rows)
         return
@@ -161,6 +162,7 @@ def serve(
     key_cache_seconds: Annotated[float | None, typer.Option(
         help="how long a looked-up API key is trusted (revocation delay; default: "
         "serve.key_cache_seconds, 2)")] = None,
+    as_json: JsonOption = False,
     retry_seconds: Annotated[float | None, typer.Option(
         help="how long a charge retries through a database outage, with the same key "
         "(0: no retry; default: serve.retry_seconds, 10)")] = None,
@@ -173,7 +175,8 @@ def serve(
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md).
 
-    Every option defaults to the node's ``[serve]`` section (and ``[holds]``).
+    Every option defaults to the node's ``[serve]`` section (and ``[holds]``); with
+    ``--json`` a refusal is one JSON document (the server itself prints nothing there).
     """
     import uvicorn
 
@@ -183,7 +186,7 @@ def serve(
     from bitcache.serve.app import create_app
     from bitcache.serve.service import ServeOptions, Service
 
-    with _errors():
+    with _errors(as_json):
         cfg = NodeConfig.load(home)
         conf = cfg.serve
         policy = hold_policy or cfg.holds.policy

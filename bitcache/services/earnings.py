@@ -24,6 +24,8 @@ def _period(since: int | None, until: int | None) -> None:
     for name, value in (("since", since), ("until", until)):
         if value is not None:
             timestamp_us(value, name)
+    if since is not None and until is not None and until < since:
+        raise InvalidInput(f"the period ends before it starts: until {until} < since {since}")
 
 
 def file_earnings(

@@ -199,6 +199,11 @@ CASES = [
     Case("reconcile --ledger-only of a missing database",
          ["reconcile", "--ledger-only", "--db", "sqlite:///{tmp}/missing.sqlite"],
          "InvalidInput", unchanged=("{tmp}/missing.sqlite",)),
+    *[
+        Case(f"{command[0]} without a node, before a passphrase", [*command, *NOWHERE],
+             "InvalidConfig", env={"BITCACHE_PASSPHRASE": ""}, unchanged=("{tmp}/nowhere",))
+        for command in (["pubkey"], ["statement", "carol", "--out", "{tmp}/s.json"])
+    ],
     Case("statement without platform.key", ["statement", "carol", "--out", "{tmp}/s.json"],
          "InvalidInput", setup=_remove("platform.key"), unchanged=("{tmp}/s.json",)),
     Case("statement into a missing folder",
@@ -211,6 +216,11 @@ CASES = [
     Case("verify a folder", ["verify", "{tmp}", "--public-key", KEY_HEX], "InvalidInput"),
     Case("verify with a malformed key", ["verify", "{tmp}/nope.json", "--public-key", "zz"],
          "InvalidInput"),
+    Case("serve: a port out of range", ["serve", "--files", "{tmp}", "--port", "70000"],
+         "InvalidInput"),
+    Case("serve: a port of zero", ["serve", "--files", "{tmp}", "--port", "0"], "InvalidInput"),
+    Case("serve: a host that does not resolve",
+         ["serve", "--files", "{tmp}", "--host", "no-such-host.invalid"], "InvalidInput"),
     Case("settlement abandon: an id past the column range",
          ["settlement", "abandon", "99999999999999999999", "--reason", "x"], "InvalidInput"),
     Case("settlement abandon: an unknown settlement",

@@ -4,7 +4,6 @@ that write nothing."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,10 @@ from bitcache.core.pricing import PriceRule
 from bitcache.hooks import Hooks
 from bitcache.network import Network
 from bitcache.wallet.addresses import address_for_script
+from tests.cli import ISO_UTC
 from tests.cli.test_recovery import SPENT, deep_reorg, deposit, ledger_of, run, spend_and_earn
 from tests.settlement.support import payee_address
 
-ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 CAROL = payee_address("carol")[0]
 FILE = "ab" * 32
 

@@ -20,6 +20,7 @@ from bitcache.services.settlement import SettlementService
 from bitcache.settlement.model import SettlementConfig
 from bitcache.store.ledger import LedgerStore
 from bitcache.wallet.addresses import parse_address
+from tests.cli import ISO_UTC
 from tests.deposits.conftest import Faucet
 from tests.settlement.support import payee_address
 
@@ -95,7 +96,7 @@ def test_a_deep_reorg_keeps_settle_exiting_5_until_acknowledged(
     assert checks["reorged_deposits"]["ok"] is False  # type: ignore[index]
     # The transaction may confirm again: the operator acknowledges instead of reversing.
     done = run(runner, ["deposits", "acknowledge", str(op), "--note", "back in the mempool"])
-    assert done["acknowledged_at"] is not None and done["reversed_by"] is None
+    assert ISO_UTC.match(str(done["acknowledged_at"])) and done["reversed_by"] is None
     assert run(runner, ["settle"])["reorged_deposits"] == []
     listed = run(runner, ["deposits", "reorged"])["reorged_deposits"]
     assert [r["note"] for r in listed] == ["back in the mempool"]  # type: ignore[union-attr]

@@ -38,3 +38,11 @@ def test_earnings_per_file_over_a_period_and_top_files(hooks: Hooks, clock: Cloc
     assert [e.hex for e in hooks.top_files()] == [FILE2, FILE]
     with pytest.raises(InvalidInput):
         hooks.top_files(limit=0)
+
+
+def test_a_period_that_ends_before_it_starts_is_refused(hooks: Hooks) -> None:
+    with pytest.raises(InvalidInput, match="ends before it starts"):
+        hooks.earnings("carol", since=5, until=1)
+    with pytest.raises(InvalidInput, match="ends before it starts"):
+        hooks.top_files(since=5, until=1)
+    assert hooks.earnings("carol", since=5, until=5) == []  # an empty period is a period

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from bitcache.cli import app
 from bitcache.serve import keys
 from bitcache.store.ledger import LedgerStore
+from tests.cli import ISO_UTC
 from tests.serve.stack import BITCACHE, init_node
 
 
@@ -46,7 +47,8 @@ def test_keys_are_shown_once_listed_without_their_secret_and_revoked(db_url: str
         assert not keys.matches(made["key"], keys.load_key(ledger, made["key_id"]))
     finally:
         ledger.close()
-    assert json.loads(_run(runner, "keys", "list", "--db", db_url, "--json")[1])[0]["revoked_at"]
+    [revoked] = json.loads(_run(runner, "keys", "list", "--db", db_url, "--json")[1])
+    assert ISO_UTC.match(revoked["created_at"]) and ISO_UTC.match(revoked["revoked_at"])
 
 
 def test_bad_scopes_unknown_keys_and_a_missing_node_exit_2(db_url: str, tmp_path: Path) -> None:
