@@ -88,12 +88,16 @@ def group_charger(url: str, orders: tuple[Order, ...], ack_path: str, point: str
     hooks.close()
 
 
-def _trial(rng: random.Random, url: str, tag: str, acks: Path) -> tuple[Order, ...]:
+def _trial(
+    rng: random.Random, url: str, tag: str, acks: Path, point: str
+) -> tuple[Order, ...]:
     orders = scenario.orders(rng, tag, rng.randint(40, 240), list(DOWNLOADERS))
-    point = rng.choice(KILL_POINTS)
-    proc = start(group_charger, url, orders, str(acks), point, rng.randrange(12))
+    # a flush holds at most THREADS calls, so a run makes at least len(orders) // THREADS
+    # flushes: killing at one of those is sure to cut the run short, however fast it is
+    proc = start(group_charger, url, orders, str(acks), point,
+                 rng.randrange(len(orders) // THREADS))
     if point == "delay":
-        kill_after(proc, rng.uniform(0.05, 1.0))
+        kill_after(proc, rng.uniform(0.01, 0.3))  # a run takes a few tenths of a second
     else:
         assert finish(proc) in (0, -9)
     return orders
@@ -113,7 +117,8 @@ def test_killed_during_group_flushes_loses_and_doubles_nothing(
     trials = scale(6, 100)
     for trial in range(trials):
         acks = tmp_path / f"acks{trial}"
-        orders = _trial(rng, url, f"t{trial}", acks)
+        # each kill point in turn: two thirds of the trials are sure to be cut short
+        orders = _trial(rng, url, f"t{trial}", acks, KILL_POINTS[trial % len(KILL_POINTS)])
         charged, refused = read_acks(acks)
         assert not refused, f"refusals with ample funds: {refused[:3]}"
         cut_short += len(charged) < len(orders)
