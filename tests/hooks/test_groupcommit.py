@@ -19,7 +19,7 @@ from bitcache.core.pricing import PriceRule
 from bitcache.errors import InsufficientFunds, InvalidPolicy, StoreError, UnknownFile
 from bitcache.hooks import DownloadReceipt, DownloadRequest, FlushPolicy, Hooks
 from bitcache.services import groupcommit
-from bitcache.store import files as file_rows
+from bitcache.store import files as files_rows
 from tests.hooks.arrivals import Gate, in_threads, wait_queued
 from tests.hooks.conftest import FILE, FILE2, SIZE, make_hooks
 from tests.ledger.conftest import Clock
@@ -107,7 +107,7 @@ def test_a_refused_call_in_a_flush_rolls_back_only_its_own_writes(shop: Hooks) -
 def test_a_flush_that_fails_runs_each_member_alone_and_charges_once(
     shop: Hooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = file_rows.add_downloads
+    real = files_rows.add_downloads
     failures = [1]
 
     def failing_once(conn: object, counts: dict[bytes, int]) -> None:
@@ -116,7 +116,7 @@ def test_a_flush_that_fails_runs_each_member_alone_and_charges_once(
             raise StoreError("the disk went away")
         real(conn, counts)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(file_rows, "add_downloads", failing_once)
+    monkeypatch.setattr(files_rows, "add_downloads", failing_once)
     answers = in_threads(shop, _downloads(shop, 6))
     assert all(isinstance(a, DownloadReceipt) and not a.replayed for a in answers)
     assert shop.group.stats().fallbacks == 1

@@ -16,7 +16,7 @@ from bitcache.core.pricing import PriceRule
 from bitcache.errors import StoreError
 from bitcache.hooks import DownloadReceipt, DownloadRequest, Hooks
 from bitcache.services import charging
-from bitcache.store import files as file_rows
+from bitcache.store import files as files_rows
 from tests.hooks.conftest import FILE, FILE2, SIZE
 
 
@@ -42,12 +42,12 @@ def test_a_write_refused_inside_the_pipeline_leaves_nothing(
     hooks.register_file(FILE, "carol", PriceRule.fixed(1_000), size=SIZE, cap=5)
     hooks.credit_deposit("bob", 10**6, "fund")
     head = hooks.ledger.head()
-    real = file_rows.add_downloads
+    real = files_rows.add_downloads
 
     def past_the_cap(conn: Any, counts: dict[bytes, int]) -> None:
         real(conn, {fh: n + 100 for fh, n in counts.items()})  # the database refuses this
 
-    monkeypatch.setattr(file_rows, "add_downloads", past_the_cap)
+    monkeypatch.setattr(files_rows, "add_downloads", past_the_cap)
     with pytest.raises(StoreError):
         hooks.download_batch([DownloadRequest(FILE, "bob", f"k{i}") for i in range(3)])
     monkeypatch.undo()

@@ -24,7 +24,7 @@ from typing import Any
 from bitcache.errors import BitcacheError
 from bitcache.hooks import Hooks
 from bitcache.services.groupcommit import GroupCommit
-from bitcache.store import files as file_rows
+from bitcache.store import files as files_rows
 from tests.reliability import scenario
 from tests.reliability.checks import check_books, check_charges, check_present
 from tests.reliability.conftest import scale
@@ -45,13 +45,13 @@ def _arm(point: str, at: int) -> None:
         seen[0] += 1
 
     if point == "in-flush":
-        original = file_rows.add_downloads
+        original = files_rows.add_downloads
 
         def add_downloads(conn: Any, counts: Any) -> None:
             original(conn, counts)  # the flush's rows are written, not committed
             reached()
 
-        file_rows.add_downloads = add_downloads
+        files_rows.add_downloads = add_downloads
     elif point == "after-commit":
         settle = GroupCommit._settle
 
