@@ -207,12 +207,9 @@ def _errors(as_json: bool = False) -> Iterator[None]:
 
 def _iso(us: int | None) -> str | None:
     """A time stored in µs since the epoch as ISO 8601 in UTC (``…Z``); None stays None."""
-    if us is None:
-        return None
-    from datetime import UTC, datetime
+    from bitcache.clock import iso_utc
 
-    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-    return moment.isoformat().replace("+00:00", "Z")
+    return None if us is None else iso_utc(us)
 
 
 def _emit(data: object) -> None:

@@ -26,6 +26,7 @@ from bitcache.cli.base import (
     OptDb,
     _emit,
     _errors,
+    _iso,
     _ledger,
     _node_db,
     app,
@@ -39,12 +40,6 @@ if TYPE_CHECKING:
 
 events_app = typer.Typer(help="Payout and deposit events and their webhook deliveries.")
 app.add_typer(events_app, name="events")
-
-
-def _iso(us: int) -> str:
-    from bitcache.services.webhooks import iso_utc
-
-    return iso_utc(us)
 
 
 @events_app.command("list")

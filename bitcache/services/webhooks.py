@@ -31,12 +31,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from bitcache.clock import iso_utc
 from bitcache.core.checks import is_int
 from bitcache.errors import InvalidInput, InvalidPolicy
 from bitcache.events.signing import HEADER, check_secret, sign
@@ -119,11 +119,6 @@ def shown(url: str) -> str:
     """A URL fit for a log line: scheme, host, port and path (no query: it may hold a token)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def iso_utc(us: int) -> str:
-    """µs since the epoch as ISO 8601 in UTC."""
-    return datetime.fromtimestamp(us / US, UTC).isoformat().replace("+00:00", "Z")
 
 
 def envelope(event: StoredEvent) -> dict[str, Any]:
