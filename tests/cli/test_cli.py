@@ -33,21 +33,6 @@ PASS = "correct horse battery staple"
 FILE = hashlib.sha256(b"a file").digest()
 
 
-@pytest.fixture(scope="module")
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BITCACHE_PASSPHRASE", PASS)
-    folder = tmp_path / "node"
-    monkeypatch.setenv("BITCACHE_HOME", str(folder))
-    result = runner.invoke(app, ["init", "--network", "regtest", "--chain", "regtest"])
-    assert result.exit_code == 0, result.output
-    return folder
-
-
 def _json(runner: CliRunner, args: list[str], code: int = 0) -> dict[str, object]:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == code, result.output

@@ -9,6 +9,8 @@ docs/operations.md for the setup it stands for.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,26 @@ def test_asynchronous_replication_loses_acknowledged_charges(tmp_path: Path) -> 
     assert result.journal_ok and result.trial_balance == 0, result.summary()
 
 
+@contextmanager
+def ledger_on(cluster: HACluster, deadline_s: float | None = None) -> Iterator[LedgerStore]:
+    """A ledger on ``cluster``, started for the block; both stopped afterwards."""
+    try:
+        cluster.start()
+        ledger = LedgerStore.open(cluster.url(), deadline_s=deadline_s)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+    finally:
+        cluster.stop()
+
+
+def deferred_commit(ledger: LedgerStore) -> None:
+    """A write transaction committed without waiting for the log (as a group flush is)."""
+    with ledger.write(defer_sync=True):
+        pass
+
+
 def test_a_sync_answered_by_another_server_does_not_vouch_for_earlier_commits() -> None:
     """A deferred commit waits for no log flush; the group commit then syncs on a pooled
     connection. After a restart (or a failover, where the multi-host URL finds the new
@@ -72,29 +94,19 @@ def test_a_sync_answered_by_another_server_does_not_vouch_for_earlier_commits() 
     nothing about the commit: the sync must answer OutcomeUnknown, not vouch for it.
     (Found by the failover trial: two acknowledged charges lost on a synchronous pair.)"""
     cluster = HACluster(1, sync=False)
-    try:
-        cluster.start()
-        ledger = LedgerStore.open(cluster.url())
-        try:
-            with ledger.write(defer_sync=True):
-                pass
-            ledger.sync()  # the server that committed flushes its log: durable
-            with ledger.write(defer_sync=True):
-                pass
-            # a crash: the commit may be gone with it, and the server that answers next is
-            # another incarnation (as a promoted standby would be)
-            cluster.crash_postgres(cluster.members[0])
-            cluster.wait_for_leader(120)
-            with pytest.raises(OutcomeUnknown, match="retry with the same key"):
-                ledger.sync()
-            ledger.sync()  # reported once: later commits are vouched for as usual
-            with ledger.write(defer_sync=True):
-                pass
+    with ledger_on(cluster) as ledger:
+        deferred_commit(ledger)
+        ledger.sync()  # the server that committed flushes its log: durable
+        deferred_commit(ledger)
+        # a crash: the commit may be gone with it, and the server that answers next is
+        # another incarnation (as a promoted standby would be)
+        cluster.crash_postgres(cluster.members[0])
+        cluster.wait_for_leader(120)
+        with pytest.raises(OutcomeUnknown, match="retry with the same key"):
             ledger.sync()
-        finally:
-            ledger.close()
-    finally:
-        cluster.stop()
+        ledger.sync()  # reported once: later commits are vouched for as usual
+        deferred_commit(ledger)
+        ledger.sync()
 
 
 def test_a_sync_waits_for_the_synchronous_standby() -> None:
@@ -103,26 +115,17 @@ def test_a_sync_waits_for_the_synchronous_standby() -> None:
     the failover trial lost acknowledged charges that way. With the standby's WAL receiver
     stopped, the sync must not return within its deadline; once it runs again, it does."""
     cluster = HACluster(2, sync=True)
-    try:
-        cluster.start()
-        ledger = LedgerStore.open(cluster.url(), deadline_s=3)
+    with ledger_on(cluster, deadline_s=3) as ledger:
+        deferred_commit(ledger)
+        leader = cluster.leader()
+        standby = next(m for m in cluster.members if m is not leader)
+        receiver = cluster.walreceiver(standby)
+        assert receiver is not None
+        cluster.stop_pids([receiver])
         try:
-            with ledger.write(defer_sync=True):
-                pass
-            leader = cluster.leader()
-            standby = next(m for m in cluster.members if m is not leader)
-            receiver = cluster.walreceiver(standby)
-            assert receiver is not None
-            cluster.stop_pids([receiver])
-            try:
-                with pytest.raises(StoreUnavailable):
-                    ledger.sync()
-            finally:
-                cluster.thaw([receiver])
-            with ledger.write(defer_sync=True):
-                pass
-            ledger.sync()
+            with pytest.raises(StoreUnavailable):
+                ledger.sync()
         finally:
-            ledger.close()
-    finally:
-        cluster.stop()
+            cluster.thaw([receiver])
+        deferred_commit(ledger)
+        ledger.sync()
