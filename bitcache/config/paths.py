@@ -18,8 +18,10 @@ from bitcache.errors import InvalidInput
 
 
 def absolute(path: Path, base: Path | None = None) -> Path:
-    """``path`` made absolute: against ``base`` if given, else the current folder."""
-    path = path.expanduser()
+    """``path`` made absolute: against ``base`` if given, else the current folder. A leading
+    ``~`` or ``~user`` is expanded; ``~name`` of no user stays as written, as in a shell
+    (pathlib's expanduser would raise RuntimeError)."""
+    path = Path(os.path.expanduser(path))
     return Path(os.path.abspath(path if base is None else base / path))
 
 

@@ -365,3 +365,11 @@ def test_any_valid_configuration_reads_back_as_written(
     )
     (node / "bitcache.toml").write_text(to_toml(changed))
     assert load(node, environ={}) == changed
+
+
+def test_a_tilde_of_no_user_is_a_plain_relative_path(tmp_path: Path) -> None:
+    """Found by the round-trip property: `~Ĕ` raised RuntimeError from pathlib."""
+    from bitcache.config.paths import absolute
+
+    assert absolute(Path("~Ĕ/x.key"), tmp_path) == tmp_path / "~Ĕ" / "x.key"
+    assert absolute(Path("~/x.key"), tmp_path) == Path.home() / "x.key"
