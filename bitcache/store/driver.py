@@ -69,27 +69,53 @@ def fetch_in_each(
     conn: Connection, queries: Sequence[tuple[str, Sequence[object]]]
 ) -> list[list[Any]]:
     """The rows of several :func:`fetch_in` queries; on PostgreSQL sent together in
-    psycopg's pipeline mode, so they cost one round trip instead of one each."""
+    psycopg's pipeline mode, so they cost one round trip instead of one each.
+
+    The rows are read after the pipeline block: its closing Sync brings every
+    result back, where a read inside the block would first send a flush request
+    and wait for it, and the Sync would then cost a second round trip.
+    """
     if conn.dialect.name != "postgresql":
         return [fetch_in(conn, sql, values) for sql, values in queries]
     with _driver_errors(conn):
         pg = _psycopg(conn)
         cursors: list[Any] = []
-        with pg.pipeline():
-            for sql, values in queries:
-                distinct = list(dict.fromkeys(values))
-                if not distinct:
-                    cursors.append(None)
-                    continue
-                cursor = pg.cursor()
-                cursor.execute(driver_sql(conn, sql.replace(" IN ({})", " = ANY(?)")),
-                               (distinct,))
-                cursors.append(cursor)
-            found = [[] if c is None else list(c.fetchall()) for c in cursors]
-        for cursor in cursors:
-            if cursor is not None:
-                cursor.close()
-        return found
+        try:
+            with pg.pipeline():
+                for sql, values in queries:
+                    distinct = list(dict.fromkeys(values))
+                    if not distinct:
+                        cursors.append(None)
+                        continue
+                    cursor = pg.cursor()
+                    cursors.append(cursor)
+                    cursor.execute(driver_sql(conn, sql.replace(" IN ({})", " = ANY(?)")),
+                                   (distinct,))
+            return [[] if c is None else list(c.fetchall()) for c in cursors]
+        finally:
+            for cursor in cursors:
+                if cursor is not None:
+                    cursor.close()
+
+
+def fetch_first(conn: Connection, sql: str) -> Any:
+    """The first row of a ``?`` query without parameters (None if it has none).
+
+    On PostgreSQL the query goes in pipeline mode, so the ``BEGIN`` that
+    psycopg sends before a transaction's first statement travels with it: one
+    round trip instead of two for the statement that opens a transaction.
+    """
+    if conn.dialect.name != "postgresql":
+        rows = fetch_all(conn, sql)
+        return rows[0] if rows else None
+    with _driver_errors(conn):
+        cursor = _psycopg(conn).cursor()
+        try:
+            with cursor.connection.pipeline():
+                cursor.execute(driver_sql(conn, sql))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 * **The writer lock.** A write transaction takes it first: on SQLite the
   kernel lock of :mod:`writerlock` and then ``BEGIN IMMEDIATE``; on
   PostgreSQL ``SELECT … FOR UPDATE`` of the journal-head row, which also
-  returns the head (one round trip).
+  returns the head, sent with the transaction's ``BEGIN`` (one round trip).
 * **The head a transaction knows.** The lock's answer, then each writer's
   new head, so the next writer of the same transaction need not read it.
 * **Nested writes.** A thread that already holds a write transaction and
@@ -18,7 +18,8 @@
   failover or a restart reaches another server (a multi-host URL finds the
   new primary): its flush proves nothing about commits the old server took
   without waiting for its log. So each write transaction notes which server
-  incarnation took it (postmaster start time, address and port), and a sync
+  incarnation took it (postmaster start time, address and port, as one text
+  the server writes: compared, never decoded), and a sync
   answered by another incarnation raises :class:`OutcomeUnknown`: those
   commits may be gone, and the callers retry with their keys.
 """
@@ -34,10 +35,14 @@ from sqlalchemy import Connection, Engine
 
 from bitcache.errors import OutcomeUnknown, StoreError
 from bitcache.store.database import DEFER_SYNC
+from bitcache.store.driver import fetch_first
 from bitcache.store.writerlock import WriterLock, sqlite_database_path
 
 # Which server incarnation answers: a restart or a promoted standby differs in one of them.
-_SERVER = "pg_postmaster_start_time(), inet_server_addr(), inet_server_port()"
+# One text column (the start time as epoch seconds, so no session setting changes it):
+# decoding a timestamp and two network values cost more than the rest of the lock query.
+_SERVER = ("concat_ws(' ', extract(epoch FROM pg_postmaster_start_time()), "
+           "inet_server_addr(), inet_server_port())")
 _LOCK_HEAD = f"SELECT last_id, last_hash, {_SERVER} FROM journal_head WHERE id = 1 FOR UPDATE"
 _LOCK_HEAD_ASYNC = (  # and commit without waiting for the log's flush (SET LOCAL)
     f"SELECT last_id, last_hash, {_SERVER}, set_config('synchronous_commit', 'off', true) "
@@ -48,7 +53,7 @@ _LOCK_HEAD_ASYNC = (  # and commit without waiting for the log's flush (SET LOCA
 # role may write at any wal_level, and touches no table.
 _SYNC = f"SELECT pg_logical_emit_message(true, 'bitcache', 'sync'), {_SERVER}"
 
-Server = tuple[object, ...]
+Server = str
 
 
 class Held:
@@ -87,9 +92,8 @@ class Transactions:
             with conn.begin():
                 held = Held(conn)
                 if self._pg:
-                    row = conn.exec_driver_sql(
-                        _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD).one()
-                    held.head, held.server = (int(row[0]), bytes(row[1])), tuple(row[2:5])
+                    row = fetch_first(conn, _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD)
+                    held.head, held.server = (int(row[0]), bytes(row[1])), str(row[2])
                 self._local.held = held
                 try:
                     yield held
@@ -136,7 +140,7 @@ class Transactions:
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 row = conn.exec_driver_sql(_SYNC).one()
-            if servers - {tuple(row[1:])}:
+            if servers - {str(row[1])}:
                 raise OutcomeUnknown(
                     "the database server that took this thread's commits is not the one "
                     "answering now (a failover or a restart): they may be lost; retry with "
