@@ -12,7 +12,11 @@
   the disk — SQLite with ``synchronous=NORMAL`` for that transaction,
   PostgreSQL with ``synchronous_commit`` off, set by the lock query — so the
   lock is not held through the disk flush; :meth:`Transactions.sync` then
-  makes every commit so far durable.
+  makes every commit so far durable. On PostgreSQL the connection of a
+  deferred commit stays checked out for the sync that follows, which runs on
+  it: a pooled connection would cost a ping (see :mod:`deadline`) on top of
+  the sync, and this one answered a moment ago. If it was lost meanwhile,
+  a pooled connection, pinged, takes over, as it always did.
 * **The server that syncs is the server that committed.** On PostgreSQL the
   sync is a synchronous commit on a pooled connection, which after a
   failover or a restart reaches another server (a multi-host URL finds the
@@ -32,8 +36,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from bitcache.errors import OutcomeUnknown, StoreError
+from bitcache.store import deadline
 from bitcache.store.database import DEFER_SYNC
 from bitcache.store.driver import fetch_first
 from bitcache.store.writerlock import WriterLock, sqlite_database_path
@@ -85,22 +91,36 @@ class Transactions:
 
     @contextmanager
     def begin(self, defer_sync: bool = False) -> Iterator[Held]:
-        """A new write transaction holding the writer lock; commits at the end of the block."""
-        with self._exclusive(), self.engine.connect() as conn:
-            if defer_sync:
-                conn.execution_options(**{DEFER_SYNC: True})
-            with conn.begin():
-                held = Held(conn)
-                if self._pg:
-                    row = fetch_first(conn, _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD)
-                    held.head, held.server = (int(row[0]), bytes(row[1])), str(row[2])
-                self._local.held = held
-                try:
-                    yield held
-                finally:
-                    self._local.held = None
-            if held.server is not None:  # committed: the next sync must reach that server
-                self._unsynced().add(held.server)
+        """A new write transaction holding the writer lock; commits at the end of the block.
+
+        PostgreSQL, ``defer_sync``: once committed, the connection is kept for
+        this thread's next :meth:`sync` instead of going back to the pool.
+        """
+        self._release_kept()  # a deferred commit's connection that no sync used
+        with self._exclusive():
+            conn = self.engine.connect()
+            keep = False
+            try:
+                if defer_sync:
+                    conn.execution_options(**{DEFER_SYNC: True})
+                with conn.begin():
+                    held = Held(conn)
+                    if self._pg:
+                        row = fetch_first(conn, _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD)
+                        held.head, held.server = (int(row[0]), bytes(row[1])), str(row[2])
+                    self._local.held = held
+                    try:
+                        yield held
+                    finally:
+                        self._local.held = None
+                if held.server is not None:  # committed: the next sync must reach that server
+                    self._unsynced().add(held.server)
+                    keep = defer_sync
+            finally:
+                if keep:
+                    self._local.kept = (conn, os.getpid())
+                else:
+                    conn.close()
 
     @contextmanager
     def savepoint(self, held: Held) -> Iterator[None]:
@@ -137,9 +157,10 @@ class Transactions:
         """
         if self._pg:
             servers, self._local.unsynced = self._unsynced(), set()
-            with self.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                row = conn.exec_driver_sql(_SYNC).one()
+            row = self._sync_kept()
+            if row is None:
+                with self.engine.connect() as conn:
+                    row = _emit_sync(conn)
             if servers - {str(row[1])}:
                 raise OutcomeUnknown(
                     "the database server that took this thread's commits is not the one "
@@ -159,6 +180,37 @@ class Transactions:
         finally:
             os.close(fd)
 
+    def _sync_kept(self) -> tuple[object, ...] | None:
+        """The sync on the connection of this thread's last deferred commit (under the
+        call's deadline, as a checkout would attach it); None when there is no such
+        connection, or when it was lost before the deadline passed."""
+        kept = self._take_kept()
+        if kept is None:
+            return None
+        call = deadline.active()
+        with kept:
+            if call is not None:
+                call.attach(kept.connection.dbapi_connection)
+            try:
+                return _emit_sync(kept)
+            except DBAPIError as exc:
+                if exc.connection_invalidated and (call is None or not call.expired):
+                    return None  # lost (a restart, a failover): a pooled one takes over
+                raise
+
+    def _take_kept(self) -> Connection | None:
+        """The connection kept for this thread's sync, now the caller's (None if none, or
+        if it is a forked child's copy of the parent's)."""
+        kept: tuple[Connection, int] | None = getattr(self._local, "kept", None)
+        self._local.kept = None
+        return kept[0] if kept is not None and kept[1] == os.getpid() else None
+
+    def _release_kept(self) -> None:
+        """Return the connection kept for a sync that did not come to the pool."""
+        kept = self._take_kept()
+        if kept is not None:
+            kept.close()
+
     def _unsynced(self) -> set[Server]:
         """The server incarnations that committed this thread's transactions since its
         last sync (PostgreSQL)."""
@@ -177,5 +229,13 @@ class Transactions:
                 yield
 
     def close(self) -> None:
+        self._release_kept()
         if self._lock is not None:
             self._lock.close()
+
+
+def _emit_sync(conn: Connection) -> tuple[object, ...]:
+    """The sync statement on ``conn``, in autocommit (SQLAlchemy restores the isolation
+    level when the connection goes back to the pool); its row names the server."""
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    return tuple(conn.exec_driver_sql(_SYNC).one())

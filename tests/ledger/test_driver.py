@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from bitcache.core.accounts import default_spec
 from bitcache.errors import StoreError
-from bitcache.store.driver import IN_CHUNK, copy_rows, fetch_all, fetch_in
+from bitcache.store.driver import IN_CHUNK, copy_rows, fetch_all, fetch_in, fetch_in_each
 from bitcache.store.ledger import LedgerStore
+from tests.conftest import PG_URL
 from tests.ledger.conftest import ALICE, OPERATOR, fund
 
 
@@ -49,3 +51,63 @@ def test_copy_that_the_database_refuses_writes_nothing(pg_store: LedgerStore) ->
         copy_rows(conn, "postings", columns, [(head[0], 9, 1, 5, None, 0)])
     assert store.head() == head
     assert store.verify().ok
+
+
+def _checkouts(store: LedgerStore) -> list[int]:
+    """A list that grows by one at each pool checkout of ``store``'s engine."""
+    seen: list[int] = []
+    sa.event.listen(store.engine, "checkout", lambda *_: seen.append(1))
+    return seen
+
+
+def test_a_deferred_commit_syncs_on_its_own_connection(pg_store: LedgerStore) -> None:
+    """The sync after a deferred commit needs no pool checkout (and so no ping): it runs on
+    the connection that committed, and that connection then goes back to the pool."""
+    checkouts = _checkouts(pg_store)
+    with pg_store.write(defer_sync=True) as conn:
+        committed_on = conn.connection.dbapi_connection
+    pg_store.sync()
+    assert len(checkouts) == 1
+    assert pg_store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with pg_store.write() as conn:  # the next transaction gets it back, not in autocommit
+        assert conn.connection.dbapi_connection is committed_on
+        assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "read committed"
+        assert not conn.connection.dbapi_connection.autocommit  # type: ignore[attr-defined]
+
+
+def test_a_sync_whose_connection_was_lost_runs_on_a_pooled_one(
+    pg_store: LedgerStore, make_pg_url: Callable[[], str]
+) -> None:
+    """The server ended the committing connection before the sync (a restart of that
+    backend): the sync runs on a fresh connection of the same server, and succeeds."""
+    fund(pg_store, ALICE, 1_000)
+    with pg_store.write(defer_sync=True) as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    finally:
+        admin.dispose()
+    checkouts = _checkouts(pg_store)
+    pg_store.sync()
+    assert len(checkouts) >= 1  # the lost connection was replaced
+    fund(pg_store, ALICE, 1_000)  # and the ledger goes on
+
+
+def test_fetch_in_each_answers_each_query(store: LedgerStore) -> None:
+    """Each query's own rows, in order (on PostgreSQL read once the pipeline is closed),
+    a repeated value once, and nothing for an empty list or a miss."""
+    names = [ALICE, OPERATOR, "liability:prepaid:nobody", ALICE]
+    sql = "SELECT name FROM accounts WHERE name IN ({})"
+    with store.write() as conn:
+        found = fetch_in_each(conn, [(sql, names), (sql, []), (sql, [OPERATOR]),
+                                     (sql, ["liability:prepaid:nobody"])])
+    assert [sorted(str(r[0]) for r in rows) for rows in found] == [
+        sorted([ALICE, OPERATOR]), [], [OPERATOR], []]
+
+
+def test_fetch_in_each_error_is_a_store_error(store: LedgerStore) -> None:
+    with store.write() as conn, pytest.raises(StoreError, match="database error"):
+        fetch_in_each(conn, [("SELECT name FROM accounts WHERE name IN ({})", [ALICE]),
+                             ("SELECT * FROM no_such_table WHERE id IN ({})", [1])])
