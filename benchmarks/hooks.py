@@ -15,6 +15,12 @@ synchronous=FULL):
 With ``BITCACHE_BENCH_PG_URL`` (or ``BITCACHE_TEST_PG_URL``) set, the batched
 and single figures are measured on PostgreSQL too (``pg_*`` keys).
 
+Each timed part starts after a full garbage collection: otherwise whether
+the collection that the setup's objects make due falls inside the 10
+batches of ``--quick`` (a full collection costs ~30 ms there, 6 % of the
+window) depends on how many objects the setup and the imports left, not on
+the charging path, and two versions of the code compare by that.
+
     python benchmarks/hooks.py [--quick]
 
 The last line printed is one JSON object.
@@ -23,6 +29,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -94,7 +101,9 @@ def _p99(values: list[float]) -> float:
 def _measure(url: str, n: int, singles: int) -> dict[str, float]:
     hooks = _setup(url)
     try:
+        gc.collect()  # the setup's garbage is not the charging path's (see the docstring)
         batched = batched_calls_per_s(hooks, n, "b")
+        gc.collect()
         lat = single_latencies_ms(hooks, singles, "s")
         assert hooks.ledger.trial_balance() == 0
     finally:
