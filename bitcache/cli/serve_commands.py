@@ -206,6 +206,9 @@ def serve(
             public_metrics=public_metrics,
         )
         retrying = conf.retry_seconds if retry_seconds is None else retry_seconds
+        if not 0 <= retrying <= 3600:  # NaN too
+            raise InvalidInput(f"--retry-seconds (serve.retry_seconds) is 0 (no retry) to "
+                               f"3600, got {retrying!r}")
         retry = RetryPolicy(deadline_s=retrying) if retrying != 0 else None
         where_host, where_port = host or conf.host, conf.port if port is None else port
         check_listen(where_host, where_port)

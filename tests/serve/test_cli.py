@@ -78,7 +78,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["--accel-prefix", "/_files"], "the accel prefix '/_files' must be a path"),
     (["--key-cache-seconds", "-1"], "the key cache lasts 0 to 3600 seconds"),
     (["--hold-policy", "maybe"], "--hold-policy is redirect or refuse"),
-    (["--retry-seconds", "-3"], "RetryPolicy.deadline_s must be above 0"),
+    (["--retry-seconds", "-3"], "--retry-seconds (serve.retry_seconds) is 0 (no retry) to 3600"),
+    (["--retry-seconds", "nan"], "--retry-seconds (serve.retry_seconds) is 0 (no retry) to 3600"),
 ])
 def test_bad_serve_options_are_refused_in_one_line_before_anything_is_written(
         node: Path, tmp_path: Path, args: list[str], says: str) -> None:
