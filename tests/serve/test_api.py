@@ -356,3 +356,17 @@ def test_keys_and_link_signatures_never_reach_the_logs(
     assert "the money seam broke" in served
     for secret in (key, key.rsplit("_", 1)[1], wrong.rsplit("_", 1)[1], signature):
         assert secret not in served  # ... and nothing that grants anything
+
+
+def test_a_link_to_a_file_not_registered_is_refused_when_asked_for(world: World) -> None:
+    storage = world.key("storage")
+    fh = world.add_file()
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        made = await c.post("/v1/links", json={"file": fh, "downloader": "bob"},
+                            headers=storage)
+        assert made.status_code == 201 and made.json()["url"].startswith(f"/files/{fh}?")
+        _problem(await c.post("/v1/links", json={"file": "cd" * 32, "downloader": "bob"},
+                              headers=storage), 404, "unknown-file")
+
+    world.run(scenario)
