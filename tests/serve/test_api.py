@@ -310,6 +310,9 @@ def test_unknown_paths_and_methods_are_problems(world: World) -> None:
     async def scenario(c: httpx.AsyncClient) -> None:
         _problem(await c.get("/nowhere"), 404, "not-found")
         _problem(await c.delete("/v1/ping"), 405, "method-not-allowed")
+        wrong = await c.put(f"/v1/files/{FILE}/hold")
+        _problem(wrong, 405, "method-not-allowed")
+        assert wrong.headers["allow"] == "POST"
         about = await c.get("/problems/insufficient-funds")
         assert about.json()["status"] == 402
         _problem(await c.get("/problems/nothing"), 404, "not-found")
