@@ -175,8 +175,9 @@ def serve(
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md).
 
-    Every option defaults to the node's ``[serve]`` section (and ``[holds]``); with
-    ``--json`` a refusal is one JSON document (the server itself prints nothing there).
+    Every option defaults to the serve section of the node's bitcache.toml
+    (holds.policy for --hold-policy); with --json a refusal is one JSON document
+    (the server itself prints nothing there).
     """
     import uvicorn
 

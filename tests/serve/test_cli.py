@@ -111,3 +111,11 @@ def test_serve_reads_the_node_folder_from_bitcache_home(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and f"{missing}/" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_help_names_where_its_defaults_come_from() -> None:
+    done = subprocess.run([BITCACHE, "serve", "--help"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0
+    assert "serve section of the node's bitcache.toml" in done.stdout
+    assert "``" not in done.stdout  # no markup eaten by the help renderer
