@@ -98,26 +98,6 @@ def fetch_in_each(
                     cursor.close()
 
 
-def fetch_first(conn: Connection, sql: str) -> Any:
-    """The first row of a ``?`` query without parameters (None if it has none).
-
-    On PostgreSQL the query goes in pipeline mode, so the ``BEGIN`` that
-    psycopg sends before a transaction's first statement travels with it: one
-    round trip instead of two for the statement that opens a transaction.
-    """
-    if conn.dialect.name != "postgresql":
-        rows = fetch_all(conn, sql)
-        return rows[0] if rows else None
-    with _driver_errors(conn):
-        cursor = _psycopg(conn).cursor()
-        try:
-            with cursor.connection.pipeline():
-                cursor.execute(driver_sql(conn, sql))
-            return cursor.fetchone()
-        finally:
-            cursor.close()
-
-
 @contextmanager
 def pipelined(conn: Connection, *, when: bool = True) -> Iterator[None]:
     """PostgreSQL: send the block's statements without waiting for each answer (psycopg's

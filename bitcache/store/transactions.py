@@ -3,7 +3,8 @@
 * **The writer lock.** A write transaction takes it first: on SQLite the
   kernel lock of :mod:`writerlock` and then ``BEGIN IMMEDIATE``; on
   PostgreSQL ``SELECT … FOR UPDATE`` of the journal-head row, which also
-  returns the head, sent with the transaction's ``BEGIN`` (one round trip).
+  returns the head (one round trip after psycopg's ``BEGIN``; read through
+  the driver, without SQLAlchemy's result machinery).
 * **The head a transaction knows.** The lock's answer, then each writer's
   new head, so the next writer of the same transaction need not read it.
 * **Nested writes.** A thread that already holds a write transaction and
@@ -41,7 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from bitcache.errors import OutcomeUnknown, StoreError
 from bitcache.store import deadline
 from bitcache.store.database import DEFER_SYNC
-from bitcache.store.driver import fetch_first
+from bitcache.store.driver import fetch_all
 from bitcache.store.writerlock import WriterLock, sqlite_database_path
 
 # Which server incarnation answers: a restart or a promoted standby differs in one of them.
@@ -106,7 +107,7 @@ class Transactions:
                 with conn.begin():
                     held = Held(conn)
                     if self._pg:
-                        row = fetch_first(conn, _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD)
+                        (row,) = fetch_all(conn, _LOCK_HEAD_ASYNC if defer_sync else _LOCK_HEAD)
                         held.head, held.server = (int(row[0]), bytes(row[1])), str(row[2])
                     self._local.held = held
                     try:
