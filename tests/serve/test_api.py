@@ -373,3 +373,27 @@ def test_a_link_to_a_file_not_registered_is_refused_when_asked_for(world: World)
                               headers=storage), 404, "unknown-file")
 
     world.run(scenario)
+
+
+def test_terms_no_download_could_be_charged_by_are_refused_at_registration(
+        world: World) -> None:
+    storage = world.key("storage")
+    fh = "ef" * 32
+    prices = ({"kind": "fiat", "amount": 5, "currency": "USD"},  # the service has no rates
+              {"kind": "free", "amount": 5},
+              {"kind": "per_gib", "amount": 100_000_000_000})  # past the bound at 2 GiB
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        for price in prices:
+            body = {"file": fh, "uploader": "carol", "price": price, "size": 2 * 2**30}
+            _problem(await c.post("/v1/files", json=body, headers=storage), 400, "bad-request")
+        _problem(await c.get(f"/v1/files/{fh}", headers=storage), 404, "unknown-file")
+        ok = await c.post("/v1/files", headers=storage, json={
+            "file": fh, "uploader": "carol", "price": {"kind": "fixed", "amount": 5}})
+        assert ok.status_code == 200, ok.text
+        _problem(await c.patch(f"/v1/files/{fh}", headers=storage, json={
+            "uploader": "carol", "price": prices[0]}), 400, "bad-request")
+        assert (await c.get(f"/v1/files/{fh}", headers=storage)).json()["price"] == {
+            "kind": "fixed", "amount": 5}
+
+    world.run(scenario)
