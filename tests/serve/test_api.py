@@ -229,6 +229,9 @@ def test_batches_transfers_tips_credits_and_reads(world: World) -> None:
 
         _problem(await c.post("/v1/transfers/99999/cancel", json={},
                               headers=_money(storage, "t4")), 404, "unknown-transfer")
+        named = _problem(await c.post("/v1/transfers/abc/cancel", json={},
+                                      headers=_money(storage, "t7")), 400, "bad-request")
+        assert named["detail"] == "path parameter transfer must be an integer"
         tipped = await c.post("/v1/tips", json={"file": fh, "tipper": "bob", "amount_msat": 500},
                               headers=_money(storage, "tip1"))
         assert tipped.json()["amount_msat"] == 500
