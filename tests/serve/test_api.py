@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -400,3 +401,18 @@ def test_terms_no_download_could_be_charged_by_are_refused_at_registration(
             "kind": "fixed", "amount": 5}
 
     world.run(scenario)
+
+
+def test_the_documented_api_table_lists_every_route(world: World) -> None:
+    routes = world.client()._transport.app.routes  # type: ignore[attr-defined]
+    served = {f"{m} {r.path}" for r in routes if hasattr(r, "methods")
+              for m in r.methods - {"HEAD"}} | {"GET /web/…"}
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    table = doc.split("## The API", 1)[1].split("\n\n", 3)[2]
+    documented = {row.split("`")[1].split("?")[0] for row in table.splitlines()
+                  if row.startswith("| `")}
+
+    def shape(paths: set[str]) -> set[str]:  # {downloader} is {d} in the table
+        return {re.sub(r"\{[^}]*\}", "{}", p) for p in paths}
+
+    assert shape(documented) == shape(served)
