@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bitcache.core.pricing import PriceRule
 from bitcache.errors import StoreUnavailable
 from bitcache.serve import keys
 from tests.serve.conftest import DATA, FILE, PRICE, World, make_world
@@ -416,3 +417,19 @@ def test_the_documented_api_table_lists_every_route(world: World) -> None:
         return {re.sub(r"\{[^}]*\}", "{}", p) for p in paths}
 
     assert shape(documented) == shape(served)
+
+
+def test_a_file_priced_in_fiat_by_the_library_is_unavailable_not_a_bad_request(
+        world: World) -> None:
+    storage = world.key("storage")
+    fh = world.add_file()
+    world.hooks.update_terms(fh, "carol", price=PriceRule.fiat(5, "USD"))
+    world.hooks.credit_deposit("bob", 10 * PRICE, "tx1")
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        r = await c.post("/v1/downloads", json={"file": fh, "downloader": "bob"},
+                         headers=_money(storage, "fiat-1"))
+        assert _problem(r, 503, "unavailable")["detail"] == "a USD price needs a rate provider"
+
+    world.run(scenario)
+    assert world.hooks.prepaid_balance("bob") == 10 * PRICE
