@@ -175,8 +175,9 @@ def serve(
 ) -> None:
     """Run the HTTP service and download gate (see docs/serve.md).
 
-    Every option defaults to the node's ``[serve]`` section (and ``[holds]``); with
-    ``--json`` a refusal is one JSON document (the server itself prints nothing there).
+    Every option defaults to the serve section of the node's bitcache.toml
+    (holds.policy for --hold-policy); with --json a refusal is one JSON document
+    (the server itself prints nothing there).
     """
     import uvicorn
 
@@ -206,6 +207,9 @@ def serve(
             public_metrics=public_metrics,
         )
         retrying = conf.retry_seconds if retry_seconds is None else retry_seconds
+        if not 0 <= retrying <= 3600:  # NaN too
+            raise InvalidInput(f"--retry-seconds (serve.retry_seconds) is 0 (no retry) to "
+                               f"3600, got {retrying!r}")
         retry = RetryPolicy(deadline_s=retrying) if retrying != 0 else None
         where_host, where_port = host or conf.host, conf.port if port is None else port
         check_listen(where_host, where_port)

@@ -164,9 +164,9 @@ class ServeSection:
                             "the host's folder of files, named by SHA-256 hex")
     link_base: str = key(spec.text(), "/files", "path (or URL) of download links")
     accel_prefix: str = key(spec.text(), "/_bitcache_files/", "nginx's internal location")
-    key_cache_seconds: float = key(spec.seconds(0), 2.0,
+    key_cache_seconds: float = key(spec.seconds(0, 3600), 2.0,
                                    "how long a looked-up API key is trusted")
-    retry_seconds: float = key(spec.seconds(0), 10.0,
+    retry_seconds: float = key(spec.seconds(0, 3600), 10.0,
                                "how long a charge retries through a database outage (0: none)")
 
 

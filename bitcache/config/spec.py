@@ -86,18 +86,19 @@ def integer(low: int, high: int | None = None, *, optional: bool = False) -> Spe
     return Spec(expected, check, lambda text: int(text.strip(), 10), optional)
 
 
-def seconds(low: float, *, optional: bool = False) -> Spec:
-    """A finite number of seconds, at least ``low`` (an integer is taken as well)."""
+def seconds(low: float, high: float | None = None, *, optional: bool = False) -> Spec:
+    """A finite number of seconds from ``low`` (to ``high`` if given; an integer is taken too)."""
 
     def check(value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _Refused
-        if not math.isfinite(value) or value < low:
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
             raise _Refused
         return float(value)
 
-    return Spec(f"a number of seconds ≥ {low:g}", check, lambda text: float(text.strip()),
-                optional)
+    expected = (f"a number of seconds ≥ {low:g}" if high is None
+                else f"a number of seconds from {low:g} to {high:g}")
+    return Spec(expected, check, lambda text: float(text.strip()), optional)
 
 
 def choice(*options: str) -> Spec:

@@ -76,8 +76,11 @@ async def problem_type(request: Request) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     code = getattr(exc, "status_code", 500)
-    if code == 405:
-        return Problem("method-not-allowed", "the endpoint does not accept that method").response()
+    if code == 405:  # with the methods the path takes (Allow, as RFC 9110 requires)
+        allow = dict(getattr(exc, "headers", None) or {})
+        return Problem("method-not-allowed", "the endpoint does not accept that method",
+                       headers={k: v for k, v in allow.items() if k.lower() == "allow"}
+                       ).response()
     if code == 404:
         return Problem("not-found", "no endpoint has that path").response()
     return Problem("bad-request", "the request could not be read").response()

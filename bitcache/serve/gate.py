@@ -9,7 +9,9 @@ Range header included) to ``GET /v1/gate/<sha256>``. The gate
    (404) before anything is charged;
 3. reads the Range header against the file's size on disk;
 4. charges the link's one download, keyed by the link id, for the bytes
-   asked (prorated as the hooks do), and answers ``X-Accel-Redirect`` to
+   asked (prorated against the registered size as the hooks do; a file
+   registered without a size, or a Range asking at least that size, is a
+   whole download), and answers ``X-Accel-Redirect`` to
    nginx's internal location of the file, which nginx then serves —
    honouring the same Range header.
 
@@ -67,8 +69,10 @@ class Gate:
 
     def __init__(self, config: GateConfig, signer: LinkSigner, money: MoneyHooks,
                  ledger: LedgerStore, addresses: DepositAddresses, limiter: FailureLimiter,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, *,
+                 registered_size: Callable[[str], int | None]):
         self.config, self.signer, self.money = config, signer, money
+        self._registered_size = registered_size  # UnknownFile for a file not registered
         self._root = os.path.join(config.files, "")  # the folder, ending in a separator
         self.ledger, self.addresses, self.limiter = ledger, addresses, limiter
         self._clock = clock
@@ -84,6 +88,10 @@ class Gate:
             asked = None  # at least the whole file: a whole download
         if request.method == "HEAD":
             return self._accel(link, None)
+        if asked is not None:  # prorated against the registered size, when there is one
+            registered = await run_in_threadpool(self._registered_size, link.file)
+            if registered is None or asked.length >= registered:
+                asked = None  # nothing to prorate against, or all of it: a whole download
         try:
             receipt = await self.money.download(
                 link.file, link.downloader, link.charge_key,

@@ -49,10 +49,12 @@ def check_header(value: str | None) -> str:
     """The Idempotency-Key header's value (1-100 printable ASCII characters)."""
     if value is None:
         raise InvalidIdempotencyKey("this request moves money: send an Idempotency-Key header")
-    key = idempotency_key(value)
-    if len(key) > MAX_KEY:
+    if len(value) > MAX_KEY:
         raise InvalidIdempotencyKey(f"the Idempotency-Key is at most {MAX_KEY} characters")
-    return key
+    if not (value.isascii() and value.isprintable()):  # other bytes arrive as Latin-1 text
+        raise InvalidIdempotencyKey(
+            f"the Idempotency-Key must be 1-{MAX_KEY} printable ASCII characters")
+    return idempotency_key(value)
 
 
 def fingerprint(method: str, path: str, body: bytes) -> bytes:

@@ -7,6 +7,14 @@ least the whole file is a whole download. A Range header that is not
 ``bytes=`` ranges, or none of whose ranges starts inside the file, is
 refused as not satisfiable (nothing is charged).
 
+The grammar is nginx's, because nginx serves the bytes after the charge
+and reads the same header again: the prefix is exactly ``bytes=`` (any
+case), only spaces may stand around the numbers, and a position past
+nginx's largest file offset (2^63 - 1) is refused. A header nginx would
+ignore (``bytes =0-9``: it sends the whole file) or refuse (a tab, a
+20-digit position: 416) is refused here before any charge, so a charge is
+never for other bytes than nginx then sends.
+
 A range set has a text form (``0-99,200-299``, absolute, inclusive) that
 records what a link paid for; a later request is covered by it when each of
 its ranges lies inside the ranges paid.
@@ -19,8 +27,9 @@ from dataclasses import dataclass
 
 from bitcache.errors import RangeNotSatisfiable
 
-_SPEC = re.compile(r"\s*([0-9]{0,19})\s*-\s*([0-9]{0,19})\s*")
+_SPEC = re.compile(r" *([0-9]*) *- *([0-9]*) *")  # nginx skips spaces only
 MAX_RANGES = 64
+MAX_OFFSET = 2**63 - 1  # nginx's largest off_t: a position past it is refused (416)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +82,9 @@ def parse_range(header: str | None, size: int) -> ByteRanges | None:
     """The ranges a Range header asks of a ``size``-byte file; None for no header (whole file)."""
     if header is None:
         return None
-    unit, _, spec = header.partition("=")
+    spec = header[6:]
     parts = spec.split(",")
-    if unit.strip().lower() != "bytes" or not spec or len(parts) > MAX_RANGES:
+    if header[:6].lower() != "bytes=" or not spec or len(parts) > MAX_RANGES:
         raise RangeNotSatisfiable("the Range header must be bytes=<first>-<last>[, …]")
     spans = [span for part in parts if (span := _span(part, size)) is not None]
     if not spans:
@@ -91,10 +100,19 @@ def _span(part: str, size: int) -> tuple[int, int] | None:
         raise RangeNotSatisfiable(f"malformed byte range {part.strip()[:40]!r}")
     first_text, last_text = found.groups()
     if not first_text:  # a suffix: the last n bytes
-        count = int(last_text)
+        count = _offset(last_text)
         return None if count == 0 or size == 0 else (max(size - count, 0), size - 1)
-    first = int(first_text)
-    last = size - 1 if not last_text else min(int(last_text), size - 1)
-    if last_text and int(last_text) < first:
+    first = _offset(first_text)
+    end = _offset(last_text) if last_text else size - 1
+    if end < first and last_text:
         raise RangeNotSatisfiable(f"byte range {part.strip()[:40]!r} ends before it starts")
-    return None if first >= size else (first, last)
+    return None if first >= size else (first, min(end, size - 1))
+
+
+def _offset(digits: str) -> int:
+    """A byte position, refused past nginx's largest offset (nginx answers 416 for it)."""
+    significant = digits.lstrip("0") or "0"  # leading zeros are allowed, as nginx does
+    if len(significant) > len(str(MAX_OFFSET)) or int(significant) > MAX_OFFSET:
+        raise RangeNotSatisfiable(f"byte position {significant[:40]} is past the largest "
+                                  f"offset ({MAX_OFFSET})")
+    return int(significant)

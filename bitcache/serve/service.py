@@ -110,7 +110,7 @@ class Service:
         self._settlement: SettlementService | None = None
         self.gate = Gate(GateConfig(options.files, options.accel_prefix, options.trust_proxy),
                          self.signer, self.money, self.ledger, self.addresses, self.limiter,
-                         clock)
+                         clock, registered_size=lambda fh: hooks.file(fh).size)
 
     def _deposits(self) -> DepositService | None:
         node = self.node

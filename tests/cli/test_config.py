@@ -89,7 +89,8 @@ def test_sections_become_the_library_objects(node: Path) -> None:
     ("payout", "fee_payer", "nobody", 'expected one of "uploader", "platform"'),
     ("splits", "platform_bps", 10_001, "expected an integer from 0 to 10000"),
     ("serve", "port", 70_000, "expected an integer from 1 to 65535"),
-    ("serve", "key_cache_seconds", -1, "expected a number of seconds ≥ 0"),
+    ("serve", "key_cache_seconds", -1, "expected a number of seconds from 0 to 3600"),
+    ("serve", "retry_seconds", 3601, "expected a number of seconds from 0 to 3600"),
     ("logging", "format", "xml", 'expected one of "text", "json", got "xml"'),
     ("logging", "level", "loud", 'expected one of "debug", "info", "warning", "error"'),
     ("events", "webhook_urls", ["ftp://x"], "expected a list of http:// or https:// URLs"),
@@ -342,7 +343,7 @@ def test_serve_takes_its_folder_from_the_configuration(node: Path, tmp_path: Pat
           deadline=None)
 @given(
     port=st.integers(1, 65_535),
-    seconds=st.floats(0, 1e9, allow_nan=False, allow_infinity=False),
+    seconds=st.floats(0, 3600, allow_nan=False, allow_infinity=False),
     anchor=st.booleans(),
     urls=st.lists(st.from_regex(r"https://[a-z]{1,10}\.example/[a-z0-9_-]{0,10}",
                                 fullmatch=True), max_size=3),

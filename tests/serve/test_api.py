@@ -310,6 +310,9 @@ def test_unknown_paths_and_methods_are_problems(world: World) -> None:
     async def scenario(c: httpx.AsyncClient) -> None:
         _problem(await c.get("/nowhere"), 404, "not-found")
         _problem(await c.delete("/v1/ping"), 405, "method-not-allowed")
+        wrong = await c.put(f"/v1/files/{FILE}/hold")
+        _problem(wrong, 405, "method-not-allowed")
+        assert wrong.headers["allow"] == "POST"
         about = await c.get("/problems/insufficient-funds")
         assert about.json()["status"] == 402
         _problem(await c.get("/problems/nothing"), 404, "not-found")
@@ -356,3 +359,17 @@ def test_keys_and_link_signatures_never_reach_the_logs(
     assert "the money seam broke" in served
     for secret in (key, key.rsplit("_", 1)[1], wrong.rsplit("_", 1)[1], signature):
         assert secret not in served  # ... and nothing that grants anything
+
+
+def test_a_link_to_a_file_not_registered_is_refused_when_asked_for(world: World) -> None:
+    storage = world.key("storage")
+    fh = world.add_file()
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        made = await c.post("/v1/links", json={"file": fh, "downloader": "bob"},
+                            headers=storage)
+        assert made.status_code == 201 and made.json()["url"].startswith(f"/files/{fh}?")
+        _problem(await c.post("/v1/links", json={"file": "cd" * 32, "downloader": "bob"},
+                              headers=storage), 404, "unknown-file")
+
+    world.run(scenario)

@@ -78,7 +78,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["--accel-prefix", "/_files"], "the accel prefix '/_files' must be a path"),
     (["--key-cache-seconds", "-1"], "the key cache lasts 0 to 3600 seconds"),
     (["--hold-policy", "maybe"], "--hold-policy is redirect or refuse"),
-    (["--retry-seconds", "-3"], "RetryPolicy.deadline_s must be above 0"),
+    (["--retry-seconds", "-3"], "--retry-seconds (serve.retry_seconds) is 0 (no retry) to 3600"),
+    (["--retry-seconds", "nan"], "--retry-seconds (serve.retry_seconds) is 0 (no retry) to 3600"),
 ])
 def test_bad_serve_options_are_refused_in_one_line_before_anything_is_written(
         node: Path, tmp_path: Path, args: list[str], says: str) -> None:
@@ -110,3 +111,11 @@ def test_serve_reads_the_node_folder_from_bitcache_home(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and f"{missing}/" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_help_names_where_its_defaults_come_from() -> None:
+    done = subprocess.run([BITCACHE, "serve", "--help"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0
+    assert "serve section of the node's bitcache.toml" in done.stdout
+    assert "``" not in done.stdout  # no markup eaten by the help renderer

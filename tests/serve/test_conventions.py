@@ -94,3 +94,20 @@ def test_every_money_moving_post_needs_and_honours_its_idempotency_key(world: Wo
             assert state() == after, template  # neither the replay nor the refusal moved money
 
     world.run(scenario)
+
+
+def test_a_malformed_idempotency_key_is_refused_by_its_name_and_moves_nothing(
+        world: World) -> None:
+    fh = world.add_file()
+    world.hooks.credit_deposit("bob", 10 * PRICE, "tx1")
+    key = world.key("storage")
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        for value in ("\u00e9t\u00e9".encode(), b"x" * 101, b"tab\there"):
+            r = await c.post("/v1/downloads", json={"file": fh, "downloader": "bob"},
+                             headers={**key, "Idempotency-Key": value})  # type: ignore[dict-item]
+            _problem(r, 400, "bad-request")
+            assert "Idempotency-Key" in r.json()["detail"], r.text
+
+    world.run(scenario)
+    assert world.hooks.prepaid_balance("bob") == 10 * PRICE

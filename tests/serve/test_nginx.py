@@ -159,6 +159,54 @@ def test_range_requests_a_file_missing_on_disk_and_the_cap(stack: Stack) -> None
     assert host.balance("bob") == 100_000 - PRICE // 10 - PRICE
 
 
+@pytest.mark.parametrize("header", [
+    "bytes =0-9",                    # nginx ignores it and sends the whole file
+    "bytes=0\t-9",                   # nginx skips spaces only: 416
+    "bytes=0-9999999999999999999",   # past nginx's largest offset: 416
+    "bytes=-9999999999999999999",
+])
+def test_a_range_nginx_reads_otherwise_is_refused_before_any_charge(stack: Stack,
+                                                                    header: str) -> None:
+    host = Host(stack)
+    host.credit("bob", 100_000)
+    fh, _ = host.add_file()
+    _problem(host.web.get(host.link(fh), headers={"Range": header}), 416,
+             "range-not-satisfiable")
+    assert host.balance("bob") == 100_000
+
+
+def test_ranges_nginx_reads_as_the_gate_does_are_charged_for_the_bytes_sent(
+        stack: Stack) -> None:
+    host = Host(stack)
+    host.credit("bob", 100_000)
+    fh, data = host.add_file()
+    for header, sent in (("BYTES=0-9999", data[:10_000]),
+                         ("bytes= 00010000 - 19999", data[10_000:20_000])):
+        r = host.web.get(host.link(fh), headers={"Range": header})
+        assert r.status_code == 206 and r.content == sent, header
+        assert r.headers["x-bitcache-charged-msat"] == str(PRICE // 10)
+    assert host.balance("bob") == 100_000 - 2 * (PRICE // 10)
+
+
+def test_a_range_of_a_file_registered_without_a_size_is_a_whole_download(stack: Stack) -> None:
+    host = Host(stack)
+    host.credit("bob", 100_000)
+    fh, data = host.add_file(size=None)
+    url = host.link(fh)
+    part = host.web.get(url, headers={"Range": "bytes=0-9999"})  # no size to prorate against
+    assert part.status_code == 206 and part.content == data[:10_000]
+    assert part.headers["x-bitcache-charged-msat"] == str(PRICE)
+    rest = host.web.get(url, headers={"Range": "bytes=10000-"})  # the link paid for it all
+    assert rest.status_code == 206 and rest.content == data[10_000:]
+    assert rest.headers["x-bitcache-charged-msat"] == "0"
+    assert host.balance("bob") == 100_000 - PRICE
+
+    smaller, _ = host.add_file(size=SIZE // 2)  # the host's copy is larger than registered
+    r = host.web.get(host.link(smaller), headers={"Range": f"bytes=0-{SIZE // 2}"})
+    assert r.status_code == 206 and r.headers["x-bitcache-charged-msat"] == str(PRICE)
+    assert host.balance("bob") == 100_000 - 2 * PRICE
+
+
 def test_a_hold_and_keys_without_the_scope(stack: Stack) -> None:
     host = Host(stack)
     host.credit("bob", 100_000)

@@ -34,6 +34,9 @@ FILE = "ab" * 32
     ("bytes=990-5000", ((990, 999),)),
     ("bytes=0-0, 10-19", ((0, 0), (10, 19))),
     ("bytes=0-9,2000-3000", ((0, 9),)),  # a range past the end is left out
+    ("Bytes= 0 - 9 ,-1", ((0, 9), (999, 999))),  # nginx's case and spaces
+    ("bytes=0-9223372036854775807", ((0, 999),)),  # nginx's largest offset
+    ("bytes=" + "0" * 5000 + "-9", ((0, 9),)),  # leading zeros, as nginx reads them
 ])
 def test_ranges_resolve_against_the_size(header: str, spans: tuple[tuple[int, int], ...]) -> None:
     asked = parse_range(header, 1000)
@@ -43,6 +46,9 @@ def test_ranges_resolve_against_the_size(header: str, spans: tuple[tuple[int, in
 @pytest.mark.parametrize("header", [
     "bytes=1000-", "bytes=5000-6000", "items=0-1", "bytes=", "bytes=9-3", "bytes=a-b",
     "bytes=-", "bytes=-0", "bytes=" + ",".join(["0-1"] * 65),
+    # what nginx, which sends the bytes after the charge, ignores or refuses
+    "bytes =0-9", "bytes=0\t-9", "bytes=0-9223372036854775808", "bytes=-99999999999999999999",
+    "bytes=0-" + "9" * 5000,
 ])
 def test_unsatisfiable_or_malformed_ranges_are_refused(header: str) -> None:
     with pytest.raises(e.RangeNotSatisfiable):

@@ -99,7 +99,9 @@ async def credit(call: Call) -> Reply:
 
 
 async def make_link(call: Call) -> Reply:
+    """A signed link to a registered file (a mistyped hash is 404 now, not at the download)."""
     service, b = call.service, call.body
+    await run_in_threadpool(service.hooks.file, b["file"])  # UnknownFile: 404
     link = service.signer.make(b["file"], b["downloader"],
                                b.get("ttl_seconds", service.options.link_ttl),
                                int(service.clock()))
@@ -143,5 +145,5 @@ ENDPOINTS = (
     Endpoint("POST", "/v1/links", "A signed, expiring download link (one link, one charge)",
              make_link, ("storage",),
              body=obj({"file": HEX64, "downloader": PARTY}, {"ttl_seconds": TTL}),
-             ok=201, reply=LINK),
+             ok=201, reply=LINK, refusals=(404,)),
 )
