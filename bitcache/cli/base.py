@@ -238,16 +238,23 @@ def _passphrase(confirm: bool = False) -> str:
     return str(typer.prompt("passphrase", hide_input=True, confirmation_prompt=confirm))
 
 
-def _ledger(db: str, migrate: bool = False) -> LedgerStore:
-    """Open the ledger; a SQLite file that does not exist is refused, never created empty."""
-    from bitcache.store.ledger import LedgerStore
-
+def refuse_missing_database(db: str) -> None:
+    """A SQLite file that does not exist is refused (InvalidInput), never created empty: a
+    moved or unmounted database must not become a fresh ledger with every balance at 0."""
     found = sqlite_file(db)
-    if not migrate and found is not None and not found.exists():
+    if found is not None and not found.exists():
         raise InvalidInput(
             f"no database at {found}: check --db (BITCACHE_DB) or the node's database.url, "
             "or create one with `bitcache init` or `bitcache db upgrade --db URL`"
         )
+
+
+def _ledger(db: str, migrate: bool = False) -> LedgerStore:
+    """Open the ledger; a SQLite file that does not exist is refused, never created empty."""
+    from bitcache.store.ledger import LedgerStore
+
+    if not migrate:
+        refuse_missing_database(db)
     return LedgerStore.open(db, migrate=migrate)
 
 

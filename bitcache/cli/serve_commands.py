@@ -30,6 +30,7 @@ from bitcache.cli.base import (
     _node_db,
     app,
     console,
+    refuse_missing_database,
 )
 from bitcache.clock import now_us
 from bitcache.errors import InvalidInput
@@ -213,6 +214,7 @@ def serve(
         retry = RetryPolicy(deadline_s=retrying) if retrying != 0 else None
         where_host, where_port = host or conf.host, conf.port if port is None else port
         check_listen(where_host, where_port)
+        refuse_missing_database(db or cfg.db)  # migrated when it exists, never made empty
         options = replace(options, link_secret=link_secret(home))
         hooks = Hooks.open(db or cfg.db, **{**cfg.hooks_options(),
                                            "hold_policy": HoldPolicy(policy), "retry": retry})

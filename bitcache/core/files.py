@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bitcache.core.checks import is_int
 from bitcache.core.filehash import FileHash, file_hash
-from bitcache.core.pricing import MAX_FILE_SIZE, PriceKind, PriceRule
+from bitcache.core.pricing import MAX_FILE_SIZE, PriceKind, PriceRule, full_price
 from bitcache.errors import InvalidAccountName, InvalidAmount, InvalidInput
 
 #: The most downloads a cap may allow (a larger cap is taken for a mistake).
@@ -122,11 +122,15 @@ def checked_referrer(value: object) -> str | None:
 def check_terms(rec: FileRecord) -> None:
     """The rules between a file's terms: what each value alone cannot say.
 
-    A per-GiB price needs the size; an uploader cannot refer their own file;
-    a cap cannot be below the downloads already counted.
+    A per-GiB price needs the size, and its price for the whole file must be
+    one a download can be charged (at most ``MAX_PRICE_MSAT``: else every
+    download of the file would be refused); an uploader cannot refer their
+    own file; a cap cannot be below the downloads already counted.
     """
-    if rec.price.kind is PriceKind.PER_GIB and rec.size is None:
-        raise InvalidInput("a per-GiB price needs the file's size")
+    if rec.price.kind is PriceKind.PER_GIB:
+        if rec.size is None:
+            raise InvalidInput("a per-GiB price needs the file's size")
+        full_price(rec.price, rec.size, None)  # InvalidAmount past the bound
     if rec.referrer is not None and rec.referrer == rec.uploader:
         raise InvalidInput("an uploader cannot be the referrer of their own file")
     if rec.cap is not None and rec.cap < rec.downloads:

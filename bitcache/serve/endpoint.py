@@ -123,7 +123,7 @@ def _checked_path(endpoint: Endpoint, request: Request) -> dict[str, Any]:
         schema = endpoint.params[name]
         value: Any = text
         if schema.get("type") == "integer":
-            value = parse_query({name: text}, {name: schema})[name]
+            value = parse_query({name: text}, {name: schema}, "path parameter")[name]
         check(value, schema, name)
         path[name] = value
     return path

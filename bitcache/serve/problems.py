@@ -129,6 +129,9 @@ _MAP: tuple[tuple[type[e.BitcacheError], str, str | None], ...] = (
     (e.IdempotencyKeyReused, "idempotency-key-reused", None),
     (e.RequestInProgress, "request-in-progress", None),
     (e.ServiceUnavailable, "unavailable", None),
+    # the service lacks what the request needs (a fiat price and no rate provider): not
+    # the caller's input
+    (e.InvalidPolicy, "unavailable", None),
     (e.InvalidInput, "bad-request", None),
     (e.InsufficientFunds, "insufficient-funds", "the balance does not cover the price"),
     (e.UnknownFile, "unknown-file", "no file is registered under this hash"),

@@ -53,18 +53,20 @@ def parse_body(raw: bytes, schema: Schema) -> dict[str, Any]:
     return dict(value)
 
 
-def parse_query(params: Mapping[str, str], schemas: Mapping[str, Schema]) -> dict[str, Any]:
-    """Query parameters (text) converted and checked; unknown ones are refused."""
+def parse_query(params: Mapping[str, str], schemas: Mapping[str, Schema],
+                kind: str = "query parameter") -> dict[str, Any]:
+    """Query (or path: ``kind``) parameters, text, converted and checked; unknown ones are
+    refused."""
     unknown = set(params) - set(schemas)
     if unknown:
-        raise InvalidInput(f"unknown query parameter {sorted(unknown)[0][:40]!r}")
+        raise InvalidInput(f"unknown {kind} {sorted(unknown)[0][:40]!r}")
     out: dict[str, Any] = {}
     for name, text in params.items():
         schema = schemas[name]
         value: Any = text
         if schema.get("type") == "integer":
             if not re.fullmatch(r"-?[0-9]{1,19}", text):
-                raise InvalidInput(f"query parameter {name} must be an integer")
+                raise InvalidInput(f"{kind} {name} must be an integer")
             value = int(text)
         check(value, schema, name)
         out[name] = value

@@ -30,6 +30,8 @@ def price_rule(body: dict[str, Any]) -> PriceRule:
     """A price member (``{"kind": "fixed", "amount": 2000}``) as a rule."""
     kind = PriceKind(body["kind"])
     if kind is PriceKind.FREE:
+        if body.get("amount", 0) != 0 or "currency" in body:
+            raise InvalidInput("a free price has no amount or currency")
         return PriceRule.free()
     if "amount" not in body:
         raise InvalidInput(f"a {kind.value} price needs an amount")

@@ -279,7 +279,7 @@ def test_async_hooks_answer_queries_and_refusals(db_url: str) -> None:
 
 
 def test_callers_are_answered_only_after_the_sync_and_the_lock_is_free_meanwhile(
-    shop: Hooks, monkeypatch: pytest.MonkeyPatch
+    shop: Hooks, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real, syncing, release = shop.ledger.sync, threading.Event(), threading.Event()
     first = [True]
@@ -296,14 +296,62 @@ def test_callers_are_answered_only_after_the_sync_and_the_lock_is_free_meanwhile
     flush = threading.Thread(target=lambda: answers.extend(in_threads(shop, _downloads(shop, 3))))
     flush.start()
     assert syncing.wait(30)
+    later: list[object] = []  # a thread of the same process: queued behind the sync
+    queued = threading.Thread(target=lambda: later.append(
+        shop.download(FILE, "d6", "queued-meanwhile")))
+    queued.start()
+    wait_queued(shop, 1)
     time.sleep(0.2)
     assert not answers, "callers were answered before their commit was made durable"
-    other = shop.download(FILE, "d7", "meanwhile")  # the lock is free: another flush runs
-    assert isinstance(other, DownloadReceipt)
+    assert not later, "a thread's flush ran while the process's flush of threads synced"
+    other_process = make_hooks(db_url, Clock())  # its own group commit, as in another process
+    try:  # the writer lock is free: the other's flush runs
+        assert isinstance(other_process.download(FILE, "d7", "meanwhile"), DownloadReceipt)
+    finally:
+        other_process.close()
     release.set()
     flush.join(30)
+    queued.join(30)
     assert len(answers) == 3 and all(isinstance(a, DownloadReceipt) for a in answers)
-    assert _charged(shop) == 4 * PRICE
+    assert len(later) == 1 and isinstance(later[0], DownloadReceipt)
+    assert _charged(shop) == 5 * PRICE
+
+
+def test_a_caller_interrupted_while_waiting_does_not_stall_the_others(
+    shop: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answered threads are woken by a relay, each by the one before; a thread that
+    stopped waiting (KeyboardInterrupt…) is skipped or passes the relay on, and its
+    charge goes ahead (its retry replays it)."""
+    real_slot = groupcommit._Slot
+
+    class Interrupted:
+        def acquire(self) -> bool:
+            raise KeyboardInterrupt
+
+        def release(self) -> None:
+            pass
+
+    def slot(op: groupcommit._Op, loop: object = None) -> groupcommit._Slot:
+        made = real_slot(op, loop)  # type: ignore[arg-type]
+        if op.event is not None and op.event.key.endswith(":k2"):
+            made.waiter = Interrupted()  # type: ignore[assignment]
+        return made
+
+    def interrupted(call: Callable[[], object]) -> object:
+        try:
+            return call()
+        except KeyboardInterrupt as exc:
+            return exc
+
+    monkeypatch.setattr(groupcommit, "_Slot", slot)
+    answers = in_threads(shop, [lambda c=c: interrupted(c) for c in _downloads(shop, 6)])
+    assert isinstance(answers[2], KeyboardInterrupt)
+    assert all(isinstance(a, DownloadReceipt) for i, a in enumerate(answers) if i != 2)
+    monkeypatch.undo()
+    retry = shop.download(FILE, "d2", "k2")
+    assert retry.replayed
+    assert _charged(shop) == 6 * PRICE
 
 
 def test_a_sync_that_fails_answers_an_error_and_the_retries_replay(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from bitcache.asynchooks import AsyncHooks
 from bitcache.core.filehash import file_hash
 from bitcache.core.files import FileTerms
-from bitcache.core.pricing import PriceRule
+from bitcache.core.pricing import MAX_PRICE_MSAT, PriceRule
 from bitcache.core.terms import KEEP, TermChange, TermsReason, replay
 from bitcache.errors import (
     DownloadCapReached,
@@ -139,6 +139,9 @@ BAD_UPDATES: list[tuple[str, type[Exception], Callable[[Hooks], object]]] = [
     ("bad referrer", InvalidAccountName, lambda h: h.register_file(FILE, "carol", referrer="a b")),
     ("per-GiB without size", InvalidInput,
      lambda h: h.update_terms(FILE, "carol", price=PriceRule.per_gib(5), size=None)),
+    ("per-GiB past the price bound", InvalidAmount,  # every download would be refused
+     lambda h: h.update_terms(FILE, "carol", price=PriceRule.per_gib(MAX_PRICE_MSAT),
+                              size=2 * 2**30)),
     ("price not a rule", InvalidInput, lambda h: h.update_terms(FILE, "carol", price=5)),  # type: ignore[arg-type]
     ("None price", InvalidInput, lambda h: h.register_file(FILE, "carol", None)),  # type: ignore[arg-type]
     ("another owner", FileOwnershipConflict,

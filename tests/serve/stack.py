@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bitcache.store.ledger import LedgerStore
+
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "serve.md"
 BITCACHE = str(Path(sys.executable).with_name("bitcache"))
@@ -137,7 +139,12 @@ class Stack:
 @contextmanager
 def serve_stack(home: Path, db: str, folder: Path, *serve_args: str,
                 with_nginx: bool = True) -> Iterator[Stack]:
-    """`bitcache serve` on a free port (and nginx in front of it), stopped afterwards."""
+    """`bitcache serve` on a free port (and nginx in front of it), stopped afterwards.
+
+    The database is made first (serve refuses a SQLite file that does not exist), as
+    `bitcache db upgrade --db URL` makes one.
+    """
+    LedgerStore.open(db).close()
     files = folder / "files"
     files.mkdir(parents=True, exist_ok=True)
     serve_port = free_port()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bitcache.core.pricing import PriceRule
 from bitcache.errors import StoreUnavailable
 from bitcache.serve import keys
 from tests.serve.conftest import DATA, FILE, PRICE, World, make_world
@@ -229,6 +231,9 @@ def test_batches_transfers_tips_credits_and_reads(world: World) -> None:
 
         _problem(await c.post("/v1/transfers/99999/cancel", json={},
                               headers=_money(storage, "t4")), 404, "unknown-transfer")
+        named = _problem(await c.post("/v1/transfers/abc/cancel", json={},
+                                      headers=_money(storage, "t7")), 400, "bad-request")
+        assert named["detail"] == "path parameter transfer must be an integer"
         tipped = await c.post("/v1/tips", json={"file": fh, "tipper": "bob", "amount_msat": 500},
                               headers=_money(storage, "tip1"))
         assert tipped.json()["amount_msat"] == 500
@@ -373,3 +378,58 @@ def test_a_link_to_a_file_not_registered_is_refused_when_asked_for(world: World)
                               headers=storage), 404, "unknown-file")
 
     world.run(scenario)
+
+
+def test_terms_no_download_could_be_charged_by_are_refused_at_registration(
+        world: World) -> None:
+    storage = world.key("storage")
+    fh = "ef" * 32
+    prices = ({"kind": "fiat", "amount": 5, "currency": "USD"},  # the service has no rates
+              {"kind": "free", "amount": 5},
+              {"kind": "per_gib", "amount": 100_000_000_000})  # past the bound at 2 GiB
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        for price in prices:
+            body = {"file": fh, "uploader": "carol", "price": price, "size": 2 * 2**30}
+            _problem(await c.post("/v1/files", json=body, headers=storage), 400, "bad-request")
+        _problem(await c.get(f"/v1/files/{fh}", headers=storage), 404, "unknown-file")
+        ok = await c.post("/v1/files", headers=storage, json={
+            "file": fh, "uploader": "carol", "price": {"kind": "fixed", "amount": 5}})
+        assert ok.status_code == 200, ok.text
+        _problem(await c.patch(f"/v1/files/{fh}", headers=storage, json={
+            "uploader": "carol", "price": prices[0]}), 400, "bad-request")
+        assert (await c.get(f"/v1/files/{fh}", headers=storage)).json()["price"] == {
+            "kind": "fixed", "amount": 5}
+
+    world.run(scenario)
+
+
+def test_the_documented_api_table_lists_every_route(world: World) -> None:
+    routes = world.client()._transport.app.routes  # type: ignore[attr-defined]
+    served = {f"{m} {r.path}" for r in routes if hasattr(r, "methods")
+              for m in r.methods - {"HEAD"}} | {"GET /web/…"}
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    table = doc.split("## The API", 1)[1].split("\n\n", 3)[2]
+    documented = {row.split("`")[1].split("?")[0] for row in table.splitlines()
+                  if row.startswith("| `")}
+
+    def shape(paths: set[str]) -> set[str]:  # {downloader} is {d} in the table
+        return {re.sub(r"\{[^}]*\}", "{}", p) for p in paths}
+
+    assert shape(documented) == shape(served)
+
+
+def test_a_file_priced_in_fiat_by_the_library_is_unavailable_not_a_bad_request(
+        world: World) -> None:
+    storage = world.key("storage")
+    fh = world.add_file()
+    world.hooks.update_terms(fh, "carol", price=PriceRule.fiat(5, "USD"))
+    world.hooks.credit_deposit("bob", 10 * PRICE, "tx1")
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        r = await c.post("/v1/downloads", json={"file": fh, "downloader": "bob"},
+                         headers=_money(storage, "fiat-1"))
+        assert _problem(r, 503, "unavailable")["detail"] == "a USD price needs a rate provider"
+
+    world.run(scenario)
+    assert world.hooks.prepaid_balance("bob") == 10 * PRICE

@@ -15,7 +15,7 @@ from bitcache.cli import app
 from bitcache.serve import keys
 from bitcache.store.ledger import LedgerStore
 from tests.cli import ISO_UTC
-from tests.serve.stack import BITCACHE, init_node
+from tests.serve.stack import BITCACHE, free_port, init_node
 
 
 def _run(runner: CliRunner, *args: str) -> tuple[int, str]:
@@ -119,3 +119,15 @@ def test_serve_help_names_where_its_defaults_come_from() -> None:
     assert done.returncode == 0
     assert "serve section of the node's bitcache.toml" in done.stdout
     assert "``" not in done.stdout  # no markup eaten by the help renderer
+
+
+def test_serve_never_makes_an_empty_database_in_place_of_a_missing_one(
+        node: Path, tmp_path: Path) -> None:
+    gone = tmp_path / "moved.sqlite"
+    done = subprocess.run([BITCACHE, "serve", "--files", str(tmp_path), "--port",
+                           str(free_port()), "--db", f"sqlite:///{gone}"],
+                          env={**os.environ, "BITCACHE_HOME": str(node)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"error: InvalidInput: no database at {gone}" in done.stderr
+    assert not gone.exists() and not (node / "serve.secret").exists()

@@ -6,7 +6,9 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from bitcache.core.pricing import PriceKind
 from bitcache.core.terms import KEEP
+from bitcache.errors import InvalidInput
 from bitcache.serve.endpoint import Call, Endpoint, Reply
 from bitcache.serve.schema import HEX64, PARTY, nullable, obj
 from bitcache.serve.views import FILE, MOVE, PRICE, file_view, move_view, price_rule
@@ -18,16 +20,22 @@ TERMS = {"price": PRICE, "size": nullable(SIZE), "cap": nullable(CAP),
 FILE_PARAM = {"file": HEX64}
 
 
-def _terms(body: dict[str, Any]) -> dict[str, Any]:
-    """The terms a body gives; those it leaves out are kept (null removes cap or referrer)."""
+def _terms(call: Call) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body, and the terms it gives; those it leaves out are kept (null removes cap or
+    referrer). A fiat price needs a rate provider, which the service has not: refused here
+    rather than at every download of the file."""
+    body = dict(call.body)
     terms: dict[str, Any] = {name: body.get(name, KEEP) for name in ("size", "cap", "referrer")}
     terms["price"] = price_rule(body["price"]) if "price" in body else KEEP
-    return terms
+    if (terms["price"] is not KEEP and terms["price"].kind is PriceKind.FIAT
+            and call.service.hooks.ctx.rates is None):
+        raise InvalidInput("a fiat price needs a rate provider, which bitcache serve has not: "
+                           "price the file in msat (fixed or per_gib)")
+    return body, terms
 
 
 async def register(call: Call) -> Reply:
-    body = dict(call.body)
-    terms = _terms(body)
+    body, terms = _terms(call)
     rec = await run_in_threadpool(
         lambda: call.service.hooks.register_file(body["file"], body["uploader"], **terms))
     return Reply(file_view(rec))
@@ -39,8 +47,7 @@ async def read(call: Call) -> Reply:
 
 
 async def update(call: Call) -> Reply:
-    body = dict(call.body)
-    terms = _terms(body)
+    body, terms = _terms(call)
     rec = await run_in_threadpool(
         lambda: call.service.hooks.update_terms(call.path["file"], body["uploader"], **terms))
     return Reply(file_view(rec))
