@@ -184,8 +184,11 @@ async def retrying_async(
 
 
 async def _within(seconds: float, fn: Callable[[], Awaitable[T]]) -> T:
+    """``await fn()`` in the calling task, cancelled after ``seconds``: ``asyncio.timeout``,
+    not ``asyncio.wait_for``, which would run ``fn`` in a task of its own per attempt."""
     try:
-        return await asyncio.wait_for(fn(), seconds)
+        async with asyncio.timeout(seconds):
+            return await fn()
     except TimeoutError:
         raise OutcomeUnknown(
             f"no answer within the call's deadline of {seconds:g} s; the request may still "
