@@ -371,6 +371,10 @@ def main() -> None:
                              "much of the thread scenarios is the GIL's hand-over; default: "
                              "Python's 5,000 us)")
     args = parser.parse_args()
+    if args.seconds and not 0.5 <= args.seconds <= 3600:  # NaN too
+        parser.error(f"--seconds is 0.5 to 3600 (0: the default), got {args.seconds}")
+    if args.switch_interval_us < 0:
+        parser.error(f"--switch-interval-us must be positive, got {args.switch_interval_us}")
     if args.switch_interval_us:
         sys.setswitchinterval(args.switch_interval_us / 1e6)  # forked processes inherit it
     seconds = args.seconds or (4.0 if args.quick else 20.0)
