@@ -77,7 +77,7 @@ class LinkSigner:
     def __init__(self, secret: bytes):
         if not isinstance(secret, bytes) or len(secret) < 16:
             raise InvalidInput("a link secret must be at least 16 bytes")
-        self._secret = secret
+        self._mac = hmac.new(secret, digestmod=hashlib.sha256)  # keyed once, copied per link
 
     def __repr__(self) -> str:
         return "LinkSigner(<secret>)"
@@ -86,7 +86,9 @@ class LinkSigner:
         """The signature of a link."""
         message = b"\n".join((_DOMAIN, link.file.encode(), link.downloader.encode(),
                               str(link.expires).encode(), link.link_id.encode()))
-        return _b64(hmac.digest(self._secret, message, hashlib.sha256))
+        mac = self._mac.copy()  # the keyed state: a third of the cost of keying anew
+        mac.update(message)
+        return _b64(mac.digest())
 
     def make(self, file: str, downloader: str, ttl_seconds: int, now: int,
              token: Callable[[int], bytes] = secrets.token_bytes) -> Link:

@@ -131,3 +131,35 @@ def test_serve_never_makes_an_empty_database_in_place_of_a_missing_one(
     assert done.returncode == 2, done.stderr
     assert f"error: InvalidInput: no database at {gone}" in done.stderr
     assert not gone.exists() and not (node / "serve.secret").exists()
+
+
+def test_serve_starts_with_a_collector_sized_for_the_requests_in_flight(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start-up objects are frozen out of the collector, and the young generation holds
+    more than the objects of a full flush of requests in flight (the default, 700, ran the
+    collector every few requests for nothing: they are freed by reference counts)."""
+    import gc
+
+    import uvicorn
+
+    from bitcache.cli.serve_commands import GC_YOUNG_THRESHOLD
+
+    home = tmp_path / "node"
+    init_node(home)
+    seen: dict[str, object] = {}
+
+    def started(app_: object, **options: object) -> None:
+        seen.update(threshold=gc.get_threshold(), frozen=gc.get_freeze_count())
+
+    monkeypatch.setattr(uvicorn, "run", started)
+    before = gc.get_threshold()
+    try:
+        code, _ = _run(CliRunner(), "serve", "--home", str(home), "--files", str(tmp_path),
+                       "--port", str(free_port()))
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+    assert code == 0 and seen, seen
+    assert seen["threshold"] == (GC_YOUNG_THRESHOLD, *before[1:])
+    assert GC_YOUNG_THRESHOLD >= 64 * 100  # 64 requests in flight, ~100 objects each
+    assert isinstance(seen["frozen"], int) and seen["frozen"] > 0
