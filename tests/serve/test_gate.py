@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -175,3 +175,60 @@ def test_a_held_file(db_url: str, tmp_path: Path, policy: HoldPolicy) -> None:
             assert -held.posted > 0 and w.hooks.earnings("carol") == []
     finally:
         w.hooks.close()
+
+
+def test_the_gate_ahead_of_the_router_answers_as_the_routed_gate(world: World) -> None:
+    """``GateFirst`` takes GET and HEAD of /v1/gate/<file> before the router: every answer
+    is the one the routed gate gives (the same status, headers and body), and what it
+    does not take (other methods, other paths) still reaches the router."""
+    from bitcache.serve.app import GateFirst, create_app
+
+    fh = world.add_file()
+    world.hooks.credit_deposit("bob", 10_000, "tx1")
+    app = create_app(world.service)
+    assert isinstance(app, GateFirst)
+    taken: list[str] = []
+    gate = app._gate
+
+    async def counted(request: object) -> object:
+        taken.append(request.url.path)  # type: ignore[attr-defined]
+        return await gate(request)  # type: ignore[arg-type]
+
+    app._gate = counted  # type: ignore[assignment]
+
+    def client(asgi: object) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=asgi,  # type: ignore[arg-type]
+                                        client=("198.51.100.7", 5000))
+        return httpx.AsyncClient(transport=transport, base_url="http://bitcache.test")
+
+    def seen(r: httpx.Response) -> tuple[int, dict[str, str], bytes]:
+        return r.status_code, {k: v for k, v in r.headers.items() if k != "date"}, r.content
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        async with client(app) as first, client(app.app) as routed:
+            link = (await _link(c, world, fh)).split("?", 1)[1]
+            other = (await _link(c, world, fh)).split("?", 1)[1]
+            _served(await c.get(f"/v1/gate/{fh}?{link}"), fh, PRICE)  # then each app replays it
+            for method, path in [("GET", f"/v1/gate/{fh}?{link}"),
+                                 ("HEAD", f"/v1/gate/{fh}?{link}"),
+                                 ("GET", f"/v1/gate/{fh}?{link}&x=1"),
+                                 ("GET", f"/v1/gate/{fh}?{link.replace('d=bob', 'd=eve')}"),
+                                 ("GET", f"/v1/gate/{'cd' * 32}?{link}"),
+                                 ("GET", f"/v1/gate/{fh}"), ("GET", "/v1/gate/x%2Fy"),
+                                 ("POST", f"/v1/gate/{fh}?{link}"), ("GET", f"/v1/gate/{fh}/x"),
+                                 ("GET", "/v1/gate/")]:
+                taken.clear()
+                a = await first.request(method, path)
+                went_first = bool(taken)
+                b = await routed.request(method, path)
+                assert seen(a) == seen(b), (method, path)
+                route = unquote(path.split("?")[0])  # as the server decodes it
+                fast = method in ("GET", "HEAD") and route.count("/") == 3 and route[-1] != "/"
+                assert went_first == fast, (method, path)
+            r = await first.get(f"/v1/gate/{fh}?{other}")  # the first use of a link: charged
+            assert r.headers["x-bitcache-charged-msat"] == str(PRICE)
+            r = await first.post(f"/v1/gate/{fh}?{other}")
+            assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+    world.run(scenario)
+    assert world.hooks.file(fh).downloads == 2
