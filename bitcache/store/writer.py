@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlalchemy import Connection, text
 
@@ -33,12 +34,40 @@ _ENTRY_COLUMNS = (
 )
 
 
-def _insert(table: str, columns: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+@lru_cache(maxsize=32)
+def _insert_values(table: str, columns: tuple[str, ...], rows: int) -> str:
+    """A multi-row ``INSERT … VALUES (…), (…)`` of ``rows`` rows (the statements of a few
+    sizes, cached as text here and prepared once by the driver's statement cache)."""
+    row = f"({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
 
 
-_INSERT_POSTING = _insert("postings", _POSTING_COLUMNS)
-_INSERT_ENTRY = _insert("entries", _ENTRY_COLUMNS)
+#: SQLite's historical limit on the parameters of one statement (newer builds allow more).
+_SQLITE_MAX_PARAMS = 999
+
+
+def _insert_sqlite(conn: Connection, table: str, columns: tuple[str, ...],
+                   rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert ``rows`` with a few multi-row statements instead of ``executemany``.
+
+    ``executemany`` steps the engine once per row, and the driver releases and takes
+    back the interpreter lock around each step: in a service whose event loop holds
+    the lock, each take waits for the loop to let go, so a flush of 64 charges (256
+    rows) cost several times its own CPU and tens of milliseconds in lock hand-overs
+    (docs/benchmarks.md, "The gate's CPU"). Chunks are powers of two (the binary digits
+    of the count, largest first, at most ``_SQLITE_MAX_PARAMS`` parameters each): a
+    flush of n rows takes at most log2(n) + 1 statements, of at most 8 shapes a table.
+    """
+    width = len(columns)
+    most = 1 << ((_SQLITE_MAX_PARAMS // width).bit_length() - 1)
+    start, total = 0, len(rows)
+    while start < total:
+        size = min(most, 1 << ((total - start).bit_length() - 1))
+        values = tuple(v for row in rows[start:start + size] for v in row)
+        conn.exec_driver_sql(_insert_values(table, columns, size), values)
+        start += size
+
+
 _READ_HEAD = "SELECT last_id, last_hash FROM journal_head WHERE id = 1"
 _UPDATE_BALANCE = (  # parameters in the order of BatchWriter._balance_rows: id first
     "UPDATE accounts SET posted = ?2, pending_debits = ?3, pending_credits = ?4 WHERE id = ?1"
@@ -259,11 +288,11 @@ class BatchWriter:
         self.heads.note_head(self.conn, (self.last_id, self.last_hash))
 
     def _flush_sqlite(self) -> None:
-        """SQLite: ``executemany`` of each statement (one prepared statement per table)."""
-        run = self.conn.exec_driver_sql
-        run(_INSERT_POSTING, self.posting_rows)
-        run(_INSERT_ENTRY, self.entry_rows)
-        run(_UPDATE_BALANCE, self._balance_rows())
+        """SQLite: multi-row inserts (see :func:`_insert_sqlite`), ``executemany`` of the
+        balance updates (one row per account touched)."""
+        _insert_sqlite(self.conn, "postings", _POSTING_COLUMNS, self.posting_rows)
+        _insert_sqlite(self.conn, "entries", _ENTRY_COLUMNS, self.entry_rows)
+        self.conn.exec_driver_sql(_UPDATE_BALANCE, self._balance_rows())
 
     def _balance_rows(self) -> list[tuple[int, int, int, int]]:
         ids = self.accounts.ids

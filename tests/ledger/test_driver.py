@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bitcache.core.accounts import default_spec
 from bitcache.errors import StoreError
@@ -111,3 +113,29 @@ def test_fetch_in_each_error_is_a_store_error(store: LedgerStore) -> None:
     with store.write() as conn, pytest.raises(StoreError, match="database error"):
         fetch_in_each(conn, [("SELECT name FROM accounts WHERE name IN ({})", [ALICE]),
                              ("SELECT * FROM no_such_table WHERE id IN ({})", [1])])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=600), st.sampled_from([1, 6, 14, 40]))
+def test_sqlite_inserts_go_in_few_multi_row_statements(count: int, width: int) -> None:
+    """Every row once, in order, in statements of power-of-two row counts within SQLite's
+    historical 999-parameter limit: at most (count // largest) + popcount(rest) of them,
+    so a flush's rows take a few steps of the engine, not one per row."""
+    from bitcache.store.writer import _SQLITE_MAX_PARAMS, _insert_sqlite
+
+    columns = tuple(f"c{i}" for i in range(width))
+    rows = [tuple(r * 100 + c for c in range(width)) for r in range(count)]
+    engine = sa.create_engine("sqlite://")
+    seen: list[int] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, ctx, many: seen.append(len(params)))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE t (n INTEGER PRIMARY KEY, {', '.join(columns)})")
+        seen.clear()
+        _insert_sqlite(conn, "t", columns, rows)
+        sizes = [p // width for p in seen]
+        back = [tuple(r[1:]) for r in conn.exec_driver_sql("SELECT * FROM t ORDER BY n")]
+    assert back == rows
+    largest = max(s for s in (1 << k for k in range(12)) if s * width <= _SQLITE_MAX_PARAMS)
+    assert all(s & (s - 1) == 0 and 0 < s <= largest for s in sizes)
+    assert len(sizes) == count // largest + bin(count % largest).count("1")
