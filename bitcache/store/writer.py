@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 
 from sqlalchemy import Connection, text
 
@@ -63,7 +64,7 @@ def _insert_sqlite(conn: Connection, table: str, columns: tuple[str, ...],
     start, total = 0, len(rows)
     while start < total:
         size = min(most, 1 << ((total - start).bit_length() - 1))
-        values = tuple(v for row in rows[start:start + size] for v in row)
+        values = tuple(chain.from_iterable(rows[start:start + size]))
         conn.exec_driver_sql(_insert_values(table, columns, size), values)
         start += size
 
