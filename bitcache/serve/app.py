@@ -100,7 +100,12 @@ class GateFirst:
     tenth of a gated download's CPU (docs/serve.md, "Figures")."""
 
     def __init__(self, app: Starlette, gate: Callable[[Request], Awaitable[Response]]):
-        self.app, self.state, self.routes, self._gate = app, app.state, app.routes, gate
+        self.app, self._gate = app, gate
+
+    def __getattr__(self, name: str) -> Any:
+        """The application's attributes (``state``, ``routes``, ``router`` …), so the
+        service's app reads as the Starlette application it wraps."""
+        return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
