@@ -105,6 +105,8 @@ class GateFirst:
     def __getattr__(self, name: str) -> Any:
         """The application's attributes (``state``, ``routes``, ``router`` …), so the
         service's app reads as the Starlette application it wraps."""
+        if name == "app":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
         return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

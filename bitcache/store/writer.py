@@ -54,10 +54,11 @@ def _insert_sqlite(conn: Connection, table: str, columns: tuple[str, ...],
     ``executemany`` steps the engine once per row, and the driver releases and takes
     back the interpreter lock around each step: in a service whose event loop holds
     the lock, each take waits for the loop to let go, so a flush of 64 charges (256
-    rows) cost several times its own CPU and tens of milliseconds in lock hand-overs
-    (docs/benchmarks.md, "The gate's CPU"). Chunks are powers of two (the binary digits
-    of the count, largest first, at most ``_SQLITE_MAX_PARAMS`` parameters each): a
-    flush of n rows takes at most log2(n) + 1 statements, of at most 8 shapes a table.
+    rows) cost several times its own CPU and up to a hundred milliseconds and more in
+    lock hand-overs (docs/benchmarks.md, "The gate's CPU"). Chunks are powers of two of
+    at most ``_SQLITE_MAX_PARAMS`` parameters (128 postings, 64 entries): as many full
+    chunks as fit, then one per binary digit of the rest — 2 statements for a flush's
+    192 postings, 1 for its 64 entries — of at most 8 shapes a table.
     """
     width = len(columns)
     most = 1 << ((_SQLITE_MAX_PARAMS // width).bit_length() - 1)
