@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
@@ -20,6 +22,8 @@ from sqlalchemy import Connection
 from bitcache.store.failures import store_error
 
 IN_CHUNK = 500  # values per IN (...) list: well under every driver's parameter limit
+#: SQLite's historical limit on the parameters of one statement (newer builds allow more).
+SQLITE_MAX_PARAMS = 999
 
 
 def driver_sql(conn: Connection, sql: str) -> str:
@@ -165,3 +169,36 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[object]]) -
     """
     if rows:
         conn.exec_driver_sql(driver_sql(conn, sql), list(rows))
+
+
+@lru_cache(maxsize=32)
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    """A multi-row ``INSERT … VALUES (…), (…)`` of ``rows`` rows (the statements of a few
+    sizes, cached as text here and prepared once by the driver's statement cache)."""
+    row = f"({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
+
+
+def insert_rows(conn: Connection, table: str, columns: tuple[str, ...],
+                rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert ``rows`` into ``table`` with a few multi-row statements, not ``executemany``
+    (SQLite's bulk path; through SQLAlchemy's driver-level path, as :func:`execute_many`,
+    so a refused write surfaces as the usual ``IntegrityError``).
+
+    ``executemany`` steps the engine once per row, and the driver releases and takes
+    back the interpreter lock around each step: in a service whose event loop holds
+    the lock, each take waits for the loop to let go, so a flush of 64 charges (256
+    rows) cost several times its own CPU and up to a hundred milliseconds and more in
+    lock hand-overs (docs/benchmarks.md, "The gate's CPU"). Chunks are powers of two of
+    at most ``SQLITE_MAX_PARAMS`` parameters (128 postings, 64 entries): as many full
+    chunks as fit, then one per binary digit of the rest — 2 statements for a flush's
+    192 postings, 1 for its 64 entries — of at most 8 shapes a table.
+    """
+    width = len(columns)
+    most = 1 << ((SQLITE_MAX_PARAMS // width).bit_length() - 1)
+    start, total = 0, len(rows)
+    while start < total:
+        size = min(most, 1 << ((total - start).bit_length() - 1))
+        values = tuple(chain.from_iterable(rows[start:start + size]))
+        conn.exec_driver_sql(driver_sql(conn, _insert_sql(table, columns, size)), values)
+        start += size

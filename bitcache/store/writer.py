@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import chain
 
 from sqlalchemy import Connection, text
 
@@ -25,7 +23,7 @@ from bitcache.core.ledger import RefState, apply_entry, apply_posted, check_refe
 from bitcache.errors import IdempotencyConflict, LedgerError, UnknownAccount
 from bitcache.store import rows
 from bitcache.store.accounts import AccountCache
-from bitcache.store.driver import copy_rows, fetch_all, fetch_in, in_pipeline, run
+from bitcache.store.driver import copy_rows, fetch_all, fetch_in, in_pipeline, insert_rows, run
 from bitcache.store.transactions import Transactions
 
 _POSTING_COLUMNS = ("entry_id", "n", "account_id", "amount", "file_hash", "balance_after")
@@ -33,41 +31,6 @@ _ENTRY_COLUMNS = (
     "id", "key", "kind", "ref", "resolves", "reverses", "expires_at", "memo", "recorded_at",
     "content_hash", "prev_hash", "entry_hash", "meta", "content_version",
 )
-
-
-@lru_cache(maxsize=32)
-def _insert_values(table: str, columns: tuple[str, ...], rows: int) -> str:
-    """A multi-row ``INSERT … VALUES (…), (…)`` of ``rows`` rows (the statements of a few
-    sizes, cached as text here and prepared once by the driver's statement cache)."""
-    row = f"({', '.join('?' * len(columns))})"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
-
-
-#: SQLite's historical limit on the parameters of one statement (newer builds allow more).
-_SQLITE_MAX_PARAMS = 999
-
-
-def _insert_sqlite(conn: Connection, table: str, columns: tuple[str, ...],
-                   rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert ``rows`` with a few multi-row statements instead of ``executemany``.
-
-    ``executemany`` steps the engine once per row, and the driver releases and takes
-    back the interpreter lock around each step: in a service whose event loop holds
-    the lock, each take waits for the loop to let go, so a flush of 64 charges (256
-    rows) cost several times its own CPU and up to a hundred milliseconds and more in
-    lock hand-overs (docs/benchmarks.md, "The gate's CPU"). Chunks are powers of two of
-    at most ``_SQLITE_MAX_PARAMS`` parameters (128 postings, 64 entries): as many full
-    chunks as fit, then one per binary digit of the rest — 2 statements for a flush's
-    192 postings, 1 for its 64 entries — of at most 8 shapes a table.
-    """
-    width = len(columns)
-    most = 1 << ((_SQLITE_MAX_PARAMS // width).bit_length() - 1)
-    start, total = 0, len(rows)
-    while start < total:
-        size = min(most, 1 << ((total - start).bit_length() - 1))
-        values = tuple(chain.from_iterable(rows[start:start + size]))
-        conn.exec_driver_sql(_insert_values(table, columns, size), values)
-        start += size
 
 
 _READ_HEAD = "SELECT last_id, last_hash FROM journal_head WHERE id = 1"
@@ -290,10 +253,10 @@ class BatchWriter:
         self.heads.note_head(self.conn, (self.last_id, self.last_hash))
 
     def _flush_sqlite(self) -> None:
-        """SQLite: multi-row inserts (see :func:`_insert_sqlite`), ``executemany`` of the
-        balance updates (one row per account touched)."""
-        _insert_sqlite(self.conn, "postings", _POSTING_COLUMNS, self.posting_rows)
-        _insert_sqlite(self.conn, "entries", _ENTRY_COLUMNS, self.entry_rows)
+        """SQLite: multi-row inserts (see :func:`~bitcache.store.driver.insert_rows`),
+        ``executemany`` of the balance updates (one row per account touched)."""
+        insert_rows(self.conn, "postings", _POSTING_COLUMNS, self.posting_rows)
+        insert_rows(self.conn, "entries", _ENTRY_COLUMNS, self.entry_rows)
         self.conn.exec_driver_sql(_UPDATE_BALANCE, self._balance_rows())
 
     def _balance_rows(self) -> list[tuple[int, int, int, int]]:

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from bitcache.core.accounts import default_spec
 from bitcache.errors import StoreError
-from bitcache.store.driver import IN_CHUNK, copy_rows, fetch_all, fetch_in, fetch_in_each
+from bitcache.store.driver import (
+    IN_CHUNK,
+    SQLITE_MAX_PARAMS,
+    copy_rows,
+    fetch_all,
+    fetch_in,
+    fetch_in_each,
+    insert_rows,
+)
 from bitcache.store.ledger import LedgerStore
 from tests.conftest import PG_URL
 from tests.ledger.conftest import ALICE, OPERATOR, fund
@@ -121,8 +129,6 @@ def test_sqlite_inserts_go_in_few_multi_row_statements(count: int, width: int) -
     """Every row once, in order, in statements of power-of-two row counts within SQLite's
     historical 999-parameter limit: at most (count // largest) + popcount(rest) of them,
     so a flush's rows take a few steps of the engine, not one per row."""
-    from bitcache.store.writer import _SQLITE_MAX_PARAMS, _insert_sqlite
-
     columns = tuple(f"c{i}" for i in range(width))
     rows = [tuple(r * 100 + c for c in range(width)) for r in range(count)]
     engine = sa.create_engine("sqlite://")
@@ -132,10 +138,10 @@ def test_sqlite_inserts_go_in_few_multi_row_statements(count: int, width: int) -
     with engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE TABLE t (n INTEGER PRIMARY KEY, {', '.join(columns)})")
         seen.clear()
-        _insert_sqlite(conn, "t", columns, rows)
+        insert_rows(conn, "t", columns, rows)
         sizes = [p // width for p in seen]
         back = [tuple(r[1:]) for r in conn.exec_driver_sql("SELECT * FROM t ORDER BY n")]
     assert back == rows
-    largest = max(s for s in (1 << k for k in range(12)) if s * width <= _SQLITE_MAX_PARAMS)
+    largest = max(s for s in (1 << k for k in range(12)) if s * width <= SQLITE_MAX_PARAMS)
     assert all(s & (s - 1) == 0 and 0 < s <= largest for s in sizes)
     assert len(sizes) == count // largest + bin(count % largest).count("1")
