@@ -143,6 +143,14 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
                      payout=settlement.payout, stall_after_blocks=settlement.stall_after_blocks)
 
 
+#: Allocations (less frees) between young-generation collections in the server. The
+#: default, 700, is passed by the objects of the requests in flight alone (64 charges
+#: waiting on one flush hold thousands), so the collector ran every few requests, for
+#: about 6 % of a download's CPU, and found nothing: they are freed by reference counts.
+#: Cycles still get collected, every 20,000 net allocations (a few MB at most).
+GC_YOUNG_THRESHOLD = 20_000
+
+
 @app.command()
 def serve(
     files: Annotated[Path | None, typer.Option(
@@ -236,14 +244,6 @@ def serve(
     # against. The service reads nginx's X-Real-IP itself (serve/auth.py client_of).
     uvicorn.run(app_, host=where_host, port=where_port, access_log=False, log_level="warning",
                 server_header=False, proxy_headers=False)
-
-
-#: Allocations (less frees) between young-generation collections in the server. The
-#: default, 700, is passed by the objects of the requests in flight alone (64 charges
-#: waiting on one flush hold thousands), so the collector ran every few requests, for
-#: about 6 % of a download's CPU, and found nothing: they are freed by reference counts.
-#: Cycles still get collected, every 20,000 net allocations (a few MB at most).
-GC_YOUNG_THRESHOLD = 20_000
 
 
 def check_listen(host: str, port: int) -> None:
