@@ -177,6 +177,10 @@ def serve(
         "(0: no retry; default: serve.retry_seconds, 10)")] = None,
     public_metrics: Annotated[bool, typer.Option(
         help="serve /metrics without an API key (else an operator key is needed)")] = False,
+    charging_process: Annotated[bool | None, typer.Option(
+        "--charging-process/--no-charging-process",
+        help="charge downloads in a second process, beside the HTTP one (default: "
+        "serve.charging_process, on)")] = None,
     deliver_events: Annotated[bool, typer.Option(
         help="deliver the events to the node's webhooks from this process too")] = False,
     deliver_every: Annotated[float, typer.Option(
@@ -214,6 +218,8 @@ def serve(
             key_cache_seconds=conf.key_cache_seconds if key_cache_seconds is None
             else key_cache_seconds,
             public_metrics=public_metrics,
+            charging_process=conf.charging_process if charging_process is None
+            else charging_process,
         )
         retrying = conf.retry_seconds if retry_seconds is None else retry_seconds
         if not 0 <= retrying <= 3600:  # NaN too

@@ -168,6 +168,8 @@ class ServeSection:
                                    "how long a looked-up API key is trusted")
     retry_seconds: float = key(spec.seconds(0, 3600), 10.0,
                                "how long a charge retries through a database outage (0: none)")
+    charging_process: bool = key(spec.boolean(), True,
+                                 "charge downloads in a second process (docs/serve.md)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,7 @@ def create_app(service: Service) -> GateFirst:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
         async with delivering(service.node.webhooks, service.node.deliver_every_s):
             yield
         await service.close()

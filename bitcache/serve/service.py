@@ -56,6 +56,8 @@ class ServeOptions:
     link_ttl: int = 3600
     #: serve /metrics without an API key (else an operator key is needed)
     public_metrics: bool = False
+    #: charge downloads in a second process (:mod:`bitcache.serve.charger`)
+    charging_process: bool = False
 
     def __post_init__(self) -> None:
         if not (self.link_base.startswith("/") or _URL.fullmatch(self.link_base)):
@@ -100,7 +102,7 @@ class Service:
         self.ledger = hooks.ledger
         self.clock = clock
         self.trust_proxy = options.trust_proxy
-        self.money: MoneyHooks = money_hooks(hooks)
+        self.money: MoneyHooks = self._money(hooks, options)
         self.limiter = FailureLimiter(options.failure_limit, options.failure_window)
         self.auth = Authenticator(self.ledger, self.limiter,
                                   cache_seconds=options.key_cache_seconds)
@@ -111,6 +113,24 @@ class Service:
         self.gate = Gate(GateConfig(options.files, options.accel_prefix, options.trust_proxy),
                          self.signer, self.money, self.ledger, self.addresses, self.limiter,
                          clock, registered_size=lambda fh: hooks.file(fh).size)
+
+    @staticmethod
+    def _money(hooks: Hooks, options: ServeOptions) -> MoneyHooks:
+        """The money hooks: downloads charged by a charging process when asked for and
+        possible (:mod:`bitcache.serve.charger`), else all in this process."""
+        if options.charging_process:
+            from bitcache.serve.charger import ChargedByProcess, Charger, spec_of
+
+            spec = spec_of(hooks)
+            if spec is not None:
+                return ChargedByProcess(hooks, Charger(spec))
+        return money_hooks(hooks)
+
+    async def start(self) -> None:
+        """Start what runs beside the requests (the charging process, if any)."""
+        starter = getattr(self.money, "start", None)
+        if starter is not None:
+            await starter()
 
     def _deposits(self) -> DepositService | None:
         node = self.node

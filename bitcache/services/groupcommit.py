@@ -388,21 +388,44 @@ class GroupCommit:
     def _answers(self, batch: list[_Slot]) -> list[object]:
         """Each slot's answer, not yet durable; ``batch`` grows by the calls that joined
         once the lock was held."""
+        return self._run([s.op for s in batch], lambda: self._join_late(batch))
+
+    def _run(self, ops: list[_Op], late: Callable[[], list[_Op]] | None) -> list[object]:
+        """Each op's answer, not yet durable: one flush, or each op alone if the flush
+        failed as a whole. ``ops`` grows by the calls ``late`` gives once the lock is held."""
+
+        def joined() -> list[_Op]:
+            extra = late() if late is not None else []
+            ops.extend(extra)
+            return extra
+
         fell_back = False
         try:
-            answers = run_flush(self.ctx, [s.op for s in batch], self._planner,
-                                lambda: self._join_late(batch))
+            answers = run_flush(self.ctx, list(ops), self._planner, joined)
         except Exception:  # nothing committed (or, if the commit's fate is unknown, all)
-            answers = [run_alone(self.ctx, s.op) for s in batch]
+            answers = [run_alone(self.ctx, op) for op in ops]
             fell_back = True
         with self._mutex:
             stats = self._stats
             stats[0] += 1
-            stats[1] += len(batch)
-            stats[2] = max(stats[2], len(batch))
+            stats[1] += len(ops)
+            stats[2] = max(stats[2], len(ops))
             stats[3] += fell_back
-            self._last_size, self._last_end = len(batch), time.monotonic()
+            self._last_size, self._last_end = len(ops), time.monotonic()
         return answers
+
+    def charge_now(self, events: Sequence[Event]) -> list[object]:
+        """Charge ``events`` in one flush led by this caller, now; each one's receipt or
+        refusal, once durable — what :meth:`download` would answer each of them.
+
+        For a caller that gathers its own batches and is this group's only caller
+        (the service's charging process, :mod:`bitcache.serve.charger`): it
+        waits for no other flush. Planned, run, retried alone on a failed flush
+        and made durable as the group's own flushes are, under the group's
+        deadline.
+        """
+        with deadline(self.deadline_s):
+            return self._durable(self._run([self._download_op(e) for e in events], None))
 
     def _durable(self, answers: list[object]) -> list[object]:
         """The answers once the flush's commit is on disk — and whatever commit of others
