@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 import secrets
 import socket
@@ -143,12 +142,6 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
                      payout=settlement.payout, stall_after_blocks=settlement.stall_after_blocks)
 
 
-#: Allocations (less frees) between young-generation collections in the server. The
-#: default, 700, is passed by the objects of the requests in flight alone (64 charges
-#: waiting on one flush hold thousands), so the collector ran every few requests, for
-#: about 6 % of a download's CPU, and found nothing: they are freed by reference counts.
-#: Cycles still get collected, every 20,000 net allocations (a few MB at most).
-GC_YOUNG_THRESHOLD = 20_000
 
 
 @app.command()
@@ -198,6 +191,7 @@ def serve(
     from bitcache.hooks import Hooks
     from bitcache.retry import RetryPolicy
     from bitcache.serve.app import create_app
+    from bitcache.serve.collector import settle_collector
     from bitcache.serve.service import ServeOptions, Service
 
     with _errors(as_json):
@@ -242,9 +236,7 @@ def serve(
         app_ = create_app(service)
     print(f"bitcache serve on http://{where_host}:{where_port} (files in {options.files})",
           file=sys.stderr, flush=True)
-    gc.collect()
-    gc.freeze()  # what was made at start-up lives as long as the process: out of the collector
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    settle_collector()  # start-up's objects out of the collector (serve/collector.py)
     # proxy_headers off: uvicorn would take the client from an X-Forwarded-For that nginx
     # passes on from the client, so a client could pick the address its failures count
     # against. The service reads nginx's X-Real-IP itself (serve/auth.py client_of).

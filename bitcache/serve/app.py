@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from bitcache.errors import BitcacheError
 from bitcache.serve.api import ENDPOINTS
+from bitcache.serve.charger import ChargedByProcess
 from bitcache.serve.delivery import delivering
 from bitcache.serve.endpoint import log, route
 from bitcache.serve.metrics import metrics
@@ -34,7 +35,8 @@ from bitcache.serve.web import web_routes
 
 
 def health_checks(service: Service) -> dict[str, Any]:
-    """The database and the chain backend, each ``{"ok": …}`` (blocking)."""
+    """The database and the chain backend, each ``{"ok": …}`` (blocking); and the charging
+    process, when the service has one (``ok`` null while downloads are charged here)."""
     checks: dict[str, Any] = {}
     try:
         with service.ledger.read() as conn:
@@ -42,6 +44,10 @@ def health_checks(service: Service) -> dict[str, Any]:
         checks["database"] = {"ok": True}
     except BitcacheError:
         checks["database"] = {"ok": False, "note": "the database does not answer"}
+    if isinstance(service.money, ChargedByProcess):  # informative: never a 503 by itself
+        charger = service.money.charger
+        checks["charging_process"] = {"ok": True, "pid": charger.pid} if charger.ready else {
+            "ok": None, "note": "not running: downloads are charged in the HTTP process"}
     if service.node.chain is None:
         checks["chain"] = {"ok": None, "note": "not configured"}
         return checks

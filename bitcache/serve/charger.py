@@ -64,6 +64,7 @@ from bitcache.clock import now_us
 from bitcache.core.filehash import FileHash
 from bitcache.errors import BitcacheError, OutcomeUnknown, StoreError
 from bitcache.hooks import DownloadRequest, Hooks
+from bitcache.serve.collector import settle_collector
 from bitcache.services import charging
 from bitcache.services.charging import Event
 from bitcache.services.receipts import DownloadReceipt
@@ -76,6 +77,7 @@ RESTART_AFTER_S = 5.0
 _LENGTH = struct.Struct("!I")
 _RECEIPT = tuple(f.name for f in fields(DownloadReceipt))
 _READY, _ANSWERS = 0, 1
+_CHUNK = 65_536  # bytes a read takes (a larger buffer is mapped and unmapped every read)
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,7 @@ def _read_spec(sock: socket.socket) -> ChargerSpec:
             spec = pickle.loads(found[0])
             assert isinstance(spec, ChargerSpec)
             return spec
-        data = sock.recv(65536)
+        data = sock.recv(_CHUNK)
         if not data:
             raise EOFError("the service closed the socket before sending the settings")
         buffer += data
@@ -359,7 +361,7 @@ def _next_charges(sock: socket.socket, buffer: bytearray) -> list[bytes] | None:
     found: list[bytes] = []
     sock.setblocking(True)
     while not found:
-        data = sock.recv(1 << 20)
+        data = sock.recv(_CHUNK)
         if not data:
             return None
         buffer += data
@@ -367,7 +369,7 @@ def _next_charges(sock: socket.socket, buffer: bytearray) -> list[bytes] | None:
     sock.setblocking(False)
     while True:
         try:
-            data = sock.recv(1 << 20)
+            data = sock.recv(_CHUNK)
         except BlockingIOError:
             return found
         if not data:
@@ -414,6 +416,7 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
             print(f"bitcache charger: cannot start: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
             return 1
+        settle_collector()
         try:
             serve_charges(sock, hooks)
         except (BrokenPipeError, ConnectionResetError):

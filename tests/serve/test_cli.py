@@ -142,7 +142,7 @@ def test_serve_starts_with_a_collector_sized_for_the_requests_in_flight(
 
     import uvicorn
 
-    from bitcache.cli.serve_commands import GC_YOUNG_THRESHOLD
+    from bitcache.serve.collector import GC_YOUNG_THRESHOLD
 
     home = tmp_path / "node"
     init_node(home)

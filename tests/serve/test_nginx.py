@@ -254,3 +254,75 @@ def test_a_client_cannot_escape_the_failure_limit_by_naming_another_address(
     r = host.web.get(good, headers={"X-Forwarded-For": "203.0.113.99"})
     _problem(r, 429, "too-many-failures")  # even a good link, from any claimed address
     assert int(r.headers["retry-after"]) >= 1
+
+
+def _charger(stack: Stack, host: Host, seconds: float = 60.0) -> int:
+    """The charging process's pid once /health says it is ready (a child of the service)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        check = host.api.get("/health").json()["checks"]["charging_process"]
+        if check["ok"]:
+            pid = int(check["pid"])
+            children = Path(f"/proc/{stack.serve_pid}/task/{stack.serve_pid}/children")
+            assert str(pid) in children.read_text().split()
+            return pid
+        time.sleep(0.1)
+    raise AssertionError("the charging process did not get ready")
+
+
+def test_the_gates_charges_are_made_by_the_charging_process(
+        node_home: Path, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frozen, the charger holds a download until it runs again; killed, the service charges
+    in its own process, logs it, then starts a new charger. Each link is charged once."""
+    monkeypatch.setenv("BITCACHE_LOG_LEVEL", "warning")
+    with serve_stack(node_home, db_url, tmp_path) as stack:
+        _charged_by_the_charger(stack)
+
+
+def _charged_by_the_charger(stack: Stack) -> None:
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    host = Host(stack)
+    fh, data = host.add_file()
+    host.credit("bob", 4 * PRICE)
+    pid = _charger(stack, host)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(host.web.get, host.link(fh))
+            time.sleep(1.0)
+            assert not pending.done()  # waiting on the frozen charger
+            os.kill(pid, signal.SIGCONT)
+            paid = pending.result(30)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert paid.status_code == 200 and paid.content == data
+    assert paid.headers["x-bitcache-charged-msat"] == str(PRICE)
+
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):  # the service sees its socket close
+        if host.api.get("/health").json()["checks"]["charging_process"]["ok"] is None:
+            break
+        time.sleep(0.05)
+    here = host.web.get(host.link(fh))  # charged in the service's own process
+    assert here.status_code == 200 and here.headers["x-bitcache-charged-msat"] == str(PRICE)
+    time.sleep(5.2)  # a new charger starts on the next download after 5 s
+    assert host.web.get(host.link(fh)).headers["x-bitcache-charged-msat"] == str(PRICE)
+    assert _charger(stack, host) != pid
+    assert host.web.get(host.link(fh)).headers["x-bitcache-charged-msat"] == str(PRICE)
+    assert host.balance("bob") == 0
+    log = (stack.files.parent / "serve.log").read_text()
+    assert "the charging process stopped (exit code -9) with 0 charges in flight" in log
+
+
+def test_without_the_charging_process_the_service_is_one_process(
+        node_home: Path, db_url: str, tmp_path: Path) -> None:
+    with serve_stack(node_home, db_url, tmp_path, "--no-charging-process") as stack:
+        host = Host(stack)
+        fh, _ = host.add_file()
+        host.credit("bob", PRICE)
+        assert host.web.get(host.link(fh)).headers["x-bitcache-charged-msat"] == str(PRICE)
+        assert "charging_process" not in host.api.get("/health").json()["checks"]
+        children = Path(f"/proc/{stack.serve_pid}/task/{stack.serve_pid}/children")
+        assert children.read_text().split() == []
