@@ -106,6 +106,18 @@ def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 120.0) ->
     raise AssertionError(f"{url} did not answer within {seconds} s")
 
 
+def _charger_ready(api: str, process: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    """Wait until the service's charging process is ready (so that the gate's charges are
+    made there, as in production, not in the HTTP process while it starts)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        checks = httpx.get(f"{api}/health", timeout=5.0).json().get("checks", {})
+        if checks.get("charging_process", {}).get("ok"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the charging process of {api} did not get ready within {seconds} s")
+
+
 @contextmanager
 def _process(args: Sequence[str], log: Path, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if k != "BITCACHE_PASSPHRASE"}
@@ -153,6 +165,8 @@ def serve_stack(home: Path, db: str, folder: Path, *serve_args: str,
     with _process(args, folder / "serve.log", folder) as serve:
         api = f"http://127.0.0.1:{serve_port}"
         _wait(f"{api}/openapi.json", serve)
+        if "--no-charging-process" not in serve_args:
+            _charger_ready(api, serve)
         if not with_nginx:
             yield Stack(api, "", files, db, home, serve.pid)
             return
