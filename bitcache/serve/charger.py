@@ -68,6 +68,7 @@ from bitcache.serve.collector import settle_collector
 from bitcache.services import charging
 from bitcache.services.charging import Event
 from bitcache.services.receipts import DownloadReceipt
+from bitcache.store.ledger import LedgerStore
 from bitcache.telemetry.metrics import FLUSH_SECONDS, count_answers
 
 log = logging.getLogger(__name__)
@@ -411,7 +412,8 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     with socket.socket(fileno=int(argv[0])) as sock:
         try:
             spec = _read_spec(sock)
-            hooks = Hooks.open(spec.url, **spec.options)
+            ledger = LedgerStore.open(spec.url, migrate=False)  # the service migrated it
+            hooks = Hooks(ledger, **spec.options)
         except (BitcacheError, EOFError, OSError) as exc:
             print(f"bitcache charger: cannot start: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
