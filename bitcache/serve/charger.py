@@ -226,9 +226,16 @@ class Charger:
             return
         finally:
             theirs.close()
-        ours.sendall(frame(pickle.dumps(self.spec)))
-        _, self._wire = await asyncio.get_running_loop().create_connection(
-            lambda: _Wire(self._received, self._lost), sock=ours)
+        try:
+            ours.sendall(frame(pickle.dumps(self.spec)))
+            _, self._wire = await asyncio.get_running_loop().create_connection(
+                lambda: _Wire(self._received, self._lost), sock=ours)
+        except OSError as exc:  # it died at once: the next start is tried later
+            ours.close()
+            self._process.kill()
+            self._process = None
+            log.warning("the charging process did not start (%s); charging in this process",
+                        exc)
 
     async def download(self, event: Event) -> DownloadReceipt:
         """Charge ``event`` in the charger (which must be :attr:`ready`); its receipt, or
