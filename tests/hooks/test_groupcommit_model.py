@@ -134,3 +134,40 @@ def test_concurrent_callers_answer_as_the_sequential_model(
     finally:
         grouped.close()
         model.close()
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rounds=st.lists(st.lists(OPS, min_size=1, max_size=12), min_size=1, max_size=4))
+def test_charge_now_answers_as_the_sequential_model(
+    make_db_url: Callable[[], str], rounds: list[list[Op]]
+) -> None:
+    """A caller that gathers its own batches (the service's charging process): each round's
+    downloads go through ``charge_now`` as one flush, the other calls through the hooks, and
+    every answer and the books match each call made alone in order."""
+    from bitcache.services.charging import DownloadRequest, check_request
+
+    clock = Clock()
+    gathered = make_hooks(make_db_url(), clock)
+    model = make_hooks(make_db_url(), clock, flush=FlushPolicy(max_batch=1))
+    try:
+        _setup(gathered)
+        _setup(model)
+        for ops in rounds:
+            downloads = [op for op in ops if op[0] == "download"]
+            for op in ops:
+                if op[0] != "download":
+                    assert same_answer(answer_of(sync_call(gathered, op)),
+                                       answer_of(sync_call(model, op)))
+            events = [check_request(DownloadRequest(f, who, key, size))
+                      for _, f, who, key, size in downloads]
+            got = gathered.group.charge_now(events)
+            want = [answer_of(sync_call(model, op)) for op in downloads]
+            for op, g, w in zip(downloads, got, want, strict=True):
+                assert same_answer(g, w), f"{op}: charge_now {g!r}, alone {w!r}"
+            assert _state(gathered) == _state(model)
+        assert gathered.ledger.verify().ok
+        assert gathered.ledger.trial_balance() == 0
+    finally:
+        gathered.close()
+        model.close()
