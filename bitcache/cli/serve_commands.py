@@ -142,8 +142,6 @@ def _node_parts(cfg: NodeConfig) -> NodeParts:
                      payout=settlement.payout, stall_after_blocks=settlement.stall_after_blocks)
 
 
-
-
 @app.command()
 def serve(
     files: Annotated[Path | None, typer.Option(

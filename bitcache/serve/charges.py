@@ -5,7 +5,9 @@ and hold of the service goes through: :class:`~bitcache.asynchooks.AsyncHooks`,
 whose calls share the group commit of their ``Hooks`` — the charges of
 concurrent requests go into one transaction per flush, and each request is
 answered, as if alone, once its commit is durable (see docs/hooks.md). The
-event loop never waits on the database.
+event loop never waits on the database. With its charging process on,
+``bitcache serve`` uses :class:`~bitcache.serve.charger.ChargedByProcess`
+instead: the same calls, the gate's downloads committed by that process.
 """
 
 from __future__ import annotations
