@@ -192,7 +192,7 @@ class Charger:
         self._wire: _Wire | None = None
         self._ready = False
         self._started_at = float("-inf")
-        self._waiting: dict[int, asyncio.Future[object]] = {}
+        self._waiting: dict[int, tuple[asyncio.Future[object], Event]] = {}
         self._outbox: list[tuple[Any, ...]] = []
         self._next = 0
         self._closed = False
@@ -243,7 +243,7 @@ class Charger:
         self._next += 1
         rid = self._next
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._waiting[rid] = future
+        self._waiting[rid] = (future, event)
         if not self._outbox:  # sent at the end of this turn, with the turn's other charges
             asyncio.get_running_loop().call_soon(self._send)
         self._outbox.append((rid, event.fh, event.downloader, event.key, event.bytes_served))
@@ -267,14 +267,20 @@ class Charger:
             return
         _, seconds, answered = message
         FLUSH_SECONDS.observe(seconds)
-        waiting, answers = self._waiting, []
+        waiting, answers, events = self._waiting, [], []
         for rid, encoded in answered:
             answer = decode_answer(encoded)
             answers.append(answer)
-            future = waiting.pop(rid, None)
-            if future is not None and not future.done():
+            found = waiting.pop(rid, None)
+            if found is None:
+                continue  # answered as failed already
+            future, event = found
+            events.append((event, answer))
+            if not future.done():
                 future.set_result(answer)
         count_answers(answers)
+        if charging.log.isEnabledFor(logging.DEBUG):  # as the flushes of this process log them
+            charging.log_refusals([e for e, _ in events], [a for _, a in events])
 
     def _lost(self) -> None:
         self._ready, self._wire = False, None
@@ -293,7 +299,7 @@ class Charger:
 
     def _fail(self, rids: list[int], why: str) -> None:
         for rid in rids:
-            future = self._waiting.pop(rid, None)
+            future, _ = self._waiting.pop(rid, (None, None))
             if future is not None and not future.done():
                 future.set_result(OutcomeUnknown(
                     f"{why} before it answered; the charge may have been made: retry with the "

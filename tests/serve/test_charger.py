@@ -179,7 +179,8 @@ async def _ready(charger: Charger, seconds: float = 60.0) -> None:
     raise AssertionError("the charger did not get ready")
 
 
-def test_the_charger_charges_replays_and_refuses_as_the_service_would(ledger: Hooks) -> None:
+def test_the_charger_charges_replays_and_refuses_as_the_service_would(
+        ledger: Hooks, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario(money: ChargedByProcess) -> list[object]:
         await _ready(money.charger)
         got: list[object] = [await money.download(FILE, "bob", "link-1")]
@@ -192,7 +193,8 @@ def test_the_charger_charges_replays_and_refuses_as_the_service_would(ledger: Ho
         return got
 
     before = ledger.group.stats().calls
-    first, again, broke, unknown = _run(ledger, scenario)
+    with caplog.at_level(logging.DEBUG, logger="bitcache.services.charging"):
+        first, again, broke, unknown = _run(ledger, scenario)
     assert isinstance(first, DownloadReceipt) and not first.replayed
     assert first.price_msat == PRICE and first.balance_after_msat == 9 * PRICE
     assert isinstance(again, DownloadReceipt) and again.replayed
@@ -200,6 +202,7 @@ def test_the_charger_charges_replays_and_refuses_as_the_service_would(ledger: Ho
     assert isinstance(broke, InsufficientFunds) and broke.available == 0
     assert isinstance(unknown, UnknownFile)
     assert ledger.group.stats().calls == before  # none of it was charged in this process
+    assert f"download dl:link-2 of {FILE} by dave refused: InsufficientFunds" in caplog.text
     assert ledger.file(FILE).downloads == 1
     assert ledger.ledger.trial_balance() == 0
     ledger.close()
