@@ -94,6 +94,7 @@ Error codes and exit codes exist only in the CLI.
         │   └── LinkExpired                 a genuine link past its expiry
         ├── LinkUsed                        a link's charge paid for other bytes
         ├── RangeNotSatisfiable             a Range header that asks no byte of the file
+        ├── BodyTooLarge                    a request body over the service's limit
         ├── FileMissing                     registered, but not on the host's disk
         ├── IdempotencyKeyReused            an Idempotency-Key sent again with another request
         ├── RequestInProgress               the first request with that key still runs
@@ -528,6 +529,10 @@ class LinkUsed(ServeError):
 
 class RangeNotSatisfiable(ServeError):
     """A Range header that is malformed or asks for no byte of the file."""
+
+
+class BodyTooLarge(ServeError):
+    """A request body over the service's limit (refused before it is read whole)."""
 
 
 class FileMissing(ServeError):

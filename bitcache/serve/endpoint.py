@@ -22,13 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bitcache.errors import BitcacheError
+from bitcache.errors import BitcacheError, BodyTooLarge
 from bitcache.serve import idempotency
 from bitcache.serve.auth import Principal, client_of
 from bitcache.serve.idempotency import Answer
 from bitcache.serve.keys import Scope
 from bitcache.serve.problems import MEDIA_TYPE, Problem, problem_for
-from bitcache.serve.schema import Schema, check, parse_body, parse_query
+from bitcache.serve.schema import MAX_BODY, Schema, check, parse_body, parse_query
 
 if TYPE_CHECKING:
     from bitcache.serve.service import Service
@@ -96,7 +96,7 @@ class Endpoint:
 
     def statuses(self) -> tuple[int, ...]:
         """Every status the endpoint can answer."""
-        common = (400, 401, 403, 429, 503) if self.scopes else (400, 503)
+        common = (400, 401, 403, 413, 429, 503) if self.scopes else (400, 413, 503)
         money = (409, 422) if self.moves_money else ()
         return tuple(sorted({self.ok, *common, *money, *self.refusals}))
 
@@ -157,7 +157,7 @@ async def _run(endpoint: Endpoint, service: Service, request: Request) -> Respon
     path = _checked_path(endpoint, request)
     principal = await _authorize(endpoint, service, request, path)
     query = parse_query(request.query_params, endpoint.query)
-    raw = await request.body()
+    raw = await read_body(request)
     body = parse_body(raw, endpoint.body) if endpoint.body is not None else {}
     call = Call(service, principal, path, query, body)
     if not endpoint.moves_money:
@@ -173,6 +173,21 @@ async def _run(endpoint: Endpoint, service: Service, request: Request) -> Respon
     answer = Answer(reply.status, json.dumps(reply.body))
     await run_in_threadpool(service.requests.finish, principal.key_id, key, answer)
     return _response(reply)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request's body, refused (``BodyTooLarge``, 413) as soon as it is known to pass
+    ``limit`` bytes: by its Content-Length, or while it arrives — never held whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body ({declared} bytes) is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _handle(endpoint: Endpoint, call: Call) -> Reply:

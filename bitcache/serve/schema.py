@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from bitcache.errors import InvalidInput
+from bitcache.errors import BodyTooLarge, InvalidInput
 
 Schema = Mapping[str, Any]
 
@@ -44,7 +44,7 @@ def nullable(schema: Schema) -> dict[str, Any]:
 def parse_body(raw: bytes, schema: Schema) -> dict[str, Any]:
     """A JSON body checked against an object schema."""
     if len(raw) > MAX_BODY:
-        raise InvalidInput(f"the body is larger than {MAX_BODY} bytes")
+        raise BodyTooLarge(f"the body is larger than {MAX_BODY} bytes")
     try:
         value = json.loads(raw) if raw else {}
     except (ValueError, UnicodeDecodeError):

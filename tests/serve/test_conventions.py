@@ -111,3 +111,43 @@ def test_a_malformed_idempotency_key_is_refused_by_its_name_and_moves_nothing(
 
     world.run(scenario)
     assert world.hooks.prepaid_balance("bob") == 10 * PRICE
+
+
+def test_a_body_over_the_limit_is_refused_413_before_it_is_read_whole(world: World) -> None:
+    """Declared too large, or found too large while it arrives (no Content-Length): 413,
+    nothing written, and the Idempotency-Key still free for the real request."""
+    from bitcache.serve.schema import MAX_BODY
+
+    operator = world.key("operator")
+    good = b'{"amount_msat": 5000}'
+    padded = good[:-1] + b" " * (MAX_BODY - len(good)) + b"}"  # exactly the limit
+    assert len(padded) == MAX_BODY
+    read: list[int] = []
+
+    async def chunks(total: int) -> Any:
+        sent = 0
+        while sent < total:
+            piece = b" " * min(65_536, total - sent)
+            sent += len(piece)
+            read.append(sent)
+            yield piece
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        url = "/v1/downloaders/bob/credits"
+        headers = {**operator, "Idempotency-Key": "fund-bob-1",
+                   "Content-Type": "application/json"}
+        _problem(await c.post(url, content=padded + b" ", headers=headers), 413,
+                 "body-too-large")
+        streamed = await c.post(url, content=chunks(8 * MAX_BODY), headers=headers)
+        _problem(streamed, 413, "body-too-large")
+        assert "larger than 1048576 bytes" in streamed.json()["detail"]
+        r = await c.post(url, content=padded, headers=headers)
+        assert r.status_code == 200, r.text
+
+    world.run(scenario)
+    assert world.hooks.prepaid_balance("bob") == 5_000  # credited once, by the last request
+    assert read[-1] < 8 * MAX_BODY  # the stream was not read to its end
+
+
+def test_every_endpoint_documents_the_413() -> None:
+    assert all(413 in endpoint.statuses() for endpoint in ENDPOINTS)

@@ -23,10 +23,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bitcache.core.files import party_id
-from bitcache.errors import AuthenticationFailed, BitcacheError, InvalidInput
+from bitcache.errors import AuthenticationFailed, BitcacheError, BodyTooLarge, InvalidInput
 from bitcache.reconciliation.report import ReconcileReport
 from bitcache.serve import keys
 from bitcache.serve.auth import Principal, client_of
+from bitcache.serve.endpoint import read_body
 from bitcache.serve.keys import OPERATOR, Scope, ScopeKind
 from bitcache.serve.problems import problem_for
 from bitcache.serve.web.charts import LEFT, bar_chart, sats, sats_exact
@@ -71,9 +72,10 @@ def environment() -> jinja2.Environment:
 
 async def _form(request: Request) -> dict[str, str]:
     """An urlencoded form body (first value of each field); oversize bodies are refused."""
-    body = await request.body()
-    if len(body) > _FORM_MAX:
-        raise InvalidInput("the form is too large")
+    try:
+        body = await read_body(request, _FORM_MAX)
+    except BodyTooLarge:
+        raise InvalidInput("the form is too large") from None
     try:
         fields = parse_qs(body.decode("ascii"), max_num_fields=8, strict_parsing=False)
     except (UnicodeDecodeError, ValueError) as exc:
