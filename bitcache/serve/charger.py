@@ -416,12 +416,12 @@ def serve_charges(sock: socket.socket, hooks: Hooks) -> None:
 
 def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     """``python -m bitcache.serve.charger <fd>``: the charger, started by ``bitcache serve``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service stops it by closing the socket
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if len(argv) != 1 or not argv[0].isdigit():
         print("bitcache charger: started by `bitcache serve`, with its socket's descriptor",
               file=sys.stderr)
         return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service stops it by closing the socket
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with socket.socket(fileno=int(argv[0])) as sock:
         try:
             spec = _read_spec(sock)

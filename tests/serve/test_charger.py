@@ -304,13 +304,15 @@ def test_the_charger_outlives_ctrl_c_and_exits_when_its_socket_closes(ledger: Ho
 
 
 def test_the_charger_refuses_to_run_without_its_socket(capsys: pytest.CaptureFixture[str]) -> None:
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert main([]) == 2
     assert "started by `bitcache serve`" in capsys.readouterr().err
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == previous
     ours, theirs = socket.socketpair()
     ours.close()  # the service went away before sending the settings
-    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         assert main([str(theirs.detach())]) == 1
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # it would have run
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
