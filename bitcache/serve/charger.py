@@ -69,6 +69,7 @@ from bitcache.services import charging
 from bitcache.services.charging import Event
 from bitcache.services.receipts import DownloadReceipt
 from bitcache.store.ledger import LedgerStore
+from bitcache.telemetry.logs import LogSettings, configure_logging, configured
 from bitcache.telemetry.metrics import FLUSH_SECONDS, count_answers
 
 log = logging.getLogger(__name__)
@@ -83,10 +84,12 @@ _CHUNK = 65_536  # bytes a read takes (a larger buffer is mapped and unmapped ev
 
 @dataclass(frozen=True)
 class ChargerSpec:
-    """What the charger opens: the database and the hooks' settings (a picklable value)."""
+    """What the charger opens: the database and the hooks' settings, and how the service
+    logs, so that the charger logs alike (a picklable value)."""
 
     url: str
     options: dict[str, Any]
+    logs: LogSettings | None = None
 
 
 def spec_of(hooks: Hooks) -> ChargerSpec | None:
@@ -101,7 +104,7 @@ def spec_of(hooks: Hooks) -> ChargerSpec | None:
     options = {"splits": ctx.splits, "hold_policy": ctx.hold_policy,
                "transfer_ttl_us": ctx.transfer_ttl_us, "deadline_s": hooks.deadline_s,
                "flush": hooks.group.policy}
-    return ChargerSpec(url.render_as_string(hide_password=False), options)
+    return ChargerSpec(url.render_as_string(hide_password=False), options, configured())
 
 
 # -- the wire ---------------------------------------------------------------------------------
@@ -425,6 +428,8 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     with socket.socket(fileno=int(argv[0])) as sock:
         try:
             spec = _read_spec(sock)
+            if spec.logs is not None:
+                configure_logging(spec.logs)
             ledger = LedgerStore.open(spec.url, migrate=False)  # the service migrated it
             hooks = Hooks(ledger, **spec.options)
         except (BitcacheError, EOFError, OSError) as exc:
@@ -432,6 +437,7 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
                   file=sys.stderr)
             return 1
         settle_collector()
+        log.info("the charging process is ready (pid %d)", os.getpid())
         try:
             serve_charges(sock, hooks)
         except (BrokenPipeError, ConnectionResetError):

@@ -85,9 +85,19 @@ class _UtcFormatter(logging.Formatter):
         return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
+_configured: list[LogSettings | None] = [None]
+
+
+def configured() -> LogSettings | None:
+    """The settings of this process's last :func:`configure_logging` to stderr or a file
+    (None if there was none): what a child process it starts logs with."""
+    return _configured[0]
+
+
 def configure_logging(settings: LogSettings, stream: IO[str] | None = None) -> logging.Handler:
     """Send the ``bitcache`` loggers to stderr (or ``settings.file``, or ``stream``) in the
     chosen format and level; replaces the handler an earlier call installed."""
+    _configured[0] = settings if stream is None else None
     logger = logging.getLogger(ROOT)
     for old in [h for h in logger.handlers if getattr(h, "_bitcache", False)]:
         logger.removeHandler(old)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
 import logging
 import os
 import signal
@@ -317,3 +318,25 @@ def test_the_charger_refuses_to_run_without_its_socket(capsys: pytest.CaptureFix
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
     assert "cannot start: EOFError" in capsys.readouterr().err
+
+
+def test_the_charger_logs_as_the_service_does(ledger: Hooks, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from bitcache.telemetry.logs import LogFormat, LogSettings
+
+    spec = spec_of(ledger)
+    assert spec is not None
+    to_file = LogSettings(LogFormat.JSON, "info", tmp_path / "charger.log")
+    charger = Charger(replace(spec, logs=to_file), restart_after_s=0.0)
+
+    async def scenario(money: ChargedByProcess) -> int | None:
+        await _ready(money.charger)
+        await money.download(FILE, "bob", "logged-1")
+        return money.charger.pid
+
+    pid = _run(ledger, scenario, charger)
+    lines = [json.loads(line) for line in (tmp_path / "charger.log").read_text().splitlines()]
+    assert {"level": "info", "logger": "bitcache.serve.charger",
+            "message": f"the charging process is ready (pid {pid})"}.items() <= lines[0].items()
+    ledger.close()

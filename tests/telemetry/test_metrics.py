@@ -169,3 +169,19 @@ def test_json_logs_are_one_object_per_line_with_the_extra_fields() -> None:
     assert data["message"] == "settlement 7: final" and data["settlement"] == 7
     assert data["level"] == "info" and data["logger"] == "bitcache.services.settlementjob"
     assert data["time"].endswith("Z") and data["txid"] == "ab" * 32
+
+
+def test_a_child_process_learns_how_this_one_logs(tmp_path: Path) -> None:
+    """``configured()`` is what the charging process is started with: the settings of the
+    last configuration to stderr or a file, never a stream only this process holds."""
+    from bitcache.telemetry import logs
+
+    previous = logs.configured()
+    try:
+        to_file = LogSettings(LogFormat.JSON, "info", tmp_path / "bitcache.log")
+        configure_logging(to_file)
+        assert logs.configured() == to_file
+        configure_logging(LogSettings(LogFormat.TEXT, "debug"), io.StringIO())
+        assert logs.configured() is None
+    finally:
+        logs._configured[0] = previous
