@@ -338,10 +338,8 @@ class ChargedByProcess(AsyncHooks):
         self, file: str | bytes, downloader: str, key: str, *, bytes_served: int | None = None
     ) -> DownloadReceipt:
         """Authorize and charge one download; answered once its commit is durable."""
-        charger = self.charger
-        if not charger.ready:
-            await charger.start()
-            return await super().download(file, downloader, key, bytes_served=bytes_served)
+        if not self.charger.ready:
+            await self.charger.start()
         event = charging.check_request(DownloadRequest(file, downloader, key, bytes_served))
         return await self._moving(lambda: self._charge(event))
 
@@ -359,22 +357,9 @@ class ChargedByProcess(AsyncHooks):
 # -- the charger's side -------------------------------------------------------------------------
 
 
-def _read_spec(sock: socket.socket) -> ChargerSpec:
-    buffer = bytearray()
-    while True:
-        found = unframe(buffer)
-        if found:
-            spec = pickle.loads(found[0])
-            assert isinstance(spec, ChargerSpec)
-            return spec
-        data = sock.recv(_CHUNK)
-        if not data:
-            raise EOFError("the service closed the socket before sending the settings")
-        buffer += data
-
-
 def _next_charges(sock: socket.socket, buffer: bytearray) -> list[bytes] | None:
-    """Every message waiting (at least one: waits for it); None once the socket closed."""
+    """Every message waiting (at least one: waits for it); None once the socket closed.
+    The first message is the start-up settings, which the service sends alone."""
     found: list[bytes] = []
     sock.setblocking(True)
     while not found:
@@ -395,10 +380,11 @@ def _next_charges(sock: socket.socket, buffer: bytearray) -> list[bytes] | None:
         found += unframe(buffer)
 
 
-def serve_charges(sock: socket.socket, hooks: Hooks) -> None:
+def serve_charges(sock: socket.socket, hooks: Hooks, buffer: bytearray) -> None:
     """Charge what the service sends until it closes the socket: every charge waiting goes
-    in one flush (at most the policy's ``max_batch``), its answers back once durable."""
-    group, buffer = hooks.group, bytearray()
+    in one flush (at most the policy's ``max_batch``), its answers back once durable.
+    ``buffer``: what was read past the start-up settings."""
+    group = hooks.group
     sock.sendall(frame(marshal.dumps((_READY, os.getpid()))))
     while (messages := _next_charges(sock, buffer)) is not None:
         rids, events = [], []
@@ -426,8 +412,13 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service stops it by closing the socket
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with socket.socket(fileno=int(argv[0])) as sock:
+        buffer = bytearray()
         try:
-            spec = _read_spec(sock)
+            first = _next_charges(sock, buffer)  # the settings come first, alone
+            if first is None:
+                raise EOFError("the service closed the socket before sending the settings")
+            spec = pickle.loads(first[0])
+            assert isinstance(spec, ChargerSpec)
             if spec.logs is not None:
                 configure_logging(spec.logs)
             ledger = LedgerStore.open(spec.url, migrate=False)  # the service migrated it
@@ -439,7 +430,7 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
         settle_collector()
         log.info("the charging process is ready (pid %d)", os.getpid())
         try:
-            serve_charges(sock, hooks)
+            serve_charges(sock, hooks, buffer)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the service is gone: nobody to answer
         finally:
